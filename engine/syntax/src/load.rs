@@ -1,0 +1,315 @@
+//! YAML text -> (JSON value, pointer -> span map).
+//!
+//! The value comes from `yaml_serde` (YAML 1.2 core schema, merge keys applied, duplicate keys
+//! rejected); positions come from a second, event-level pass with `saphyr-parser`, recorded per
+//! JSON pointer. Guarantees: a syntax error is one [`Diagnostic`] at the place the parser
+//! stopped; on success every mapping key and every value that appears in the text has a span.
+use crate::diagnostic::Diagnostic;
+use crate::span::{NodeSpans, Pos, ScalarStyle, Span, SpanMap, pointer_push};
+use saphyr_parser::{Event, Parser, ScalarStyle as YStyle};
+
+/// A runbook file as data plus positions.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The document as JSON.
+    pub value: serde_json::Value,
+    /// Where each node of `value` is in the text.
+    pub spans: SpanMap,
+}
+
+/// Parses one YAML document. `file` is used only to label diagnostics.
+pub fn load(file: &str, text: &str) -> Result<Loaded, Diagnostic> {
+    let walked = span_map(text);
+    let yaml: serde_yaml::Value = match serde_yaml::from_str(text) {
+        Ok(v) => v,
+        Err(e) => {
+            let mut d = yaml_error(file, &e);
+            // yaml_serde reports a duplicate key at its mapping; point at the repeated key.
+            if let Some((_, Some((key, span)))) = &walked
+                && d.message.contains("duplicate")
+            {
+                d.span = *span;
+                d.message = format!("duplicate key `{key}` in this mapping");
+                d.hint = Some("each key may appear once; remove or rename one of them".into());
+            }
+            return Err(d);
+        }
+    };
+    let spans = walked.map(|(m, _)| m).unwrap_or_default();
+    let mut yaml = yaml;
+    if let Err(e) = yaml.apply_merge() {
+        return Err(yaml_error(file, &e));
+    }
+    if let Some((pointer, tag)) = first_tag(&yaml, "") {
+        let at = spans.resolve(&pointer).value;
+        return Err(Diagnostic::error(
+            file,
+            at,
+            format!("YAML tag `{tag}` is not supported in runbooks"),
+        )
+        .with_hint("write the value as plain YAML; templates (`{{ ... }}`) cover computed values"));
+    }
+    let value = match serde_json::to_value(&yaml) {
+        Ok(v) => v,
+        Err(e) => {
+            return Err(Diagnostic::error(
+                file,
+                Span::point(1, 1),
+                format!("the document cannot be represented as JSON: {e}"),
+            )
+            .with_hint("mapping keys must be strings, and numbers must be finite"));
+        }
+    };
+    Ok(Loaded { value, spans })
+}
+
+fn yaml_error(file: &str, e: &serde_yaml::Error) -> Diagnostic {
+    let (line, col) = e
+        .location()
+        .map(|l| (l.line(), l.column()))
+        .unwrap_or((1, 1));
+    let mut message = e.to_string();
+    // yaml_serde appends " at line L column C"; the location is ours to print.
+    if let Some(i) = message.find(" at line ") {
+        message.truncate(i);
+    }
+    Diagnostic::error(file, Span::point(line, col), format!("invalid YAML: {message}"))
+}
+
+fn first_tag(v: &serde_yaml::Value, pointer: &str) -> Option<(String, String)> {
+    match v {
+        serde_yaml::Value::Tagged(t) => Some((pointer.to_string(), t.tag.to_string())),
+        serde_yaml::Value::Sequence(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| first_tag(item, &pointer_push(pointer, &i.to_string()))),
+        serde_yaml::Value::Mapping(m) => m.iter().find_map(|(k, item)| {
+            let key = k.as_str().map(str::to_string).unwrap_or_default();
+            first_tag(item, &pointer_push(pointer, &key))
+        }),
+        _ => None,
+    }
+}
+
+enum Frame {
+    Map {
+        pointer: String,
+        key: Option<Span>,
+        start: Span,
+        pending: Option<(String, Span)>,
+        seen: std::collections::HashSet<String>,
+    },
+    Seq {
+        pointer: String,
+        key: Option<Span>,
+        start: Span,
+        index: usize,
+    },
+    /// A collection used as a mapping key: positions inside it are not recorded.
+    Ignored { depth: usize },
+}
+
+fn to_span(s: &saphyr_parser::Span) -> Span {
+    let p = |m: &saphyr_parser::Marker| Pos {
+        line: m.line(),
+        col: m.col() + 1,
+        offset: m.index(),
+    };
+    Span {
+        start: p(&s.start),
+        end: p(&s.end),
+    }
+}
+
+/// Where the next node goes: `Some((pointer, key span))` for a value, `None` for a mapping key.
+fn slot(stack: &mut [Frame]) -> Option<Option<(String, Option<Span>)>> {
+    match stack.last_mut() {
+        None => Some(Some((String::new(), None))),
+        Some(Frame::Map {
+            pointer, pending, ..
+        }) => match pending.take() {
+            Some((k, span)) => Some(Some((pointer_push(pointer, &k), Some(span)))),
+            None => Some(None),
+        },
+        Some(Frame::Seq { pointer, index, .. }) => {
+            let p = pointer_push(pointer, &index.to_string());
+            *index += 1;
+            Some(Some((p, None)))
+        }
+        Some(Frame::Ignored { .. }) => None,
+    }
+}
+
+type Duplicate = Option<(String, Span)>;
+
+fn span_map(text: &str) -> Option<(SpanMap, Duplicate)> {
+    let mut map = SpanMap::default();
+    let mut duplicate: Duplicate = None;
+    let mut stack: Vec<Frame> = Vec::new();
+    for ev in Parser::new_from_str(text) {
+        let (event, span) = ev.ok()?;
+        let span = to_span(&span);
+        if let Some(Frame::Ignored { depth }) = stack.last_mut() {
+            match event {
+                Event::MappingStart(..) | Event::SequenceStart(..) => *depth += 1,
+                Event::MappingEnd | Event::SequenceEnd => {
+                    *depth -= 1;
+                    if *depth == 0 {
+                        stack.pop();
+                        mark_key(&mut stack, "?".into(), span, &mut duplicate);
+                    }
+                }
+                _ => {}
+            }
+            continue;
+        }
+        match event {
+            Event::Scalar(value, style, ..) => match slot(&mut stack) {
+                Some(Some((pointer, key))) => {
+                    let style = match style {
+                        YStyle::Plain => ScalarStyle::Plain,
+                        YStyle::SingleQuoted => ScalarStyle::SingleQuoted,
+                        YStyle::DoubleQuoted => ScalarStyle::DoubleQuoted,
+                        _ => ScalarStyle::Block,
+                    };
+                    map.insert(
+                        pointer,
+                        NodeSpans {
+                            key,
+                            value: span,
+                            style,
+                        },
+                    );
+                }
+                _ => mark_key(&mut stack, value.into_owned(), span, &mut duplicate),
+            },
+            Event::Alias(_) => {
+                if let Some(Some((pointer, key))) = slot(&mut stack) {
+                    map.insert(
+                        pointer,
+                        NodeSpans {
+                            key,
+                            value: span,
+                            style: ScalarStyle::Collection,
+                        },
+                    );
+                }
+            }
+            Event::MappingStart(..) | Event::SequenceStart(..) => {
+                let is_map = matches!(event, Event::MappingStart(..));
+                match slot(&mut stack) {
+                    Some(Some((pointer, key))) => stack.push(if is_map {
+                        Frame::Map {
+                            pointer,
+                            key,
+                            start: span,
+                            pending: None,
+                            seen: Default::default(),
+                        }
+                    } else {
+                        Frame::Seq {
+                            pointer,
+                            key,
+                            start: span,
+                            index: 0,
+                        }
+                    }),
+                    _ => stack.push(Frame::Ignored { depth: 1 }),
+                }
+            }
+            Event::MappingEnd | Event::SequenceEnd => match stack.pop() {
+                Some(Frame::Map {
+                    pointer,
+                    key,
+                    start,
+                    ..
+                })
+                | Some(Frame::Seq {
+                    pointer,
+                    key,
+                    start,
+                    ..
+                }) => {
+                    let end = if span.end.offset > start.start.offset {
+                        span.end
+                    } else {
+                        span.start
+                    };
+                    map.insert(
+                        pointer,
+                        NodeSpans {
+                            key,
+                            value: Span {
+                                start: start.start,
+                                end,
+                            },
+                            style: ScalarStyle::Collection,
+                        },
+                    );
+                }
+                _ => return Some((map, duplicate)),
+            },
+            Event::DocumentEnd | Event::StreamEnd => {}
+            _ => {}
+        }
+    }
+    Some((map, duplicate))
+}
+
+fn mark_key(stack: &mut [Frame], key: String, span: Span, duplicate: &mut Duplicate) {
+    if let Some(Frame::Map { pending, seen, .. }) = stack.last_mut() {
+        if !seen.insert(key.clone()) && duplicate.is_none() {
+            *duplicate = Some((key.clone(), span));
+        }
+        *pending = Some((key, span));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_keys_and_values_by_pointer() {
+        let text = "name: x\nsteps:\n  - id: a\n    call: 'ec2:DescribeVolumes'\n";
+        let l = load("f.yaml", text).unwrap();
+        let id = l.spans.get("/steps/0/id").unwrap();
+        assert_eq!((id.key.unwrap().start.line, id.key.unwrap().start.col), (3, 5));
+        assert_eq!((id.value.start.line, id.value.start.col), (3, 9));
+        let call = l.spans.get("/steps/0/call").unwrap();
+        assert_eq!(call.style, ScalarStyle::SingleQuoted);
+        // offset 4 of the value text is the `:`; one column further right for the quote.
+        let p = call.inside("ec2:DescribeVolumes", 3);
+        assert_eq!((p.line, p.col), (4, 15));
+        let step = l.spans.get("/steps/0").unwrap().value;
+        assert_eq!(l.spans.resolve("/steps/0/nope/deeper").value, step);
+        assert_eq!(step.start.line, 3);
+    }
+
+    #[test]
+    fn syntax_error_has_location() {
+        let e = load("f.yaml", "a: 1\nb: [1, 2\n").unwrap_err();
+        assert!(e.message.starts_with("invalid YAML"), "{}", e.message);
+        assert!(e.span.start.line >= 2, "{:?}", e.span);
+    }
+
+    #[test]
+    fn duplicate_keys_are_rejected() {
+        let e = load("f.yaml", "a: 1\na: 2\n").unwrap_err();
+        assert!(e.message.contains("duplicate"), "{}", e.message);
+        assert_eq!(e.span.start.line, 2);
+    }
+
+    #[test]
+    fn tags_are_rejected_where_they_are() {
+        let e = load("f.yaml", "a:\n  b: !Ref x\n").unwrap_err();
+        assert!(e.message.contains("!Ref"), "{}", e.message);
+        assert_eq!(e.span.start.line, 2);
+    }
+
+    #[test]
+    fn merge_keys_apply() {
+        let l = load("f.yaml", "base: &b {x: 1}\nother:\n  <<: *b\n  y: 2\n").unwrap();
+        assert_eq!(l.value["other"]["x"], 1);
+    }
+}
