@@ -1,1 +1,24 @@
-//! placeholder
+//! The contract between the compiler, the local runner and the orgop Lambda.
+//!
+//! - [`Plan`]: a checked runbook lowered to plain data: what the worker interprets for one
+//!   account/region item. Stable JSON (fields in declaration order, maps sorted), so compiled
+//!   state machines are byte-for-byte reproducible.
+//! - [`Lowered`]: the plan plus what the deployment needs (targets, shared data, concurrency,
+//!   Map mode, schedule).
+//! - [`contract`]: the payload shapes and field names the compiled ASL and the Lambda handlers
+//!   exchange, and [`WorkerError`], the error names Step Functions retries and catches on.
+//! - [`ops`]: read-only vs mutating, decided per operation.
+//! - [`functions`]: the JMESPath functions and template names runbooks may use.
+//!
+//! Depends on nothing of orgop, AWS or ASL.
+#![deny(missing_docs)]
+
+pub mod contract;
+mod errors;
+pub use errors::LAMBDA_TRANSIENT_ERRORS;
+pub mod functions;
+pub mod ops;
+mod plan;
+
+pub use errors::WorkerError;
+pub use plan::*;

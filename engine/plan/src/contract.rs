@@ -1,0 +1,164 @@
+//! Payloads exchanged by the compiled state machine and the orgop Lambda handlers.
+//!
+//! The compiler builds these shapes with ASL paths (`"run.$": "$.run"`); the Lambda
+//! deserializes them into these types. The field-name constants below are what both sides
+//! use, so renaming one breaks the build, not a deployed state machine.
+use crate::plan::{ParamDef, Plan, TargetsPlan};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+
+/// Key naming the handler in every payload.
+pub const HANDLER: &str = "handler";
+/// The fanout handler: targets -> items.
+pub const FANOUT: &str = "fanout";
+/// The worker handler: one item.
+pub const WORKER: &str = "worker";
+/// The result handler: summaries -> CSV/JSONL, notification.
+pub const RESULTS: &str = "results";
+
+/// What the state machine is started with (all optional).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ExecutionInput {
+    /// Parameter overrides.
+    #[serde(default)]
+    pub params: Map<String, Value>,
+    /// Send the actions (a schedule sets this explicitly).
+    #[serde(default)]
+    pub apply: bool,
+    /// Only these regions (must be a subset of the runbook's when it lists regions).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regions: Option<Vec<String>>,
+    /// Only these accounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounts: Option<Vec<String>>,
+}
+
+/// The fanout handler's payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FanoutRequest {
+    /// Always [`FANOUT`].
+    pub handler: String,
+    /// Runbook name.
+    pub runbook: String,
+    /// Where to run.
+    pub targets: TargetsPlan,
+    /// Parameter definitions, to apply defaults and check overrides once for the run.
+    #[serde(default)]
+    pub params: BTreeMap<String, ParamDef>,
+    /// `inline`: return the items; `distributed`: write them to S3 and return the location.
+    pub map: crate::plan::MapKind,
+    /// The execution's input.
+    #[serde(default)]
+    pub input: Value,
+    /// `$$.Execution.Id`.
+    pub execution: String,
+}
+
+/// One account x region.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Item {
+    /// 12-digit account id.
+    pub account_id: String,
+    /// Account name from Organizations.
+    pub account_name: String,
+    /// Region.
+    pub region: String,
+}
+
+/// Facts of the run every worker sees.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RunContext {
+    /// Execution id (or a local run id).
+    pub execution: String,
+    /// Parameters after defaults and overrides.
+    #[serde(default)]
+    pub params: Map<String, Value>,
+    /// Whether actions are sent.
+    pub apply: bool,
+}
+
+/// Where the distributed Map reads its items.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct S3Location {
+    /// Bucket.
+    pub bucket: String,
+    /// Key of a JSON array of [`Item`]s.
+    pub key: String,
+}
+
+/// The fanout handler's answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FanoutResponse {
+    /// Facts of the run.
+    pub run: RunContext,
+    /// How many items.
+    pub count: usize,
+    /// The items (inline Map).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<Item>>,
+    /// Where the items are (distributed Map).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items_location: Option<S3Location>,
+}
+
+/// The worker's payload: exactly what the Map's `ItemSelector` builds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerRequest {
+    /// Always [`WORKER`].
+    pub handler: String,
+    /// The account and region.
+    pub item: Item,
+    /// Facts of the run.
+    pub run: RunContext,
+    /// The runbook's shared data.
+    #[serde(default)]
+    pub shared: Map<String, Value>,
+    /// What to do.
+    pub plan: Plan,
+}
+
+/// What a worker returns to the state machine: small and fixed-size, so the Map's output
+/// stays far below the 256 KiB state limit. Full results go to the results store.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WorkerSummary {
+    /// Account.
+    pub account_id: String,
+    /// Region.
+    pub region: String,
+    /// `ok`, `denied`, `error` or `skipped`.
+    pub status: String,
+    /// Number of findings.
+    pub findings: usize,
+    /// Number of actions done or planned.
+    pub actions: usize,
+    /// Error code when not ok.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<String>,
+}
+
+/// Field names the compiler writes into paths.
+pub mod fields {
+    /// `$.run` after the fanout.
+    pub const RUN: &str = "run";
+    /// `$.count` after the fanout.
+    pub const COUNT: &str = "count";
+    /// `$.items`: the items before the Map, their summaries after it.
+    pub const ITEMS: &str = "items";
+    /// `$.items_location` (distributed).
+    pub const ITEMS_LOCATION: &str = "items_location";
+    /// `$.map_results` (distributed: the ResultWriter's manifest).
+    pub const MAP_RESULTS: &str = "map_results";
+    /// `$.summary` after the result handler.
+    pub const SUMMARY: &str = "summary";
+    /// In the summary: items that ended `denied` or `error`.
+    pub const FAILED: &str = "failed";
+}
