@@ -143,6 +143,9 @@ pub struct WorkerSummary {
     /// Error code when not ok.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
+    /// Error message when not ok (truncated by the worker).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
 }
 
 /// Field names the compiler writes into paths.

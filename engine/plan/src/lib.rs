@@ -13,6 +13,7 @@
 //! Depends on nothing of orgop, AWS or ASL.
 #![deny(missing_docs)]
 
+pub mod canonical;
 pub mod contract;
 mod errors;
 pub use errors::LAMBDA_TRANSIENT_ERRORS;

@@ -273,9 +273,9 @@ pub struct Execution {
     /// `inline_max_items`.
     #[serde(default)]
     pub map: MapMode,
-    /// The largest item count `auto` still runs inline. Default 1000.
+    /// The largest item count `auto` still runs inline. Default 500.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 2000))]
+    #[schemars(range(min = 1, max = 1000))]
     pub inline_max_items: Option<u32>,
     /// Distributed Map only: the share of failed items (0-100) the run tolerates before the
     /// Map fails. Default 100 (items fail individually and are reported).

@@ -1,0 +1,177 @@
+//! A checked runbook -> [`Lowered`]: the plan each worker runs plus the deployment settings.
+//! Defaults are applied here, once, so every consumer sees the same values.
+use orgop_plan::{
+    CallPlan, Column, Lowered, MapKind, ParamDef, Plan, PLAN_FORMAT, ReportPlan, RolePlan, SafetyPlan, TargetsPlan,
+    ops,
+};
+use orgop_syntax::model::{MapMode, Regions, Runbook, Step, TagValues};
+use orgop_syntax::{SpanMap, pointer_push};
+use std::collections::BTreeMap;
+
+/// Default Map `MaxConcurrency`.
+pub const DEFAULT_CONCURRENCY: u32 = 10;
+/// Default largest item count run inline under `map: auto`: keeps the inline Map's state
+/// (items, then one small summary each) far below the 256 KiB payload limit and its history
+/// far below 25,000 events.
+pub const DEFAULT_INLINE_MAX_ITEMS: u32 = 500;
+
+fn tags(m: &indexmap::IndexMap<String, TagValues>) -> BTreeMap<String, Vec<String>> {
+    m.iter()
+        .map(|(k, v)| {
+            let values = match v {
+                TagValues::One(s) => vec![s.clone()],
+                TagValues::Any(list) => list.clone(),
+            };
+            (k.clone(), values)
+        })
+        .collect()
+}
+
+fn at(file: &str, spans: &SpanMap, pointer: &str) -> String {
+    let n = spans.resolve(pointer).value.start;
+    format!("{file}:{}:{}", n.line, n.col)
+}
+
+fn call(file: &str, spans: &SpanMap, pointer: &str, s: &Step) -> CallPlan {
+    let (service, operation) = s.call.split_once(':').unwrap_or((&s.call, ""));
+    CallPlan {
+        id: s.id.clone(),
+        service: service.to_string(),
+        operation: operation.to_string(),
+        mutating: ops::is_mutating(operation),
+        parameters: serde_json::Value::Object(s.parameters.clone().into_iter().collect()),
+        paginate: s.paginate,
+        select: s.select.clone(),
+        where_: s.where_.clone(),
+        for_each: s.for_each.clone(),
+        when: s.when.clone(),
+        ignore_errors: s.ignore_errors.clone(),
+        at: at(file, spans, pointer),
+    }
+}
+
+/// Lowers a runbook that passed every check.
+pub fn lower(file: &str, rb: &Runbook, spans: &SpanMap) -> Lowered {
+    let targets = TargetsPlan {
+        regions: match &rb.targets.regions {
+            Regions::List(r) => r.clone(),
+            Regions::Keyword(_) => Vec::new(),
+        },
+        enabled_regions: matches!(rb.targets.regions, Regions::Keyword(_)),
+        organizational_units: rb.targets.organizational_units.clone(),
+        accounts: rb.targets.accounts.clone(),
+        exclude_accounts: rb.targets.exclude_accounts.clone(),
+        account_tags: tags(&rb.targets.account_tags),
+    };
+    let execution = rb.execution.clone();
+    let mode = execution.as_ref().map(|e| e.map).unwrap_or_default();
+    let inline_max = execution
+        .as_ref()
+        .and_then(|e| e.inline_max_items)
+        .unwrap_or(DEFAULT_INLINE_MAX_ITEMS) as usize;
+    let map = match mode {
+        MapMode::Inline => MapKind::Inline,
+        MapMode::Distributed => MapKind::Distributed,
+        MapMode::Auto => match targets.known_item_count() {
+            Some(n) if n <= inline_max => MapKind::Inline,
+            _ => MapKind::Distributed,
+        },
+    };
+    let plan = Plan {
+        format: PLAN_FORMAT,
+        runbook: rb.name.clone(),
+        version: rb.version,
+        source: file.to_string(),
+        role: RolePlan {
+            name: rb.role.name.clone(),
+            external_id: rb.role.external_id.clone(),
+            session_name: rb
+                .role
+                .session_name
+                .clone()
+                .unwrap_or_else(|| format!("orgop-{}", rb.name)),
+        },
+        params: rb
+            .params
+            .iter()
+            .map(|(k, p)| {
+                let ty = serde_json::to_value(p.ty)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                (
+                    k.clone(),
+                    ParamDef {
+                        ty,
+                        default: p.default.clone(),
+                        allowed: p.allowed.clone(),
+                        minimum: p.minimum,
+                        maximum: p.maximum,
+                    },
+                )
+            })
+            .collect(),
+        steps: rb
+            .steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| call(file, spans, &format!("/steps/{i}"), s))
+            .collect(),
+        actions: rb
+            .actions
+            .iter()
+            .enumerate()
+            .map(|(i, s)| call(file, spans, &format!("/actions/{i}"), s))
+            .collect(),
+        report: ReportPlan {
+            from: rb.report.from.clone(),
+            resource_id: rb.report.resource_id.clone(),
+            columns: rb
+                .report
+                .columns
+                .iter()
+                .map(|(name, expr)| Column {
+                    name: name.clone(),
+                    expr: expr.clone(),
+                })
+                .collect(),
+        },
+        safety: rb
+            .safety
+            .as_ref()
+            .map(|s| SafetyPlan {
+                max_actions_per_account: s.max_actions_per_account,
+                max_actions_per_run: s.max_actions_per_run,
+                protected_tags: tags(&s.protected_tags),
+            })
+            .unwrap_or_default(),
+    };
+    let mut places = BTreeMap::new();
+    for part in ["targets", "steps", "actions", "report", "role", "shared"] {
+        if rb_has(rb, part) {
+            places.insert(part.to_string(), at(file, spans, &pointer_push("", part)));
+        }
+    }
+    places.insert("runbook".into(), format!("{file}:1:1"));
+    Lowered {
+        plan,
+        targets,
+        shared: rb.shared.clone().into_iter().collect(),
+        concurrency: rb.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
+        map,
+        tolerated_failure_percentage: execution
+            .as_ref()
+            .and_then(|e| e.tolerated_failure_percentage)
+            .unwrap_or(100),
+        schedule: rb.schedule.clone(),
+        at: places,
+    }
+}
+
+fn rb_has(rb: &Runbook, part: &str) -> bool {
+    match part {
+        "actions" => !rb.actions.is_empty(),
+        "shared" => !rb.shared.is_empty(),
+        _ => true,
+    }
+}

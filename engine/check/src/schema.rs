@@ -1,0 +1,406 @@
+//! JSON Schema validation of a loaded runbook, with errors mapped back to source spans.
+//!
+//! The schema is `schema/runbook.schema.json`, compiled into the binary: the same file editors
+//! use. It is generated from the `orgop-syntax` types ([`generate`]); a test fails when the
+//! checked-in file drifts. Guarantees: every schema violation becomes one [`Diagnostic`] at the
+//! offending key or value, in author terms ("unknown key `pagniate` in step", not a pointer).
+use crate::suggest;
+use orgop_syntax::{Diagnostic, Loaded};
+use serde_json::Value;
+use std::sync::OnceLock;
+
+/// The checked-in schema text.
+pub const SCHEMA_TEXT: &str = include_str!("../../../schema/runbook.schema.json");
+
+/// The schema as generated from the Rust types, pretty-printed with sorted keys and a final
+/// newline: what `schema/runbook.schema.json` must contain.
+pub fn generate() -> String {
+    let schema = schemars::schema_for!(orgop_syntax::model::Runbook);
+    orgop_plan::canonical::to_string(&serde_json::to_value(&schema).expect("a schema is JSON"))
+}
+
+fn schema() -> &'static Value {
+    static SCHEMA: OnceLock<Value> = OnceLock::new();
+    SCHEMA.get_or_init(|| serde_json::from_str(SCHEMA_TEXT).expect("the checked-in schema is JSON"))
+}
+
+fn validator() -> &'static jsonschema::Validator {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        jsonschema::draft202012::new(schema()).expect("the checked-in schema is a valid schema")
+    })
+}
+
+/// Every schema violation of `loaded`, located.
+pub fn check(file: &str, loaded: &Loaded) -> Vec<Diagnostic> {
+    let mut out = Vec::new();
+    for err in validator().iter_errors(&loaded.value) {
+        report(file, loaded, &err, &mut out);
+    }
+    out
+}
+
+fn report(
+    file: &str,
+    loaded: &Loaded,
+    err: &jsonschema::ValidationError<'_>,
+    out: &mut Vec<Diagnostic>,
+) {
+    use jsonschema::error::ValidationErrorKind as K;
+    let pointer = err.instance_path().as_str().to_string();
+    let node = loaded.spans.resolve(&pointer);
+    let schema_at = navigate(err.schema_path().as_str());
+    let context = schema_at.1.clone();
+    let instance = err.instance();
+    let field = last_token(&pointer);
+    match err.kind() {
+        K::AdditionalProperties { unexpected } => {
+            let allowed: Vec<String> = schema_at
+                .0
+                .and_then(|parent| parent.get("properties"))
+                .and_then(Value::as_object)
+                .map(|p| p.keys().cloned().collect())
+                .unwrap_or_default();
+            for key in unexpected {
+                let at = loaded
+                    .spans
+                    .get(&orgop_syntax::pointer_push(&pointer, key))
+                    .map(|n| n.key_or_value())
+                    .unwrap_or(node.key_or_value());
+                let mut d = Diagnostic::error(file, at, format!("unknown key `{key}` in {context}"));
+                d.hint = suggest::did_you_mean(key, allowed.iter().map(String::as_str))
+                    .or_else(|| Some(format!("allowed keys: {}", allowed.join(", "))));
+                out.push(d);
+            }
+        }
+        K::Required { property } => {
+            let name = property.as_str().unwrap_or_default();
+            out.push(Diagnostic::error(
+                file,
+                node.key_or_value(),
+                format!("missing required key `{name}` in {context}"),
+            ));
+        }
+        K::Type { .. } => {
+            let expected = schema_at
+                .0
+                .and_then(|s| s.get("type"))
+                .map(type_words)
+                .unwrap_or_else(|| "another type".into());
+            out.push(Diagnostic::error(
+                file,
+                node.value,
+                format!("`{field}` must be {expected}, not {}", kind_of(instance)),
+            ));
+        }
+        K::Enum { options } => {
+            let list: Vec<String> = options
+                .as_array()
+                .map(|a| a.iter().map(short).collect())
+                .unwrap_or_default();
+            let mut d = Diagnostic::error(
+                file,
+                node.value,
+                format!("{} is not a valid `{field}`", short(instance)),
+            );
+            d.hint = instance
+                .as_str()
+                .and_then(|s| {
+                    let names: Vec<&str> = options
+                        .as_array()
+                        .map(|a| a.iter().filter_map(Value::as_str).collect())
+                        .unwrap_or_default();
+                    suggest::did_you_mean(s, names)
+                })
+                .or_else(|| Some(format!("use one of: {}", list.join(", "))));
+            out.push(d);
+        }
+        K::Pattern { .. } => out.push(pattern_error(file, &pointer, node.value, instance)),
+        K::Minimum { limit } | K::ExclusiveMinimum { limit } => out.push(Diagnostic::error(
+            file,
+            node.value,
+            format!("`{field}` must be at least {limit}, not {}", short(instance)),
+        )),
+        K::Maximum { limit } | K::ExclusiveMaximum { limit } => out.push(Diagnostic::error(
+            file,
+            node.value,
+            format!("`{field}` must be at most {limit}, not {}", short(instance)),
+        )),
+        K::MinItems { limit } => out.push(Diagnostic::error(
+            file,
+            node.value,
+            format!("`{field}` needs at least {limit} entr{}", if *limit == 1 { "y" } else { "ies" }),
+        )),
+        K::MinLength { limit } => out.push(Diagnostic::error(
+            file,
+            node.value,
+            format!("`{field}` must be at least {limit} character{} long", if *limit == 1 { "" } else { "s" }),
+        )),
+        K::AnyOf { context } | K::OneOfNotValid { context } => {
+            // Report the branch whose type matched (its errors are deeper and more useful);
+            // when no branch's type matched, say which forms are accepted.
+            let typed: Vec<_> = context
+                .iter()
+                .filter(|branch| {
+                    !branch.iter().any(|e| {
+                        matches!(e.kind(), K::Type { .. } | K::Enum { .. } | K::Constant { .. })
+                            && e.instance_path().as_str() == pointer
+                    })
+                })
+                .collect();
+            if let [branch] = typed.as_slice() {
+                for e in branch.iter() {
+                    report(file, loaded, e, out);
+                }
+            } else {
+                let forms = schema_at
+                    .0
+                    .and_then(|s| s.get("anyOf").or_else(|| s.get("oneOf")))
+                    .and_then(Value::as_array)
+                    .map(|branches| branches.iter().map(form_words).collect::<Vec<_>>().join(" or "))
+                    .unwrap_or_else(|| "another form".into());
+                out.push(Diagnostic::error(
+                    file,
+                    node.value,
+                    format!("`{field}` must be {forms}, not {}", kind_of(instance)),
+                ));
+            }
+        }
+        _ => out.push(Diagnostic::error(file, node.value, err.to_string())),
+    }
+}
+
+/// Follows a schema path (which may pass through `$ref`s) from the root. Returns the schema
+/// object that holds the failing keyword, and the author-facing name of what it describes.
+fn navigate(schema_path: &str) -> (Option<&'static Value>, String) {
+    let root = schema();
+    let mut node = root;
+    let mut name = "the runbook".to_string();
+    let tokens: Vec<String> = schema_path
+        .split('/')
+        .skip(1)
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    // The last token is the keyword itself; stop before it.
+    let n = tokens.len().saturating_sub(1);
+    for tok in &tokens[..n] {
+        let next = if tok == "$ref" {
+            node.get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#"))
+                .and_then(|p| {
+                    if let Some(def) = p.strip_prefix("/$defs/") {
+                        name = def_name(def);
+                    }
+                    root.pointer(p)
+                })
+        } else {
+            match node {
+                Value::Object(m) => m.get(tok.as_str()),
+                Value::Array(a) => tok.parse::<usize>().ok().and_then(|i| a.get(i)),
+                _ => None,
+            }
+        };
+        match next {
+            Some(v) => node = v,
+            None => return (None, name),
+        }
+    }
+    // A `$ref` right at the failing node: the keyword lives in the referenced definition.
+    if let Some(r) = node.get("$ref").and_then(Value::as_str)
+        && let Some(def) = r.strip_prefix("#/$defs/")
+    {
+        name = def_name(def);
+        if let Some(target) = root.pointer(&format!("/$defs/{def}")) {
+            node = target;
+        }
+    }
+    (Some(node), name)
+}
+
+fn def_name(def: &str) -> String {
+    match def {
+        "Step" => "step".into(),
+        "ParamSpec" => "parameter".into(),
+        other => {
+            let mut s = String::new();
+            for (i, c) in other.chars().enumerate() {
+                if c.is_ascii_uppercase() && i > 0 {
+                    s.push(' ');
+                }
+                s.push(c.to_ascii_lowercase());
+            }
+            format!("`{s}`")
+        }
+    }
+}
+
+fn last_token(pointer: &str) -> String {
+    let mut segs = pointer.rsplit('/');
+    let last = segs.next().unwrap_or_default();
+    if last.parse::<usize>().is_ok() {
+        // An item of a list: name the list.
+        let list = segs.next().unwrap_or_default();
+        format!("{list}[{last}]")
+    } else if last.is_empty() {
+        "runbook".into()
+    } else {
+        last.replace("~1", "/").replace("~0", "~")
+    }
+}
+
+fn kind_of(v: &Value) -> String {
+    match v {
+        Value::Null => "null (empty)".into(),
+        Value::Bool(_) => "a boolean".into(),
+        Value::Number(n) if n.is_i64() || n.is_u64() => "an integer".into(),
+        Value::Number(_) => "a number".into(),
+        Value::String(_) => "a string".into(),
+        Value::Array(_) => "a list".into(),
+        Value::Object(_) => "a mapping".into(),
+    }
+}
+
+fn type_word(t: &str) -> &'static str {
+    match t {
+        "string" => "a string",
+        "integer" => "an integer",
+        "number" => "a number",
+        "boolean" => "`true` or `false`",
+        "array" => "a list",
+        "object" => "a mapping",
+        "null" => "empty",
+        _ => "a value",
+    }
+}
+
+fn type_words(t: &Value) -> String {
+    match t {
+        Value::String(s) => type_word(s).into(),
+        Value::Array(items) => items
+            .iter()
+            .filter_map(Value::as_str)
+            .filter(|s| *s != "null")
+            .map(type_word)
+            .collect::<Vec<_>>()
+            .join(" or "),
+        _ => "a value".into(),
+    }
+}
+
+fn form_words(branch: &Value) -> String {
+    if let Some(c) = branch.get("const") {
+        return short(c);
+    }
+    if let Some(e) = branch.get("enum").and_then(Value::as_array) {
+        return e.iter().map(short).collect::<Vec<_>>().join(" or ");
+    }
+    if let Some(r) = branch.get("$ref").and_then(Value::as_str)
+        && let Some(target) = r.strip_prefix('#').and_then(|p| schema().pointer(p))
+    {
+        return form_words(target);
+    }
+    if let Some(t) = branch.get("type") {
+        let words = type_words(t);
+        if t == "array"
+            && let Some(item_t) = branch.pointer("/items/type").and_then(Value::as_str)
+        {
+            return format!("a list of {}s", item_t);
+        }
+        return words;
+    }
+    "another form".into()
+}
+
+fn short(v: &Value) -> String {
+    let s = match v {
+        Value::String(s) => format!("`{s}`"),
+        other => format!("`{other}`"),
+    };
+    if s.chars().count() > 60 {
+        format!("{}…`", s.chars().take(58).collect::<String>())
+    } else {
+        s
+    }
+}
+
+fn pattern_error(file: &str, pointer: &str, at: orgop_syntax::Span, v: &Value) -> Diagnostic {
+    let text = v.as_str().unwrap_or_default();
+    let segs: Vec<&str> = pointer.split('/').collect();
+    let field = segs
+        .iter()
+        .rev()
+        .find(|s| s.parse::<usize>().is_err())
+        .copied()
+        .unwrap_or_default();
+    let (message, hint): (String, Option<String>) = match field {
+        "name" if segs.len() == 2 => (
+            format!("runbook name `{text}` is not valid"),
+            Some("use lowercase letters, digits and `-`, starting with a letter (at most 64)".into()),
+        ),
+        "id" => (
+            format!("step id `{text}` is not valid"),
+            Some(format!(
+                "use lowercase letters, digits and `_`, starting with a letter, e.g. `{}`",
+                suggest_id(text)
+            )),
+        ),
+        "call" => (
+            format!("`{text}` is not a call name"),
+            Some(match suggest_call(text) {
+                Some(fixed) => format!("did you mean `{fixed}`? Calls are `service:Operation`, named like IAM actions"),
+                None => "calls are `service:Operation`, named like IAM actions, e.g. `ec2:DescribeVolumes`".into(),
+            }),
+        ),
+        "accounts" | "exclude_accounts" => (
+            format!("`{text}` is not an AWS account id"),
+            Some("account ids are 12 digits; quote them so YAML keeps leading zeros".into()),
+        ),
+        "regions" => (
+            format!("`{text}` is not a region name"),
+            Some("regions look like `us-east-1`; use `regions: enabled` for every enabled region".into()),
+        ),
+        "organizational_units" => (
+            format!("`{text}` is not an organizational unit id"),
+            Some("OU ids look like `ou-ab12-cd34ef56`; the root is `r-ab12`".into()),
+        ),
+        "session_name" | "external_id" | "name" => (
+            format!("`{text}` is not a valid `{field}`"),
+            Some("use letters, digits and `+=,.@-_` only".into()),
+        ),
+        _ => (format!("`{text}` is not a valid `{field}`"), None),
+    };
+    let mut d = Diagnostic::error(file, at, message);
+    d.hint = hint;
+    d
+}
+
+fn suggest_id(text: &str) -> String {
+    let mut s: String = text
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .collect();
+    if !s.starts_with(|c: char| c.is_ascii_lowercase()) {
+        s.insert(0, 's');
+    }
+    s
+}
+
+fn suggest_call(text: &str) -> Option<String> {
+    let (service, op) = text
+        .split_once("::")
+        .or_else(|| text.split_once(':'))
+        .or_else(|| text.split_once('.'))
+        .or_else(|| text.split_once(' '))?;
+    let service = service.trim().to_ascii_lowercase();
+    let op = op.trim();
+    let mut chars = op.chars();
+    let first = chars.next()?.to_ascii_uppercase();
+    let op: String = std::iter::once(first)
+        .chain(chars)
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect();
+    let ok = !service.is_empty()
+        && service.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+    ok.then(|| format!("{service}:{op}")).filter(|s| s != text)
+}

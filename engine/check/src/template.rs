@@ -1,0 +1,163 @@
+//! minijinja checks: syntax (errors point into the string), and that every variable a template
+//! or `when` condition reads exists (strict undefined): `params.x` is declared, `steps.x` is an
+//! earlier step, `item` only under `for_each`.
+use crate::suggest;
+use minijinja::{Environment, UndefinedBehavior};
+use orgop_plan::functions::TEMPLATE_GLOBALS;
+use orgop_syntax::{Diagnostic, NodeSpans, Span, SpanMap, pointer_push};
+use serde_json::Value;
+use std::collections::BTreeSet;
+use std::sync::OnceLock;
+
+/// What templates at one place may read.
+pub struct Scope<'a> {
+    /// Declared parameters.
+    pub params: &'a BTreeSet<String>,
+    /// Keys of `shared`.
+    pub shared: &'a BTreeSet<String>,
+    /// Step ids whose results are visible here.
+    pub steps: &'a [String],
+    /// Whether `item` is bound (the step has `for_each`).
+    pub has_item: bool,
+}
+
+/// The environment templates are checked (and rendered) with: strict undefined.
+pub fn environment() -> &'static Environment<'static> {
+    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env
+    })
+}
+
+/// Whether a string is a template at all.
+pub fn is_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+/// The expression inside a string that is exactly `{{ expr }}` (so it keeps its type).
+pub fn whole_expression(s: &str) -> Option<&str> {
+    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
+    (!inner.contains("{{") && !inner.contains("}}")).then_some(inner)
+}
+
+/// Checks every template string inside `value` (recursively), found at `pointer`.
+pub fn check_value(
+    file: &str,
+    value: &Value,
+    pointer: &str,
+    spans: &SpanMap,
+    scope: &Scope<'_>,
+    out: &mut Vec<Diagnostic>,
+) {
+    match value {
+        Value::String(s) if is_template(s) => check_string(file, s, &spans.resolve(pointer), scope, out),
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                check_value(file, v, &pointer_push(pointer, &i.to_string()), spans, scope, out);
+            }
+        }
+        Value::Object(m) => {
+            for (k, v) in m {
+                check_value(file, v, &pointer_push(pointer, k), spans, scope, out);
+            }
+        }
+        _ => {}
+    }
+}
+
+fn check_string(file: &str, s: &str, node: &NodeSpans, scope: &Scope<'_>, out: &mut Vec<Diagnostic>) {
+    let env = environment();
+    if let Some(expr) = whole_expression(s) {
+        let lead = s.find("{{").unwrap_or(0) + 2;
+        match env.compile_expression(expr) {
+            Ok(e) => names(file, s, node, &e.undeclared_variables(true), scope, out),
+            Err(e) => out.push(syntax_error(file, s, node, &e, lead)),
+        }
+        return;
+    }
+    match env.template_from_str(s) {
+        Ok(t) => names(file, s, node, &t.undeclared_variables(true), scope, out),
+        Err(e) => out.push(syntax_error(file, s, node, &e, 0)),
+    }
+}
+
+/// Checks a `when` condition (a bare minijinja expression).
+pub fn check_condition(file: &str, s: &str, node: &NodeSpans, scope: &Scope<'_>, out: &mut Vec<Diagnostic>) {
+    match environment().compile_expression(s) {
+        Ok(e) => names(file, s, node, &e.undeclared_variables(true), scope, out),
+        Err(e) => out.push(syntax_error(file, s, node, &e, 0)),
+    }
+}
+
+fn syntax_error(file: &str, s: &str, node: &NodeSpans, e: &minijinja::Error, shift: usize) -> Diagnostic {
+    let byte = e.range().map(|r| r.start).unwrap_or(0) + shift;
+    let chars = s.get(..byte.min(s.len())).map(|p| p.chars().count()).unwrap_or(0);
+    let p = node.inside(s, chars);
+    let detail = e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string());
+    Diagnostic::error(file, Span { start: p, end: p }, format!("invalid template: {detail}"))
+        .with_hint("templates use minijinja (Jinja2) syntax: `{{ params.name }}`")
+}
+
+fn names(
+    file: &str,
+    s: &str,
+    node: &NodeSpans,
+    used: &std::collections::HashSet<String>,
+    scope: &Scope<'_>,
+    out: &mut Vec<Diagnostic>,
+) {
+    let mut used: Vec<&String> = used.iter().collect();
+    used.sort();
+    for name in used {
+        let mut parts = name.splitn(3, '.');
+        let top = parts.next().unwrap_or_default();
+        let second = parts.next();
+        let problem: Option<(String, Option<String>)> = match (top, second) {
+            ("params", Some(p)) if !scope.params.contains(p) => Some((
+                format!("`params.{p}` is not a declared parameter"),
+                suggest::did_you_mean(p, scope.params.iter().map(String::as_str))
+                    .or_else(|| Some("declare it under `params:`".into())),
+            )),
+            ("shared", Some(k)) if !scope.shared.contains(k) => Some((
+                format!("`shared.{k}` is not a key of `shared`"),
+                suggest::did_you_mean(k, scope.shared.iter().map(String::as_str)),
+            )),
+            ("steps", Some(id)) if !scope.steps.iter().any(|s| s == id) => Some((
+                format!("`steps.{id}` is not an earlier step"),
+                suggest::did_you_mean(id, scope.steps.iter().map(String::as_str))
+                    .or_else(|| Some("a step can read only the steps before it".into())),
+            )),
+            ("item", _) if !scope.has_item => Some((
+                "`item` is only defined in a step with `for_each`".into(),
+                Some("add `for_each: <step id>` to run once per result".into()),
+            )),
+            ("account", Some(f)) if f != "id" && f != "name" => Some((
+                format!("`account.{f}` does not exist"),
+                Some("`account` has `id` and `name`".into()),
+            )),
+            ("run", Some(f)) if f != "execution" && f != "apply" => Some((
+                format!("`run.{f}` does not exist"),
+                Some("`run` has `execution` and `apply`".into()),
+            )),
+            (top, _) if !TEMPLATE_GLOBALS.iter().any(|(g, _)| *g == top) => Some((
+                format!("`{top}` is not defined"),
+                suggest::did_you_mean(top, TEMPLATE_GLOBALS.iter().map(|(g, _)| *g)).or_else(|| {
+                    Some(format!(
+                        "templates can read {}",
+                        TEMPLATE_GLOBALS.iter().map(|(g, _)| format!("`{g}`")).collect::<Vec<_>>().join(", ")
+                    ))
+                }),
+            )),
+            _ => None,
+        };
+        if let Some((message, hint)) = problem {
+            let byte = s.find(name.as_str()).or_else(|| s.find(top)).unwrap_or(0);
+            let p = node.inside(s, s[..byte].chars().count());
+            let mut d = Diagnostic::error(file, Span { start: p, end: p }, message);
+            d.hint = hint;
+            out.push(d);
+        }
+    }
+}
