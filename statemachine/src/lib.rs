@@ -31,8 +31,14 @@ use serde_json::{Value, json};
 
 /// Placeholders the definition uses, with what each must be substituted with.
 pub const SUBSTITUTIONS: [(&str, &str); 2] = [
-    ("OrgOpFunctionArn", "ARN of the orgop Lambda function (fanout, worker and results handlers)"),
-    ("ResultsBucket", "S3 bucket for distributed Map items and results"),
+    (
+        "OrgOpFunctionArn",
+        "ARN of the orgop Lambda function (fanout, worker and results handlers)",
+    ),
+    (
+        "ResultsBucket",
+        "S3 bucket for distributed Map items and results",
+    ),
 ];
 
 /// Fixed state names.
@@ -93,13 +99,21 @@ fn path(field: &str) -> String {
 pub fn compile(l: &Lowered) -> Value {
     let plan = &l.plan;
     let name = &plan.runbook;
-    let at = |part: &str| l.at.get(part).cloned().unwrap_or_else(|| format!("{}:1:1", plan.source));
+    let at = |part: &str| {
+        l.at.get(part)
+            .cloned()
+            .unwrap_or_else(|| format!("{}:1:1", plan.source))
+    };
     let distributed = l.map == MapKind::Distributed;
 
     let mut fanout_selector = serde_json::Map::new();
     fanout_selector.insert(format!("{}.$", fields::RUN), json!("$.Payload.run"));
     fanout_selector.insert(format!("{}.$", fields::COUNT), json!("$.Payload.count"));
-    let listed = if distributed { fields::ITEMS_LOCATION } else { fields::ITEMS };
+    let listed = if distributed {
+        fields::ITEMS_LOCATION
+    } else {
+        fields::ITEMS
+    };
     fanout_selector.insert(format!("{listed}.$"), json!(format!("$.Payload.{listed}")));
 
     let fanout = json!({
@@ -124,11 +138,23 @@ pub fn compile(l: &Lowered) -> Value {
         "Next": states::MAP
     });
 
-    let steps: Vec<String> = plan.steps.iter().map(|s| format!("{} ({}:{})", s.id, s.service, s.operation)).collect();
-    let actions: Vec<String> = plan.actions.iter().map(|s| format!("{} ({}:{})", s.id, s.service, s.operation)).collect();
+    let steps: Vec<String> = plan
+        .steps
+        .iter()
+        .map(|s| format!("{} ({}:{})", s.id, s.service, s.operation))
+        .collect();
+    let actions: Vec<String> = plan
+        .actions
+        .iter()
+        .map(|s| format!("{} ({}:{})", s.id, s.service, s.operation))
+        .collect();
     let mut worker_comment = format!("{} steps: {}", at("steps"), steps.join(", "));
     if !actions.is_empty() {
-        worker_comment.push_str(&format!("; {} actions (only when applied): {}", at("actions"), actions.join(", ")));
+        worker_comment.push_str(&format!(
+            "; {} actions (only when applied): {}",
+            at("actions"),
+            actions.join(", ")
+        ));
     }
 
     let worker = json!({

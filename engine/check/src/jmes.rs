@@ -15,7 +15,13 @@ pub struct Names<'a> {
 }
 
 /// Checks one expression found at `node`; `what` names the field (`where`, `select`, ...).
-pub fn check(file: &str, expr: &str, node: &NodeSpans, what: &str, names: &Names<'_>) -> Vec<Diagnostic> {
+pub fn check(
+    file: &str,
+    expr: &str,
+    node: &NodeSpans,
+    what: &str,
+    names: &Names<'_>,
+) -> Vec<Diagnostic> {
     let at = |offset: usize| {
         let p = node.inside(expr, offset);
         Span { start: p, end: p }
@@ -24,7 +30,7 @@ pub fn check(file: &str, expr: &str, node: &NodeSpans, what: &str, names: &Names
         Ok(ast) => ast,
         Err(e) => {
             let reason = match &e.reason {
-                jmespath::ErrorReason::Parse(m) => m.clone(),
+                jmespath::ErrorReason::Parse(m) => plain_reason(m),
                 other => other.to_string(),
             };
             return vec![
@@ -59,7 +65,11 @@ pub fn check(file: &str, expr: &str, node: &NodeSpans, what: &str, names: &Names
                     let mut d = Diagnostic::error(
                         file,
                         at(*offset),
-                        format!("`{name}` takes {want} argument{}, not {}", if want == "1" { "" } else { "s" }, args.len()),
+                        format!(
+                            "`{name}` takes {want} argument{}, not {}",
+                            if want == "1" { "" } else { "s" },
+                            args.len()
+                        ),
                     );
                     if !sig.doc.is_empty() {
                         d.hint = Some(sig.doc.to_string());
@@ -67,19 +77,32 @@ pub fn check(file: &str, expr: &str, node: &NodeSpans, what: &str, names: &Names
                     out.push(d);
                 }
                 Some(_) if name == "param" || name == "shared" => {
-                    let declared = if name == "param" { names.params } else { names.shared };
+                    let declared = if name == "param" {
+                        names.params
+                    } else {
+                        names.shared
+                    };
                     if let Some(Ast::Literal { value, offset }) = args.first()
                         && let Some(key) = value.as_string()
                         && !declared.contains(key)
                     {
-                        let kind = if name == "param" { "parameter" } else { "key of `shared`" };
+                        let kind = if name == "param" {
+                            "parameter"
+                        } else {
+                            "key of `shared`"
+                        };
                         let mut d = Diagnostic::error(
                             file,
                             at(*offset),
                             format!("`{name}('{key}')` names no declared {kind}"),
                         );
                         d.hint = suggest::did_you_mean(key, declared.iter().map(String::as_str))
-                            .or_else(|| Some(format!("declare it under `{}:`", if name == "param" { "params" } else { "shared" })));
+                            .or_else(|| {
+                                Some(format!(
+                                    "declare it under `{}:`",
+                                    if name == "param" { "params" } else { "shared" }
+                                ))
+                            });
                         out.push(d);
                     }
                 }
@@ -88,6 +111,20 @@ pub fn check(file: &str, expr: &str, node: &NodeSpans, what: &str, names: &Names
         }
     });
     out
+}
+
+/// jmespath's parser speaks in Pratt-parser terms ("nud token"); say it in the author's.
+fn plain_reason(m: &str) -> String {
+    if m.contains("found Eof") {
+        return match m.split_once(" -- ") {
+            Some((what, _)) if what.starts_with("Expected") => {
+                format!("{what}, but the expression ends here")
+            }
+            _ => "the expression ends too early".into(),
+        };
+    }
+    m.replace("Unexpected nud token", "unexpected token")
+        .replace("Unexpected led token", "unexpected token")
 }
 
 fn walk(ast: &Ast, f: &mut dyn FnMut(&Ast)) {
@@ -101,15 +138,23 @@ fn walk(ast: &Ast, f: &mut dyn FnMut(&Ast)) {
             walk(lhs, f);
             walk(rhs, f);
         }
-        Ast::Condition { predicate, then, .. } => {
+        Ast::Condition {
+            predicate, then, ..
+        } => {
             walk(predicate, f);
             walk(then, f);
         }
         Ast::Expref { ast, .. } => walk(ast, f),
-        Ast::Flatten { node, .. } | Ast::Not { node, .. } | Ast::ObjectValues { node, .. } => walk(node, f),
+        Ast::Flatten { node, .. } | Ast::Not { node, .. } | Ast::ObjectValues { node, .. } => {
+            walk(node, f)
+        }
         Ast::Function { args, .. } => args.iter().for_each(|a| walk(a, f)),
         Ast::MultiList { elements, .. } => elements.iter().for_each(|a| walk(a, f)),
         Ast::MultiHash { elements, .. } => elements.iter().for_each(|kv| walk(&kv.value, f)),
-        Ast::Identity { .. } | Ast::Field { .. } | Ast::Index { .. } | Ast::Literal { .. } | Ast::Slice { .. } => {}
+        Ast::Identity { .. }
+        | Ast::Field { .. }
+        | Ast::Index { .. }
+        | Ast::Literal { .. }
+        | Ast::Slice { .. } => {}
     }
 }

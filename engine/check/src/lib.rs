@@ -15,9 +15,9 @@ mod suggest;
 pub mod template;
 
 pub use orgop_plan::Lowered;
-pub use semantic::{FIXED_COLUMNS, param_value_ok};
 use orgop_syntax::Diagnostic;
 use orgop_syntax::model::Runbook;
+pub use semantic::{FIXED_COLUMNS, param_value_ok};
 
 /// The outcome of checking one file.
 #[derive(Debug, Clone)]
@@ -57,7 +57,11 @@ pub fn check_source(file: &str, text: &str) -> FileReport {
     let mut diags = schema::check(file, &loaded);
     diags.extend(semantic::check(file, &loaded));
     diags.sort_by(|a, b| {
-        (a.span.start.line, a.span.start.col, &a.message).cmp(&(b.span.start.line, b.span.start.col, &b.message))
+        (a.span.start.line, a.span.start.col, &a.message).cmp(&(
+            b.span.start.line,
+            b.span.start.col,
+            &b.message,
+        ))
     });
     diags.dedup();
     report.diagnostics = diags;

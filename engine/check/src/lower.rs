@@ -1,8 +1,8 @@
 //! A checked runbook -> [`Lowered`]: the plan each worker runs plus the deployment settings.
 //! Defaults are applied here, once, so every consumer sees the same values.
 use orgop_plan::{
-    CallPlan, Column, Lowered, MapKind, ParamDef, Plan, PLAN_FORMAT, ReportPlan, RolePlan, SafetyPlan, TargetsPlan,
-    ops,
+    CallPlan, Column, Lowered, MapKind, PLAN_FORMAT, ParamDef, Plan, ReportPlan, RolePlan,
+    SafetyPlan, TargetsPlan, ops,
 };
 use orgop_syntax::model::{MapMode, Regions, Runbook, Step, TagValues};
 use orgop_syntax::{SpanMap, pointer_push};
@@ -105,8 +105,8 @@ pub fn lower(file: &str, rb: &Runbook, spans: &SpanMap) -> Lowered {
                         ty,
                         default: p.default.clone(),
                         allowed: p.allowed.clone(),
-                        minimum: p.minimum,
-                        maximum: p.maximum,
+                        minimum: p.minimum.clone(),
+                        maximum: p.maximum.clone(),
                     },
                 )
             })

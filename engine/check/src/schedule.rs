@@ -16,7 +16,10 @@ pub fn check(s: &str) -> Result<(), (usize, String)> {
 fn rate(inner: &str) -> Result<(), (usize, String)> {
     let mut parts = inner.split(' ');
     let (Some(value), Some(unit), None) = (parts.next(), parts.next(), parts.next()) else {
-        return Err((0, "`rate(value unit)` takes a number and a unit, e.g. `rate(12 hours)`".into()));
+        return Err((
+            0,
+            "`rate(value unit)` takes a number and a unit, e.g. `rate(12 hours)`".into(),
+        ));
     };
     let n: u64 = value
         .parse()
@@ -27,10 +30,16 @@ fn rate(inner: &str) -> Result<(), (usize, String)> {
     let singular = ["minute", "hour", "day"];
     let plural = ["minutes", "hours", "days"];
     if n == 1 && !singular.contains(&unit) {
-        return Err((at, format!("with 1 the unit is singular: `minute`, `hour` or `day`, not `{unit}`")));
+        return Err((
+            at,
+            format!("with 1 the unit is singular: `minute`, `hour` or `day`, not `{unit}`"),
+        ));
     }
     if n > 1 && !plural.contains(&unit) {
-        return Err((at, format!("with {n} the unit is plural: `minutes`, `hours` or `days`, not `{unit}`")));
+        return Err((
+            at,
+            format!("with {n} the unit is plural: `minutes`, `hours` or `days`, not `{unit}`"),
+        ));
     }
     Ok(())
 }
@@ -43,16 +52,54 @@ struct Field {
     extra: &'static [char],
 }
 
-const MONTHS: [&str; 12] = ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"];
+const MONTHS: [&str; 12] = [
+    "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+];
 const DAYS: [&str; 7] = ["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"];
 
 const FIELDS: [Field; 6] = [
-    Field { name: "minutes", min: 0, max: 59, names: &[], extra: &[] },
-    Field { name: "hours", min: 0, max: 23, names: &[], extra: &[] },
-    Field { name: "day-of-month", min: 1, max: 31, names: &[], extra: &['?', 'L', 'W'] },
-    Field { name: "month", min: 1, max: 12, names: &MONTHS, extra: &[] },
-    Field { name: "day-of-week", min: 1, max: 7, names: &DAYS, extra: &['?', 'L', '#'] },
-    Field { name: "year", min: 1970, max: 2199, names: &[], extra: &[] },
+    Field {
+        name: "minutes",
+        min: 0,
+        max: 59,
+        names: &[],
+        extra: &[],
+    },
+    Field {
+        name: "hours",
+        min: 0,
+        max: 23,
+        names: &[],
+        extra: &[],
+    },
+    Field {
+        name: "day-of-month",
+        min: 1,
+        max: 31,
+        names: &[],
+        extra: &['?', 'L', 'W'],
+    },
+    Field {
+        name: "month",
+        min: 1,
+        max: 12,
+        names: &MONTHS,
+        extra: &[],
+    },
+    Field {
+        name: "day-of-week",
+        min: 1,
+        max: 7,
+        names: &DAYS,
+        extra: &['?', 'L', '#'],
+    },
+    Field {
+        name: "year",
+        min: 1970,
+        max: 2199,
+        names: &[],
+        extra: &[],
+    },
 ];
 
 fn cron(inner: &str) -> Result<(), (usize, String)> {
@@ -81,7 +128,8 @@ fn cron(inner: &str) -> Result<(), (usize, String)> {
     if (dom == "?") == (dow == "?") {
         return Err((
             parts[2].0,
-            "exactly one of day-of-month and day-of-week must be `?` (e.g. `cron(0 6 * * ? *)`)".into(),
+            "exactly one of day-of-month and day-of-week must be `?` (e.g. `cron(0 6 * * ? *)`)"
+                .into(),
         ));
     }
     Ok(())
@@ -104,10 +152,15 @@ fn field_ok(text: &str, f: &Field) -> Result<(), String> {
         if range == "*" {
             continue;
         }
-        if f.extra.contains(&'L') && (range == "L" || range.ends_with('L') && value(&range[..range.len() - 1], f).is_ok()) {
+        if f.extra.contains(&'L')
+            && (range == "L" || range.ends_with('L') && value(&range[..range.len() - 1], f).is_ok())
+        {
             continue;
         }
-        if f.extra.contains(&'W') && range.ends_with('W') && value(&range[..range.len() - 1], f).is_ok() {
+        if f.extra.contains(&'W')
+            && range.ends_with('W')
+            && value(&range[..range.len() - 1], f).is_ok()
+        {
             continue;
         }
         if f.extra.contains(&'#')
@@ -137,7 +190,10 @@ fn value(s: &str, f: &Field) -> Result<u32, String> {
     }
     match s.parse::<u32>() {
         Ok(n) if (f.min..=f.max).contains(&n) => Ok(n),
-        _ => Err(format!("`{s}` is not a valid {} (expected {}-{})", f.name, f.min, f.max)),
+        _ => Err(format!(
+            "`{s}` is not a valid {} (expected {}-{})",
+            f.name, f.min, f.max
+        )),
     }
 }
 

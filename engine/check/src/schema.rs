@@ -24,6 +24,15 @@ fn schema() -> &'static Value {
     SCHEMA.get_or_init(|| serde_json::from_str(SCHEMA_TEXT).expect("the checked-in schema is JSON"))
 }
 
+/// The property names the schema allows in `$defs/<def>`.
+pub fn properties_of(def: &str) -> Vec<String> {
+    schema()
+        .pointer(&format!("/$defs/{def}/properties"))
+        .and_then(Value::as_object)
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default()
+}
+
 fn validator() -> &'static jsonschema::Validator {
     static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
     VALIDATOR.get_or_init(|| {
@@ -67,7 +76,8 @@ fn report(
                     .get(&orgop_syntax::pointer_push(&pointer, key))
                     .map(|n| n.key_or_value())
                     .unwrap_or(node.key_or_value());
-                let mut d = Diagnostic::error(file, at, format!("unknown key `{key}` in {context}"));
+                let mut d =
+                    Diagnostic::error(file, at, format!("unknown key `{key}` in {context}"));
                 d.hint = suggest::did_you_mean(key, allowed.iter().map(String::as_str))
                     .or_else(|| Some(format!("allowed keys: {}", allowed.join(", "))));
                 out.push(d);
@@ -80,6 +90,16 @@ fn report(
                 node.key_or_value(),
                 format!("missing required key `{name}` in {context}"),
             ));
+        }
+        K::Type { .. } if pointer.is_empty() => {
+            out.push(
+                Diagnostic::error(
+                    file,
+                    node.value,
+                    format!("a runbook is a YAML mapping, but this file holds {}", kind_of(instance)),
+                )
+                .with_hint("start from runbooks/unused-ebs.yaml: `name:`, `description:`, `targets:`, `steps:`, ..."),
+            );
         }
         K::Type { .. } => {
             let expected = schema_at
@@ -119,7 +139,10 @@ fn report(
         K::Minimum { limit } | K::ExclusiveMinimum { limit } => out.push(Diagnostic::error(
             file,
             node.value,
-            format!("`{field}` must be at least {limit}, not {}", short(instance)),
+            format!(
+                "`{field}` must be at least {limit}, not {}",
+                short(instance)
+            ),
         )),
         K::Maximum { limit } | K::ExclusiveMaximum { limit } => out.push(Diagnostic::error(
             file,
@@ -129,42 +152,73 @@ fn report(
         K::MinItems { limit } => out.push(Diagnostic::error(
             file,
             node.value,
-            format!("`{field}` needs at least {limit} entr{}", if *limit == 1 { "y" } else { "ies" }),
+            format!(
+                "`{field}` needs at least {limit} entr{}",
+                if *limit == 1 { "y" } else { "ies" }
+            ),
         )),
         K::MinLength { limit } => out.push(Diagnostic::error(
             file,
             node.value,
-            format!("`{field}` must be at least {limit} character{} long", if *limit == 1 { "" } else { "s" }),
+            format!(
+                "`{field}` must be at least {limit} character{} long",
+                if *limit == 1 { "" } else { "s" }
+            ),
         )),
         K::AnyOf { context } | K::OneOfNotValid { context } => {
-            // Report the branch whose type matched (its errors are deeper and more useful);
-            // when no branch's type matched, say which forms are accepted.
-            let typed: Vec<_> = context
+            // Report the branch whose shape matched (its errors are deeper and more useful);
+            // when no branch matched, say which forms are accepted.
+            let matched: Vec<_> = context
                 .iter()
                 .filter(|branch| {
                     !branch.iter().any(|e| {
-                        matches!(e.kind(), K::Type { .. } | K::Enum { .. } | K::Constant { .. })
-                            && e.instance_path().as_str() == pointer
+                        e.instance_path().as_str() == pointer
+                            && matches!(
+                                e.kind(),
+                                K::Type { .. }
+                                    | K::Enum { .. }
+                                    | K::Constant { .. }
+                                    | K::OneOfNotValid { .. }
+                                    | K::AnyOf { .. }
+                            )
                     })
                 })
                 .collect();
-            if let [branch] = typed.as_slice() {
+            if let [branch] = matched.as_slice() {
                 for e in branch.iter() {
                     report(file, loaded, e, out);
                 }
-            } else {
-                let forms = schema_at
-                    .0
-                    .and_then(|s| s.get("anyOf").or_else(|| s.get("oneOf")))
-                    .and_then(Value::as_array)
-                    .map(|branches| branches.iter().map(form_words).collect::<Vec<_>>().join(" or "))
-                    .unwrap_or_else(|| "another form".into());
-                out.push(Diagnostic::error(
+                return;
+            }
+            let branches: Vec<Value> = schema_at
+                .0
+                .and_then(|s| s.get("anyOf").or_else(|| s.get("oneOf")))
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default();
+            let consts: Vec<String> = branches.iter().flat_map(consts_of).collect();
+            if !consts.is_empty() && consts.len() == branches.len() && instance.is_string() {
+                let word = instance.as_str().unwrap_or_default();
+                let mut d = Diagnostic::error(
                     file,
                     node.value,
-                    format!("`{field}` must be {forms}, not {}", kind_of(instance)),
-                ));
+                    format!("`{word}` is not a valid `{field}`"),
+                );
+                d.hint = suggest::did_you_mean(word, consts.iter().map(String::as_str))
+                    .or_else(|| Some(format!("use one of: {}", consts.join(", "))));
+                out.push(d);
+                return;
             }
+            let forms = branches
+                .iter()
+                .map(form_words)
+                .collect::<Vec<_>>()
+                .join(" or ");
+            out.push(Diagnostic::error(
+                file,
+                node.value,
+                format!("`{field}` must be {forms}, not {}", kind_of(instance)),
+            ));
         }
         _ => out.push(Diagnostic::error(file, node.value, err.to_string())),
     }
@@ -183,7 +237,10 @@ fn navigate(schema_path: &str) -> (Option<&'static Value>, String) {
         .collect();
     // The last token is the keyword itself; stop before it.
     let n = tokens.len().saturating_sub(1);
-    for tok in &tokens[..n] {
+    for (i, tok) in tokens[..n].iter().enumerate() {
+        if i > 0 && tokens[i - 1] == "$defs" {
+            name = def_name(tok);
+        }
         let next = if tok == "$ref" {
             node.get("$ref")
                 .and_then(Value::as_str)
@@ -288,9 +345,41 @@ fn type_words(t: &Value) -> String {
     }
 }
 
+/// The constant values a schema branch accepts, following `$ref` and nested `oneOf`.
+fn consts_of(branch: &Value) -> Vec<String> {
+    if let Some(c) = branch.get("const").and_then(Value::as_str) {
+        return vec![c.to_string()];
+    }
+    if let Some(r) = branch.get("$ref").and_then(Value::as_str)
+        && let Some(target) = r.strip_prefix('#').and_then(|p| schema().pointer(p))
+    {
+        return consts_of(target);
+    }
+    if let Some(list) = branch
+        .get("oneOf")
+        .or_else(|| branch.get("anyOf"))
+        .and_then(Value::as_array)
+    {
+        return list.iter().flat_map(consts_of).collect();
+    }
+    if let Some(e) = branch.get("enum").and_then(Value::as_array) {
+        return e
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect();
+    }
+    Vec::new()
+}
+
 fn form_words(branch: &Value) -> String {
-    if let Some(c) = branch.get("const") {
-        return short(c);
+    let consts = consts_of(branch);
+    if !consts.is_empty() {
+        return consts
+            .iter()
+            .map(|c| format!("`{c}`"))
+            .collect::<Vec<_>>()
+            .join(" or ");
     }
     if let Some(e) = branch.get("enum").and_then(Value::as_array) {
         return e.iter().map(short).collect::<Vec<_>>().join(" or ");
@@ -305,7 +394,7 @@ fn form_words(branch: &Value) -> String {
         if t == "array"
             && let Some(item_t) = branch.pointer("/items/type").and_then(Value::as_str)
         {
-            return format!("a list of {}s", item_t);
+            return format!("a list of {item_t}s");
         }
         return words;
     }
@@ -378,7 +467,13 @@ fn pattern_error(file: &str, pointer: &str, at: orgop_syntax::Span, v: &Value) -
 fn suggest_id(text: &str) -> String {
     let mut s: String = text
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
         .collect();
     if !s.starts_with(|c: char| c.is_ascii_lowercase()) {
         s.insert(0, 's');
@@ -401,6 +496,8 @@ fn suggest_call(text: &str) -> Option<String> {
         .filter(|c| c.is_ascii_alphanumeric())
         .collect();
     let ok = !service.is_empty()
-        && service.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+        && service
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     ok.then(|| format!("{service}:{op}")).filter(|s| s != text)
 }

@@ -20,6 +20,25 @@ struct Parts {
     schedule: Option<String>,
     targets: Option<Targets>,
     inline_concurrency: Option<u64>,
+    /// `steps` is a non-empty list: references to step ids can be judged.
+    steps_ok: bool,
+}
+
+/// Deserializes `v` as a `T` described by `$defs/<def>`; when that fails (the schema check
+/// reports why), tries again without the keys the schema does not know, so the rest of the
+/// part is still checked.
+fn lenient<T: serde::de::DeserializeOwned>(v: &Value, def: &str) -> Option<T> {
+    if let Ok(t) = serde_json::from_value(v.clone()) {
+        return Some(t);
+    }
+    let known = crate::schema::properties_of(def);
+    let obj = v.as_object()?;
+    let kept: serde_json::Map<String, Value> = obj
+        .iter()
+        .filter(|(k, _)| known.iter().any(|n| n == *k))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    serde_json::from_value(Value::Object(kept)).ok()
 }
 
 fn parts(v: &Value) -> Parts {
@@ -31,7 +50,7 @@ fn parts(v: &Value) -> Parts {
                     .enumerate()
                     .map(|(i, s)| {
                         let id = s.get("id").and_then(Value::as_str).map(str::to_string);
-                        (i, serde_json::from_value(s.clone()).ok(), id)
+                        (i, lenient(s, "Step"), id)
                     })
                     .collect()
             })
@@ -51,10 +70,21 @@ fn parts(v: &Value) -> Parts {
         shared: v.get("shared").and_then(Value::as_object).cloned(),
         steps: list("steps"),
         actions: list("actions"),
-        report: v.get("report").and_then(|r| serde_json::from_value(r.clone()).ok()),
-        schedule: v.get("schedule").and_then(Value::as_str).map(str::to_string),
-        targets: v.get("targets").and_then(|t| serde_json::from_value(t.clone()).ok()),
-        inline_concurrency: if inline { v.get("concurrency").and_then(Value::as_u64) } else { None },
+        report: v.get("report").and_then(|r| lenient(r, "Report")),
+        schedule: v
+            .get("schedule")
+            .and_then(Value::as_str)
+            .map(str::to_string),
+        targets: v.get("targets").and_then(|t| lenient(t, "Targets")),
+        steps_ok: v
+            .get("steps")
+            .and_then(Value::as_array)
+            .is_some_and(|a| !a.is_empty()),
+        inline_concurrency: if inline {
+            v.get("concurrency").and_then(Value::as_u64)
+        } else {
+            None
+        },
     }
 }
 
@@ -64,8 +94,15 @@ pub fn check(file: &str, loaded: &Loaded) -> Vec<Diagnostic> {
     let spans = &loaded.spans;
     let mut out = Vec::new();
     let params: BTreeSet<String> = p.params.keys().cloned().collect();
-    let shared: BTreeSet<String> = p.shared.as_ref().map(|m| m.keys().cloned().collect()).unwrap_or_default();
-    let names = jmes::Names { params: &params, shared: &shared };
+    let shared: BTreeSet<String> = p
+        .shared
+        .as_ref()
+        .map(|m| m.keys().cloned().collect())
+        .unwrap_or_default();
+    let names = jmes::Names {
+        params: &params,
+        shared: &shared,
+    };
 
     // Unique ids across steps and actions.
     let mut first: HashMap<&str, usize> = HashMap::new();
@@ -85,7 +122,11 @@ pub fn check(file: &str, loaded: &Loaded) -> Vec<Diagnostic> {
     }
 
     let step_ids: Vec<String> = p.steps.iter().filter_map(|(_, _, id)| id.clone()).collect();
-    let action_ids: Vec<String> = p.actions.iter().filter_map(|(_, _, id)| id.clone()).collect();
+    let action_ids: Vec<String> = p
+        .actions
+        .iter()
+        .filter_map(|(_, _, id)| id.clone())
+        .collect();
 
     for (section, list) in [("steps", &p.steps), ("actions", &p.actions)] {
         for (i, step, _) in list.iter() {
@@ -96,7 +137,11 @@ pub fn check(file: &str, loaded: &Loaded) -> Vec<Diagnostic> {
             let visible: Vec<String> = if section == "steps" {
                 step_ids[..(*i).min(step_ids.len())].to_vec()
             } else {
-                step_ids.iter().chain(action_ids[..(*i).min(action_ids.len())].iter()).cloned().collect()
+                step_ids
+                    .iter()
+                    .chain(action_ids[..(*i).min(action_ids.len())].iter())
+                    .cloned()
+                    .collect()
             };
 
             if let Some((_, op)) = step.call.split_once(':')
@@ -113,10 +158,14 @@ pub fn check(file: &str, loaded: &Loaded) -> Vec<Diagnostic> {
                 );
             }
 
-            if let Some(target) = &step.for_each {
+            if let Some(target) = step.for_each.as_ref().filter(|_| p.steps_ok) {
                 let node = at("for_each");
                 if target == &step.id {
-                    out.push(Diagnostic::error(file, node.value, format!("`{}` cannot iterate over itself", step.id)));
+                    out.push(Diagnostic::error(
+                        file,
+                        node.value,
+                        format!("`{}` cannot iterate over itself", step.id),
+                    ));
                 } else if !visible.contains(target) {
                     let later = step_ids.contains(target) || action_ids.contains(target);
                     let mut d = Diagnostic::error(
@@ -150,8 +199,21 @@ pub fn check(file: &str, loaded: &Loaded) -> Vec<Diagnostic> {
                 has_item: step.for_each.is_some(),
             };
             let parameters = Value::Object(step.parameters.clone().into_iter().collect());
-            template::check_value(file, &parameters, &pointer_push(&base, "parameters"), spans, &scope, &mut out);
-            dollar_keys(file, &parameters, &pointer_push(&base, "parameters"), loaded, &mut out);
+            template::check_value(
+                file,
+                &parameters,
+                &pointer_push(&base, "parameters"),
+                spans,
+                &scope,
+                &mut out,
+            );
+            dollar_keys(
+                file,
+                &parameters,
+                &pointer_push(&base, "parameters"),
+                loaded,
+                &mut out,
+            );
             if let Some(when) = &step.when {
                 template::check_condition(file, when, &at("when"), &scope, &mut out);
             }
@@ -160,12 +222,15 @@ pub fn check(file: &str, loaded: &Loaded) -> Vec<Diagnostic> {
 
     if let Some(report) = &p.report {
         let at = |field: &str| spans.resolve(&pointer_push("/report", field));
-        if !step_ids.contains(&report.from) {
+        if p.steps_ok && !step_ids.contains(&report.from) {
             let mut d = Diagnostic::error(
                 file,
                 at("from").value,
                 if action_ids.contains(&report.from) {
-                    format!("`report.from: {}` names an action; findings come from a step", report.from)
+                    format!(
+                        "`report.from: {}` names an action; findings come from a step",
+                        report.from
+                    )
                 } else {
                     format!("`report.from: {}` names no step", report.from)
                 },
@@ -173,7 +238,13 @@ pub fn check(file: &str, loaded: &Loaded) -> Vec<Diagnostic> {
             d.hint = suggest::did_you_mean(&report.from, step_ids.iter().map(String::as_str));
             out.push(d);
         }
-        out.extend(jmes::check(file, &report.resource_id, &at("resource_id"), "resource_id", &names));
+        out.extend(jmes::check(
+            file,
+            &report.resource_id,
+            &at("resource_id"),
+            "resource_id",
+            &names,
+        ));
         for (name, expr) in &report.columns {
             let node = spans.resolve(&pointer_push("/report/columns", name));
             if FIXED_COLUMNS.contains(&name.as_str()) {
@@ -182,7 +253,13 @@ pub fn check(file: &str, loaded: &Loaded) -> Vec<Diagnostic> {
                         .with_hint("every finding row starts with account_id, account_name, region, resource_id; pick another name"),
                 );
             }
-            out.extend(jmes::check(file, expr, &node, &format!("columns.{name}"), &names));
+            out.extend(jmes::check(
+                file,
+                expr,
+                &node,
+                &format!("columns.{name}"),
+                &names,
+            ));
         }
     }
 
@@ -193,7 +270,13 @@ pub fn check(file: &str, loaded: &Loaded) -> Vec<Diagnostic> {
     }
 
     if let Some(shared) = &p.shared {
-        dollar_keys(file, &Value::Object(shared.clone()), "/shared", loaded, &mut out);
+        dollar_keys(
+            file,
+            &Value::Object(shared.clone()),
+            "/shared",
+            loaded,
+            &mut out,
+        );
     }
 
     if let Some(s) = &p.schedule
@@ -202,8 +285,15 @@ pub fn check(file: &str, loaded: &Loaded) -> Vec<Diagnostic> {
         let node = spans.resolve("/schedule");
         let pos = node.inside(s, offset);
         out.push(
-            Diagnostic::error(file, Span { start: pos, end: pos }, format!("invalid schedule: {message}"))
-                .with_hint("EventBridge syntax: `cron(0 6 * * ? *)` or `rate(1 day)`"),
+            Diagnostic::error(
+                file,
+                Span {
+                    start: pos,
+                    end: pos,
+                },
+                format!("invalid schedule: {message}"),
+            )
+            .with_hint("EventBridge syntax: `cron(0 6 * * ? *)` or `rate(1 day)`"),
         );
     }
 
@@ -212,7 +302,9 @@ pub fn check(file: &str, loaded: &Loaded) -> Vec<Diagnostic> {
             if t.accounts.contains(acct) {
                 out.push(Diagnostic::error(
                     file,
-                    spans.resolve(&format!("/targets/exclude_accounts/{i}")).value,
+                    spans
+                        .resolve(&format!("/targets/exclude_accounts/{i}"))
+                        .value,
                     format!("account {acct} is both included and excluded"),
                 ));
             }
@@ -238,7 +330,9 @@ pub fn check(file: &str, loaded: &Loaded) -> Vec<Diagnostic> {
             Diagnostic::warning(
                 file,
                 spans.resolve("/concurrency").value,
-                format!("an inline Map runs at most 40 iterations at once; concurrency {c} acts as 40"),
+                format!(
+                    "an inline Map runs at most 40 iterations at once; concurrency {c} acts as 40"
+                ),
             )
             .with_hint("use `execution: {map: distributed}` for more"),
         );
@@ -251,12 +345,24 @@ fn param(file: &str, name: &str, spec: &ParamSpec, loaded: &Loaded, out: &mut Ve
     let at = |f: &str| loaded.spans.resolve(&pointer_push(&base, f)).value;
     let numeric = matches!(spec.ty, ParamType::Integer | ParamType::Number);
     if (spec.minimum.is_some() || spec.maximum.is_some()) && !numeric {
-        let f = if spec.minimum.is_some() { "minimum" } else { "maximum" };
-        out.push(Diagnostic::error(file, at(f), format!("`{f}` applies only to integer and number parameters")));
+        let f = if spec.minimum.is_some() {
+            "minimum"
+        } else {
+            "maximum"
+        };
+        out.push(Diagnostic::error(
+            file,
+            at(f),
+            format!("`{f}` applies only to integer and number parameters"),
+        ));
     }
     let mut check_value = |v: &Value, field: &str| {
         if let Err(m) = param_value_ok(spec, v) {
-            out.push(Diagnostic::error(file, at(field), format!("{field} of `{name}`: {m}")));
+            out.push(Diagnostic::error(
+                file,
+                at(field),
+                format!("{field} of `{name}`: {m}"),
+            ));
         }
     };
     if let Some(d) = &spec.default {
@@ -268,7 +374,11 @@ fn param(file: &str, name: &str, spec: &ParamSpec, loaded: &Loaded, out: &mut Ve
     if let (Some(d), Some(allowed)) = (&spec.default, &spec.allowed)
         && !allowed.contains(d)
     {
-        out.push(Diagnostic::error(file, at("default"), format!("the default of `{name}` is not one of its `allowed` values")));
+        out.push(Diagnostic::error(
+            file,
+            at("default"),
+            format!("the default of `{name}` is not one of its `allowed` values"),
+        ));
     }
 }
 
@@ -283,15 +393,23 @@ pub fn param_value_ok(spec: &ParamSpec, v: &Value) -> Result<(), String> {
         ParamType::Object => v.is_object(),
     };
     if !fits {
-        return Err(format!("{v} is not {}", serde_json::to_value(spec.ty).ok().and_then(|t| t.as_str().map(str::to_string)).map(|t| format!("a {t}")).unwrap_or_default()));
+        let expected = match spec.ty {
+            ParamType::String => "a string",
+            ParamType::Integer => "an integer",
+            ParamType::Number => "a number",
+            ParamType::Boolean => "`true` or `false`",
+            ParamType::List => "a list",
+            ParamType::Object => "a mapping",
+        };
+        return Err(format!("{v} is not {expected}"));
     }
     if let Some(n) = v.as_f64() {
-        if let Some(min) = spec.minimum
+        if let Some(min) = spec.minimum.as_ref().and_then(serde_json::Number::as_f64)
             && n < min
         {
             return Err(format!("{v} is below the minimum {min}"));
         }
-        if let Some(max) = spec.maximum
+        if let Some(max) = spec.maximum.as_ref().and_then(serde_json::Number::as_f64)
             && n > max
         {
             return Err(format!("{v} is above the maximum {max}"));
@@ -309,8 +427,12 @@ fn dollar_keys(file: &str, v: &Value, pointer: &str, loaded: &Loaded, out: &mut 
                 let p = pointer_push(pointer, k);
                 if k.ends_with(".$") {
                     out.push(
-                        Diagnostic::error(file, loaded.spans.resolve(&p).key_or_value(), format!("key `{k}` ends in `.$`"))
-                            .with_hint("Step Functions reads such keys as JSONPath; rename it"),
+                        Diagnostic::error(
+                            file,
+                            loaded.spans.resolve(&p).key_or_value(),
+                            format!("key `{k}` ends in `.$`"),
+                        )
+                        .with_hint("Step Functions reads such keys as JSONPath; rename it"),
                     );
                 }
                 dollar_keys(file, child, &p, loaded, out);
@@ -318,7 +440,13 @@ fn dollar_keys(file: &str, v: &Value, pointer: &str, loaded: &Loaded, out: &mut 
         }
         Value::Array(items) => {
             for (i, child) in items.iter().enumerate() {
-                dollar_keys(file, child, &pointer_push(pointer, &i.to_string()), loaded, out);
+                dollar_keys(
+                    file,
+                    child,
+                    &pointer_push(pointer, &i.to_string()),
+                    loaded,
+                    out,
+                );
             }
         }
         _ => {}

@@ -11,7 +11,10 @@ pub fn closest<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) ->
 }
 
 /// `did you mean `x`?` for the closest candidate.
-pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     closest(word, candidates).map(|c| format!("did you mean `{c}`?"))
 }
 
@@ -21,7 +24,10 @@ mod tests {
 
     #[test]
     fn finds_typos_not_strangers() {
-        assert_eq!(closest("pagniate", ["paginate", "select", "where"]), Some("paginate"));
+        assert_eq!(
+            closest("pagniate", ["paginate", "select", "where"]),
+            Some("paginate")
+        );
         assert_eq!(closest("zzz", ["paginate", "select"]), None);
     }
 }

@@ -52,10 +52,19 @@ pub fn check_value(
     out: &mut Vec<Diagnostic>,
 ) {
     match value {
-        Value::String(s) if is_template(s) => check_string(file, s, &spans.resolve(pointer), scope, out),
+        Value::String(s) if is_template(s) => {
+            check_string(file, s, &spans.resolve(pointer), scope, out)
+        }
         Value::Array(items) => {
             for (i, v) in items.iter().enumerate() {
-                check_value(file, v, &pointer_push(pointer, &i.to_string()), spans, scope, out);
+                check_value(
+                    file,
+                    v,
+                    &pointer_push(pointer, &i.to_string()),
+                    spans,
+                    scope,
+                    out,
+                );
             }
         }
         Value::Object(m) => {
@@ -67,7 +76,13 @@ pub fn check_value(
     }
 }
 
-fn check_string(file: &str, s: &str, node: &NodeSpans, scope: &Scope<'_>, out: &mut Vec<Diagnostic>) {
+fn check_string(
+    file: &str,
+    s: &str,
+    node: &NodeSpans,
+    scope: &Scope<'_>,
+    out: &mut Vec<Diagnostic>,
+) {
     let env = environment();
     if let Some(expr) = whole_expression(s) {
         let lead = s.find("{{").unwrap_or(0) + 2;
@@ -84,20 +99,42 @@ fn check_string(file: &str, s: &str, node: &NodeSpans, scope: &Scope<'_>, out: &
 }
 
 /// Checks a `when` condition (a bare minijinja expression).
-pub fn check_condition(file: &str, s: &str, node: &NodeSpans, scope: &Scope<'_>, out: &mut Vec<Diagnostic>) {
+pub fn check_condition(
+    file: &str,
+    s: &str,
+    node: &NodeSpans,
+    scope: &Scope<'_>,
+    out: &mut Vec<Diagnostic>,
+) {
     match environment().compile_expression(s) {
         Ok(e) => names(file, s, node, &e.undeclared_variables(true), scope, out),
         Err(e) => out.push(syntax_error(file, s, node, &e, 0)),
     }
 }
 
-fn syntax_error(file: &str, s: &str, node: &NodeSpans, e: &minijinja::Error, shift: usize) -> Diagnostic {
+fn syntax_error(
+    file: &str,
+    s: &str,
+    node: &NodeSpans,
+    e: &minijinja::Error,
+    shift: usize,
+) -> Diagnostic {
     let byte = e.range().map(|r| r.start).unwrap_or(0) + shift;
-    let chars = s.get(..byte.min(s.len())).map(|p| p.chars().count()).unwrap_or(0);
+    let chars = s
+        .get(..byte.min(s.len()))
+        .map(|p| p.chars().count())
+        .unwrap_or(0);
     let p = node.inside(s, chars);
-    let detail = e.detail().map(str::to_string).unwrap_or_else(|| e.kind().to_string());
-    Diagnostic::error(file, Span { start: p, end: p }, format!("invalid template: {detail}"))
-        .with_hint("templates use minijinja (Jinja2) syntax: `{{ params.name }}`")
+    let detail = e
+        .detail()
+        .map(str::to_string)
+        .unwrap_or_else(|| e.kind().to_string());
+    Diagnostic::error(
+        file,
+        Span { start: p, end: p },
+        format!("invalid template: {detail}"),
+    )
+    .with_hint("templates use minijinja (Jinja2) syntax: `{{ params.name }}`")
 }
 
 fn names(
@@ -143,12 +180,18 @@ fn names(
             )),
             (top, _) if !TEMPLATE_GLOBALS.iter().any(|(g, _)| *g == top) => Some((
                 format!("`{top}` is not defined"),
-                suggest::did_you_mean(top, TEMPLATE_GLOBALS.iter().map(|(g, _)| *g)).or_else(|| {
-                    Some(format!(
-                        "templates can read {}",
-                        TEMPLATE_GLOBALS.iter().map(|(g, _)| format!("`{g}`")).collect::<Vec<_>>().join(", ")
-                    ))
-                }),
+                suggest::did_you_mean(top, TEMPLATE_GLOBALS.iter().map(|(g, _)| *g)).or_else(
+                    || {
+                        Some(format!(
+                            "templates can read {}",
+                            TEMPLATE_GLOBALS
+                                .iter()
+                                .map(|(g, _)| format!("`{g}`"))
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ))
+                    },
+                ),
             )),
             _ => None,
         };

@@ -18,7 +18,8 @@ pub fn sorted(v: Value) -> Value {
 
 /// Pretty, sorted JSON with a final newline.
 pub fn to_string(v: &Value) -> String {
-    let mut text = serde_json::to_string_pretty(&sorted(v.clone())).expect("a JSON value serializes");
+    let mut text =
+        serde_json::to_string_pretty(&sorted(v.clone())).expect("a JSON value serializes");
     text.push('\n');
     text
 }

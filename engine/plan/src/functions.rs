@@ -39,12 +39,7 @@ pub const ORGOP_FUNCTIONS: [FunctionSig; 8] = [
         1,
         "shared('keep_tag'): a value of the runbook's shared data",
     ),
-    f(
-        "now",
-        0,
-        0,
-        "now(): the current time, RFC 3339 in UTC",
-    ),
+    f("now", 0, 0, "now(): the current time, RFC 3339 in UTC"),
     f(
         "age_days",
         1,
@@ -58,7 +53,12 @@ pub const ORGOP_FUNCTIONS: [FunctionSig; 8] = [
         "tag(Tags, 'keep'): the value of a tag in an AWS `[{Key, Value}]` list or a tag map, or null",
     ),
     f("account_id", 0, 0, "account_id(): the item's account id"),
-    f("account_name", 0, 0, "account_name(): the item's account name"),
+    f(
+        "account_name",
+        0,
+        0,
+        "account_name(): the item's account name",
+    ),
     f("region", 0, 0, "region(): the item's region"),
 ];
 
@@ -112,7 +112,10 @@ pub fn function_names() -> impl Iterator<Item = &'static str> {
 pub const TEMPLATE_GLOBALS: [(&str, &str); 7] = [
     ("params", "the run's parameters: `params.min_age_days`"),
     ("shared", "the runbook's shared data: `shared.keep_tag`"),
-    ("account", "the item's account: `account.id`, `account.name`"),
+    (
+        "account",
+        "the item's account: `account.id`, `account.name`",
+    ),
     ("region", "the item's region"),
     ("steps", "results of earlier steps, by id: `steps.volumes`"),
     ("item", "the current result, in a step with `for_each`"),

@@ -8,22 +8,8 @@
 
 /// Verbs of read-only operations.
 const READ_VERBS: [&str; 16] = [
-    "Describe",
-    "List",
-    "Get",
-    "Search",
-    "Lookup",
-    "Scan",
-    "Query",
-    "BatchGet",
-    "Head",
-    "Select",
-    "Check",
-    "Preview",
-    "Estimate",
-    "Simulate",
-    "Validate",
-    "View",
+    "Describe", "List", "Get", "Search", "Lookup", "Scan", "Query", "BatchGet", "Head", "Select",
+    "Check", "Preview", "Estimate", "Simulate", "Validate", "View",
 ];
 
 /// Operations that read like reads but change state or expose secrets/credentials.
@@ -46,9 +32,9 @@ pub fn is_mutating(operation: &str) -> bool {
         return true;
     }
     !READ_VERBS.iter().any(|verb| {
-        operation
-            .strip_prefix(verb)
-            .is_some_and(|rest| rest.is_empty() || rest.starts_with(|c: char| c.is_ascii_uppercase()))
+        operation.strip_prefix(verb).is_some_and(|rest| {
+            rest.is_empty() || rest.starts_with(|c: char| c.is_ascii_uppercase())
+        })
     })
 }
 

@@ -64,10 +64,10 @@ pub struct ParamDef {
     pub allowed: Option<Vec<Value>>,
     /// Smallest accepted number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub minimum: Option<f64>,
+    pub minimum: Option<serde_json::Number>,
     /// Largest accepted number.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub maximum: Option<f64>,
+    pub maximum: Option<serde_json::Number>,
 }
 
 /// One call (step or action).

@@ -47,7 +47,9 @@ pub fn load(file: &str, text: &str) -> Result<Loaded, Diagnostic> {
             at,
             format!("YAML tag `{tag}` is not supported in runbooks"),
         )
-        .with_hint("write the value as plain YAML; templates (`{{ ... }}`) cover computed values"));
+        .with_hint(
+            "write the value as plain YAML; templates (`{{ ... }}`) cover computed values",
+        ));
     }
     let value = match serde_json::to_value(&yaml) {
         Ok(v) => v,
@@ -73,7 +75,11 @@ fn yaml_error(file: &str, e: &serde_yaml::Error) -> Diagnostic {
     if let Some(i) = message.find(" at line ") {
         message.truncate(i);
     }
-    Diagnostic::error(file, Span::point(line, col), format!("invalid YAML: {message}"))
+    Diagnostic::error(
+        file,
+        Span::point(line, col),
+        format!("invalid YAML: {message}"),
+    )
 }
 
 fn first_tag(v: &serde_yaml::Value, pointer: &str) -> Option<(String, String)> {
@@ -274,7 +280,10 @@ mod tests {
         let text = "name: x\nsteps:\n  - id: a\n    call: 'ec2:DescribeVolumes'\n";
         let l = load("f.yaml", text).unwrap();
         let id = l.spans.get("/steps/0/id").unwrap();
-        assert_eq!((id.key.unwrap().start.line, id.key.unwrap().start.col), (3, 5));
+        assert_eq!(
+            (id.key.unwrap().start.line, id.key.unwrap().start.col),
+            (3, 5)
+        );
         assert_eq!((id.value.start.line, id.value.start.col), (3, 9));
         let call = l.spans.get("/steps/0/call").unwrap();
         assert_eq!(call.style, ScalarStyle::SingleQuoted);

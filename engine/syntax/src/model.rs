@@ -95,9 +95,7 @@ pub struct Targets {
 #[serde(untagged)]
 pub enum Regions {
     /// These regions, in every targeted account.
-    List(
-        #[schemars(length(min = 1), inner(pattern("^[a-z]{2}(-[a-z]+)+-[0-9]+$")))] Vec<String>,
-    ),
+    List(#[schemars(length(min = 1), inner(pattern("^[a-z]{2}(-[a-z]+)+-[0-9]+$")))] Vec<String>),
     /// Every region enabled in each account (`account:ListRegions`).
     Keyword(RegionsKeyword),
 }
@@ -157,10 +155,10 @@ pub struct ParamSpec {
     pub allowed: Option<Vec<Value>>,
     /// Smallest accepted value (numbers only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub minimum: Option<f64>,
+    pub minimum: Option<serde_json::Number>,
     /// Largest accepted value (numbers only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub maximum: Option<f64>,
+    pub maximum: Option<serde_json::Number>,
 }
 
 /// Types a parameter can have.

@@ -1,0 +1,137 @@
+//! The command-line front end: argument parsing, diagnostic rendering, exit codes.
+//!
+//! Exit codes (the contract in DESIGN.md): 0 success; 1 a runbook is invalid (or, for `run`,
+//! an item did not end ok/skipped); 2 usage or I/O error. Results go to stdout, diagnostics
+//! and progress to stderr.
+use clap::{Args, Parser, Subcommand};
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+mod files;
+mod render;
+
+pub use files::{collect_runbooks, load_all};
+
+/// Exit status: every runbook valid / every item ran.
+pub const EXIT_OK: u8 = 0;
+/// Exit status: a runbook is invalid / an item failed.
+pub const EXIT_INVALID: u8 = 1;
+/// Exit status: usage or I/O error.
+pub const EXIT_USAGE: u8 = 2;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "orgop",
+    version,
+    about = "Declarative operations for AWS Organizations: run a runbook in every account and region",
+    after_help = "Exit status: 0 success, 1 invalid runbook (or a failed item for `run`), 2 usage or I/O error."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Check runbooks: schema, step references, JMESPath, templates, schedule, read-only steps.
+    Validate(ValidateArgs),
+    /// Compile runbooks to Amazon States Language (`DIR/<name>.asl.json`).
+    Compile(CompileArgs),
+    /// Print the runbook JSON Schema (the same as schema/runbook.schema.json).
+    Schema,
+}
+
+#[derive(Args, Debug)]
+struct ValidateArgs {
+    /// Runbook files, or folders searched for *.yaml / *.yml.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// `text` (file:line:col: message, with source excerpts) or `json` (an array on stdout).
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
+}
+
+#[derive(Args, Debug)]
+struct CompileArgs {
+    /// Runbook files, or folders searched for *.yaml / *.yml.
+    #[arg(required = true, value_name = "PATH")]
+    paths: Vec<PathBuf>,
+    /// Folder to write `<runbook name>.asl.json` into (created when missing).
+    #[arg(long, value_name = "DIR")]
+    out: PathBuf,
+    /// `text` or `json` diagnostics.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
+}
+
+/// Entry point of `orgop`.
+pub fn main_orgop() -> ExitCode {
+    let cli = Cli::parse();
+    ExitCode::from(match cli.command {
+        Command::Validate(a) => validate(&a.paths, &a.format),
+        Command::Compile(a) => compile(&a.paths, &a.out, &a.format),
+        Command::Schema => {
+            print!("{}", orgop_check::schema::SCHEMA_TEXT);
+            EXIT_OK
+        }
+    })
+}
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "orgop-compile",
+    version,
+    about = "Compile orgop runbooks to Amazon States Language (the same as `orgop compile`)",
+    after_help = "Exit status: 0 success, 1 invalid runbook, 2 usage or I/O error."
+)]
+struct CompileCli {
+    #[command(flatten)]
+    args: CompileArgs,
+}
+
+/// Entry point of `orgop-compile`.
+pub fn main_compile() -> ExitCode {
+    let cli = CompileCli::parse();
+    ExitCode::from(compile(&cli.args.paths, &cli.args.out, &cli.args.format))
+}
+
+fn validate(paths: &[PathBuf], format: &str) -> u8 {
+    let checked = match load_all(paths) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("orgop: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let invalid = render::report(&checked, format);
+    if invalid { EXIT_INVALID } else { EXIT_OK }
+}
+
+fn compile(paths: &[PathBuf], out: &Path, format: &str) -> u8 {
+    let checked = match load_all(paths) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("orgop: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    if render::report(&checked, format) {
+        eprintln!("orgop: nothing written: fix the runbooks above first");
+        return EXIT_INVALID;
+    }
+    if let Err(e) = std::fs::create_dir_all(out) {
+        eprintln!("orgop: cannot create {}: {e}", out.display());
+        return EXIT_USAGE;
+    }
+    for c in &checked.reports {
+        let Some(lowered) = &c.lowered else { continue };
+        let text = orgop_statemachine::to_json(&orgop_statemachine::compile(lowered));
+        let target = out.join(format!("{}.asl.json", lowered.plan.runbook));
+        if let Err(e) = std::fs::write(&target, text) {
+            eprintln!("orgop: cannot write {}: {e}", target.display());
+            return EXIT_USAGE;
+        }
+        println!("{}", target.display());
+    }
+    EXIT_OK
+}
