@@ -1,1 +1,127 @@
-//! placeholder: being built
+//! The pure wire layer of orgop's model-driven AWS client.
+//!
+//! Everything here is a function of its inputs: no network, no clock (except UUIDs for
+//! idempotency tokens), no async, no printing. The network layer (`orgop-aws`) loads a
+//! [`ServiceModel`], calls [`validate`] and [`serialize`] to get an [`HttpRequest`], signs and
+//! sends it, and hands the [`HttpResponse`] to [`parse`]. [`Paginator`] and [`Waiter`] hold the
+//! pure logic of `paginators-1.json` and `waiters-2.json`.
+//!
+//! # Value conventions
+//!
+//! Parameters and results are [`serde_json::Value`]s whose member names are exactly those of
+//! the API reference (the model's member names, not wire names):
+//!
+//! - **timestamps**: results carry RFC 3339 strings in UTC (`2014-04-29T18:30:38Z`, with a
+//!   fraction only when the service sent one); parameters accept an RFC 3339 / ISO 8601
+//!   string or a number of epoch seconds.
+//! - **blobs**: a parameter string is taken as its UTF-8 bytes (as botocore does); results
+//!   carry blobs as **standard base64 strings** (a raw payload body too).
+//! - **floats**: `NaN`, `Infinity` and `-Infinity` are the strings `"NaN"`, `"Infinity"`,
+//!   `"-Infinity"` both ways (JSON numbers cannot hold them).
+//! - **idempotency tokens**: a top-level member marked `idempotencyToken` that is absent is
+//!   filled with a fresh UUID v4.
+//! - **documents** pass through unchanged.
+//!
+//! Protocols: `ec2`, `query`, `json` (1.0 and 1.1), `rest-json`, `rest-xml`. Event streams and
+//! request checksums are not implemented.
+#![deny(missing_docs)]
+
+mod model;
+mod parse;
+mod paginate;
+mod serialize;
+mod time;
+mod validate;
+mod waiter;
+mod xml;
+
+pub use model::{
+    close_matches, EndpointTrait, ErrorTrait, HttpBinding, Metadata, ModelError, Operation,
+    Protocol, ServiceModel, Shape, ShapeRef, ShapeType, Traits, UnknownName, XmlNamespace,
+};
+pub use paginate::{Paginator, PaginatorError, Paginators};
+pub use parse::{parse, request_id};
+pub use serialize::{serialize, SerializeError};
+pub use time::Timestamp;
+pub use validate::{validate, ParamError, ParamErrorKind};
+pub use waiter::{Acceptor, Matcher, Waiter, WaiterError, WaiterState, Waiters};
+
+/// An HTTP request as the protocol serializers produce it, before endpoint resolution and
+/// signing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HttpRequest {
+    /// HTTP method (`POST`, `GET`, ...).
+    pub method: String,
+    /// Path and query string, already percent-encoded (`/bucket/key%20name?tagging`).
+    pub path_and_query: String,
+    /// Prefix to put before the endpoint's host (`foo.` from `endpoint.hostPrefix`), if any.
+    pub host_prefix: Option<String>,
+    /// Headers the protocol requires (`Content-Type`, `X-Amz-Target`, modeled headers). The
+    /// network layer adds `Host`, `Content-Length`, signing headers and `User-Agent`.
+    pub headers: Vec<(String, String)>,
+    /// The body bytes.
+    pub body: Vec<u8>,
+}
+
+impl HttpRequest {
+    /// The value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An HTTP response as received.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct HttpResponse {
+    /// HTTP status code.
+    pub status: u16,
+    /// Headers in received order (names in any case).
+    pub headers: Vec<(String, String)>,
+    /// The body bytes.
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    /// The value of a header, by case-insensitive name.
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// An error answered by the service (or a response that could not be parsed).
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{code}: {message} (HTTP {status}{})", .request_id.as_deref().map(|r| format!(", request id {r}")).unwrap_or_default())]
+pub struct AwsError {
+    /// The error code without namespace or URI (`InvalidVolume.NotFound`,
+    /// `ThrottlingException`). When the response carried none, the HTTP status as a string;
+    /// for a response this crate could not parse, `ResponseParseError`.
+    pub code: String,
+    /// The error message (empty when the service sent none).
+    pub message: String,
+    /// HTTP status code.
+    pub status: u16,
+    /// The request id, when the response carried one.
+    pub request_id: Option<String>,
+    /// Members of the modeled error shape, parsed like a result (an empty object when the
+    /// error is not modeled).
+    pub data: serde_json::Value,
+}
+
+impl AwsError {
+    /// An error for a response that does not follow the protocol.
+    pub(crate) fn unparsable(status: u16, request_id: Option<String>, why: String) -> AwsError {
+        AwsError {
+            code: "ResponseParseError".to_string(),
+            message: why,
+            status,
+            request_id,
+            data: serde_json::Value::Object(Default::default()),
+        }
+    }
+}

@@ -1,0 +1,615 @@
+//! botocore service models (`service-2.json`), parsed once into typed shapes.
+//!
+//! Input: the bytes of a botocore `service-2.json` (documentation fields are ignored).
+//! Guarantees: after [`ServiceModel::from_json`] succeeds, every shape reference in the
+//! model (operation inputs, outputs, errors, structure members, list members, map keys and
+//! values) names a shape that exists, and every member reference carries its *effective*
+//! serialization traits: the traits written on the reference, falling back to the traits
+//! written on the target shape (the way botocore merges them). Structure members keep the
+//! order in which the model lists them, so serialization is deterministic and in model order.
+
+use std::collections::HashMap;
+
+use indexmap::IndexMap;
+use serde::Deserialize;
+
+/// An error in a service model document.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelError {
+    /// The document is not JSON of the expected shape (message from serde_json).
+    #[error("invalid service model: {0}")]
+    Json(#[from] serde_json::Error),
+    /// A shape reference names a shape that the model does not define.
+    #[error("invalid service model: {from} refers to undefined shape `{shape}`")]
+    MissingShape {
+        /// Where the reference was found (`operation Foo input`, `shape Bar member baz`).
+        from: String,
+        /// The shape name that is not defined.
+        shape: String,
+    },
+    /// None of the protocols the model lists is one this crate implements.
+    #[error("unsupported protocol(s) {0:?}: orgop speaks ec2, query, json, rest-json and rest-xml")]
+    UnsupportedProtocol(Vec<String>),
+}
+
+/// A name (operation, member, service, ...) that is not known, with the known names closest
+/// to it (by Jaro-Winkler similarity, best first).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} `{name}`{}", did_you_mean(.suggestions))]
+pub struct UnknownName {
+    /// What kind of name it is (`operation`, `member`, ...).
+    pub kind: &'static str,
+    /// The name as given.
+    pub name: String,
+    /// Known names close to it, best first (at most five).
+    pub suggestions: Vec<String>,
+}
+
+fn did_you_mean(s: &[String]) -> String {
+    if s.is_empty() {
+        String::new()
+    } else {
+        format!(" (did you mean {}?)", s.join(", "))
+    }
+}
+
+impl UnknownName {
+    /// Builds the error, ranking `known` by similarity to `name`.
+    pub fn new<'a>(
+        kind: &'static str,
+        name: &str,
+        known: impl IntoIterator<Item = &'a str>,
+    ) -> UnknownName {
+        UnknownName {
+            kind,
+            name: name.to_string(),
+            suggestions: close_matches(name, known),
+        }
+    }
+}
+
+/// Known names close to `name`, best first: case-insensitive equality first, then
+/// Jaro-Winkler similarity of at least 0.8 (at most five results).
+pub fn close_matches<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -> Vec<String> {
+    let lower = name.to_ascii_lowercase();
+    let mut scored: Vec<(f64, &str)> = known
+        .into_iter()
+        .filter_map(|k| {
+            let kl = k.to_ascii_lowercase();
+            let score = if kl == lower {
+                2.0
+            } else {
+                strsim::jaro_winkler(&lower, &kl)
+            };
+            (score >= 0.8).then_some((score, k))
+        })
+        .collect();
+    scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
+    scored.into_iter().take(5).map(|(_, k)| k.to_string()).collect()
+}
+
+/// The wire protocols this crate implements.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Protocol {
+    /// EC2's variant of the query protocol (`ec2`).
+    Ec2,
+    /// AWS query protocol (`query`): form-encoded request, XML response.
+    Query,
+    /// AWS JSON 1.0 / 1.1 (`json`): `X-Amz-Target` header, JSON body.
+    Json,
+    /// REST with JSON bodies (`rest-json`).
+    RestJson,
+    /// REST with XML bodies (`rest-xml`).
+    RestXml,
+}
+
+impl Protocol {
+    /// The protocol for a botocore protocol name, if we implement it.
+    pub fn from_name(name: &str) -> Option<Protocol> {
+        Some(match name {
+            "ec2" => Protocol::Ec2,
+            "query" => Protocol::Query,
+            "json" => Protocol::Json,
+            "rest-json" => Protocol::RestJson,
+            "rest-xml" => Protocol::RestXml,
+            _ => return None,
+        })
+    }
+
+    /// The botocore name of the protocol.
+    pub fn name(self) -> &'static str {
+        match self {
+            Protocol::Ec2 => "ec2",
+            Protocol::Query => "query",
+            Protocol::Json => "json",
+            Protocol::RestJson => "rest-json",
+            Protocol::RestXml => "rest-xml",
+        }
+    }
+}
+
+/// The `metadata` block of a service model.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Metadata {
+    /// The service's main protocol (`metadata.protocol`).
+    pub protocol: Option<String>,
+    /// The protocols the service accepts, preferred first (`metadata.protocols`).
+    #[serde(default)]
+    pub protocols: Vec<String>,
+    /// API version, sent as `Version` by the query protocols.
+    pub api_version: Option<String>,
+    /// Endpoint prefix (`ec2` in `ec2.us-east-1.amazonaws.com`).
+    pub endpoint_prefix: Option<String>,
+    /// SigV4 signing name, when it differs from the endpoint prefix.
+    pub signing_name: Option<String>,
+    /// The service id (`EC2`, `Resource Groups Tagging API`).
+    pub service_id: Option<String>,
+    /// Full service name.
+    pub service_full_name: Option<String>,
+    /// Target prefix for the JSON protocol's `X-Amz-Target` header.
+    pub target_prefix: Option<String>,
+    /// JSON protocol version (`1.0` or `1.1`).
+    pub json_version: Option<String>,
+    /// Region of the global endpoint for global services.
+    pub global_endpoint: Option<String>,
+    /// Signature version (`v4`, `s3v4`, ...).
+    pub signature_version: Option<String>,
+    /// Unique id of this model version.
+    pub uid: Option<String>,
+    /// XML namespace of the service (query protocols).
+    pub xml_namespace: Option<String>,
+    /// Whether a JSON service also understands query-protocol error codes.
+    #[serde(default)]
+    pub aws_query_compatible: Option<serde_json::Value>,
+}
+
+/// The XML namespace trait: a plain URI or a `{prefix, uri}` object.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(untagged)]
+pub enum XmlNamespace {
+    /// `"xmlNamespace": "https://..."`.
+    Uri(String),
+    /// `"xmlNamespace": {"prefix": "baz", "uri": "https://..."}`.
+    Prefixed {
+        /// Namespace prefix (`xmlns:prefix`), if any.
+        #[serde(default)]
+        prefix: Option<String>,
+        /// Namespace URI.
+        uri: String,
+    },
+}
+
+/// Serialization traits that can be written on a shape or on a reference to it.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Traits {
+    /// Where a member goes in a REST request/response: `uri`, `querystring`, `header`,
+    /// `headers`, `statusCode` (absent: the body).
+    pub location: Option<String>,
+    /// Wire name of the member (element, key, header or label name).
+    pub location_name: Option<String>,
+    /// EC2 query name override.
+    pub query_name: Option<String>,
+    /// XML / query lists and maps without a wrapping element.
+    pub flattened: Option<bool>,
+    /// XML namespace to declare on the element.
+    pub xml_namespace: Option<XmlNamespace>,
+    /// The member is an XML attribute of its parent element.
+    pub xml_attribute: Option<bool>,
+    /// Timestamp format: `iso8601`, `rfc822` or `unixTimestamp`.
+    pub timestamp_format: Option<String>,
+    /// The payload is a stream of bytes.
+    pub streaming: Option<bool>,
+    /// The member fills a `{label}` of `endpoint.hostPrefix`.
+    pub host_label: Option<bool>,
+    /// A header whose value is base64-encoded JSON.
+    pub jsonvalue: Option<bool>,
+    /// Filled with a fresh UUID when the caller gives no value.
+    pub idempotency_token: Option<bool>,
+    /// An event stream (not supported by this crate).
+    pub eventstream: Option<bool>,
+    /// Query protocols: the element that wraps the result.
+    pub result_wrapper: Option<String>,
+}
+
+impl Traits {
+    fn or(&self, fallback: &Traits) -> Traits {
+        Traits {
+            location: self.location.clone().or_else(|| fallback.location.clone()),
+            location_name: self
+                .location_name
+                .clone()
+                .or_else(|| fallback.location_name.clone()),
+            query_name: self.query_name.clone().or_else(|| fallback.query_name.clone()),
+            flattened: self.flattened.or(fallback.flattened),
+            xml_namespace: self
+                .xml_namespace
+                .clone()
+                .or_else(|| fallback.xml_namespace.clone()),
+            xml_attribute: self.xml_attribute.or(fallback.xml_attribute),
+            timestamp_format: self
+                .timestamp_format
+                .clone()
+                .or_else(|| fallback.timestamp_format.clone()),
+            streaming: self.streaming.or(fallback.streaming),
+            host_label: self.host_label.or(fallback.host_label),
+            jsonvalue: self.jsonvalue.or(fallback.jsonvalue),
+            idempotency_token: self.idempotency_token.or(fallback.idempotency_token),
+            eventstream: self.eventstream.or(fallback.eventstream),
+            result_wrapper: self
+                .result_wrapper
+                .clone()
+                .or_else(|| fallback.result_wrapper.clone()),
+        }
+    }
+
+    /// Whether the list or map is flattened.
+    pub fn is_flattened(&self) -> bool {
+        self.flattened.unwrap_or(false)
+    }
+}
+
+/// A reference to a shape (a structure member, list member, map key/value, or an
+/// operation's input/output/error), with the effective traits of the reference.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ShapeRef {
+    /// Name of the target shape.
+    pub shape: String,
+    /// Effective traits: those on the reference, falling back to those on the shape.
+    #[serde(flatten)]
+    pub traits: Traits,
+    /// The member is deprecated.
+    #[serde(default)]
+    pub deprecated: bool,
+}
+
+/// The kind of a shape.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ShapeType {
+    /// An object with named members.
+    Structure,
+    /// An ordered list.
+    List,
+    /// A string-keyed map.
+    Map,
+    /// A UTF-8 string.
+    String,
+    /// 32-bit integer.
+    Integer,
+    /// 64-bit integer.
+    Long,
+    /// 16-bit integer.
+    Short,
+    /// 8-bit integer.
+    Byte,
+    /// 32-bit float.
+    Float,
+    /// 64-bit float.
+    Double,
+    /// Boolean.
+    Boolean,
+    /// A point in time.
+    Timestamp,
+    /// Bytes.
+    Blob,
+    /// A single character.
+    Character,
+    /// Arbitrary precision decimal.
+    #[serde(rename = "bigdecimal")]
+    BigDecimal,
+    /// Arbitrary precision integer.
+    #[serde(rename = "biginteger")]
+    BigInteger,
+}
+
+impl ShapeType {
+    /// Whether the shape holds a number.
+    pub fn is_number(self) -> bool {
+        matches!(
+            self,
+            ShapeType::Integer
+                | ShapeType::Long
+                | ShapeType::Short
+                | ShapeType::Byte
+                | ShapeType::Float
+                | ShapeType::Double
+                | ShapeType::BigDecimal
+                | ShapeType::BigInteger
+        )
+    }
+
+    /// Whether the shape holds a whole number.
+    pub fn is_integer(self) -> bool {
+        matches!(
+            self,
+            ShapeType::Integer
+                | ShapeType::Long
+                | ShapeType::Short
+                | ShapeType::Byte
+                | ShapeType::BigInteger
+        )
+    }
+
+    /// Whether the shape holds a floating point number.
+    pub fn is_float(self) -> bool {
+        matches!(
+            self,
+            ShapeType::Float | ShapeType::Double | ShapeType::BigDecimal
+        )
+    }
+}
+
+/// The `error` trait of an exception shape.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ErrorTrait {
+    /// The error code on the wire, when it differs from the shape name.
+    pub code: Option<String>,
+    /// HTTP status the service answers with.
+    pub http_status_code: Option<u16>,
+    /// Whether the caller is at fault.
+    #[serde(default)]
+    pub sender_fault: bool,
+}
+
+/// A shape definition.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Shape {
+    /// The kind of shape.
+    #[serde(rename = "type")]
+    pub kind: ShapeType,
+    /// Structure members, in model order.
+    #[serde(default)]
+    pub members: IndexMap<String, ShapeRef>,
+    /// Names of required structure members.
+    #[serde(default)]
+    pub required: Vec<String>,
+    /// List member.
+    pub member: Option<Box<ShapeRef>>,
+    /// Map key.
+    pub key: Option<Box<ShapeRef>>,
+    /// Map value.
+    pub value: Option<Box<ShapeRef>>,
+    /// Allowed string values.
+    #[serde(rename = "enum")]
+    pub enum_values: Option<Vec<String>>,
+    /// Minimum: length of strings/blobs/lists/maps, or value of numbers.
+    pub min: Option<f64>,
+    /// Maximum: length of strings/blobs/lists/maps, or value of numbers.
+    pub max: Option<f64>,
+    /// Regular expression strings must match (not enforced).
+    pub pattern: Option<String>,
+    /// Name of the member that is the whole HTTP payload (REST protocols).
+    pub payload: Option<String>,
+    /// The structure is an error shape.
+    #[serde(default)]
+    pub exception: bool,
+    /// Error trait of an exception shape.
+    pub error: Option<ErrorTrait>,
+    /// A document: any JSON value.
+    #[serde(default)]
+    pub document: bool,
+    /// A union: exactly one member set.
+    #[serde(default)]
+    pub union: bool,
+    /// Traits on the shape itself.
+    #[serde(flatten)]
+    pub traits: Traits,
+}
+
+/// HTTP binding of an operation.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpBinding {
+    /// HTTP method (`POST` when the model says nothing).
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Request URI template (`/{Bucket}/{Key+}?tagging`).
+    #[serde(default = "default_uri")]
+    pub request_uri: String,
+    /// HTTP status of a successful response.
+    pub response_code: Option<u16>,
+}
+
+fn default_method() -> String {
+    "POST".to_string()
+}
+fn default_uri() -> String {
+    "/".to_string()
+}
+
+impl Default for HttpBinding {
+    fn default() -> Self {
+        HttpBinding {
+            method: default_method(),
+            request_uri: default_uri(),
+            response_code: None,
+        }
+    }
+}
+
+/// The `endpoint` trait of an operation.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointTrait {
+    /// Host prefix template, with `{Label}`s filled from `hostLabel` members.
+    pub host_prefix: Option<String>,
+}
+
+/// An operation of a service.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Operation {
+    /// Operation name as the API reference spells it (`DescribeVolumes`).
+    pub name: String,
+    /// HTTP binding.
+    #[serde(default)]
+    pub http: HttpBinding,
+    /// Input shape reference.
+    pub input: Option<ShapeRef>,
+    /// Output shape reference.
+    pub output: Option<ShapeRef>,
+    /// Modeled errors.
+    #[serde(default)]
+    pub errors: Vec<ShapeRef>,
+    /// Host prefix trait.
+    pub endpoint: Option<EndpointTrait>,
+    /// The operation is deprecated.
+    #[serde(default)]
+    pub deprecated: bool,
+    /// The operation is idempotent.
+    #[serde(default)]
+    pub idempotent: bool,
+    /// Auth type override (`none`, `v4-unsigned-body`).
+    pub authtype: Option<String>,
+    /// Requests need a checksum header (not computed by this crate).
+    #[serde(default)]
+    pub http_checksum_required: bool,
+}
+
+#[derive(Deserialize)]
+struct RawModel {
+    #[serde(default)]
+    metadata: Metadata,
+    #[serde(default)]
+    operations: IndexMap<String, Operation>,
+    #[serde(default)]
+    shapes: HashMap<String, Shape>,
+}
+
+/// A parsed botocore service model.
+#[derive(Debug, Clone)]
+pub struct ServiceModel {
+    metadata: Metadata,
+    operations: IndexMap<String, Operation>,
+    shapes: HashMap<String, Shape>,
+}
+
+impl ServiceModel {
+    /// Parses a botocore `service-2.json`, checks every shape reference and resolves the
+    /// effective traits of every reference.
+    pub fn from_json(bytes: &[u8]) -> Result<ServiceModel, ModelError> {
+        let raw: RawModel = serde_json::from_slice(bytes)?;
+        let mut model = ServiceModel {
+            metadata: raw.metadata,
+            operations: raw.operations,
+            shapes: raw.shapes,
+        };
+        model.resolve()?;
+        Ok(model)
+    }
+
+    fn resolve(&mut self) -> Result<(), ModelError> {
+        let shapes = &self.shapes;
+        let fix = |r: &mut ShapeRef, from: &dyn Fn() -> String| -> Result<(), ModelError> {
+            let target = shapes.get(&r.shape).ok_or_else(|| ModelError::MissingShape {
+                from: from(),
+                shape: r.shape.clone(),
+            })?;
+            r.traits = r.traits.or(&target.traits);
+            Ok(())
+        };
+        for (name, op) in self.operations.iter_mut() {
+            if op.name.is_empty() {
+                op.name = name.clone();
+            }
+            if let Some(r) = op.input.as_mut() {
+                fix(r, &|| format!("operation {name} input"))?;
+            }
+            if let Some(r) = op.output.as_mut() {
+                fix(r, &|| format!("operation {name} output"))?;
+            }
+            for r in op.errors.iter_mut() {
+                fix(r, &|| format!("operation {name} errors"))?;
+            }
+        }
+        let mut resolved: Vec<(String, Shape)> = Vec::new();
+        for (name, shape) in self.shapes.iter() {
+            let mut s = shape.clone();
+            for (m, r) in s.members.iter_mut() {
+                fix(r, &|| format!("shape {name} member {m}"))?;
+            }
+            for (what, r) in [
+                ("member", s.member.as_deref_mut()),
+                ("key", s.key.as_deref_mut()),
+                ("value", s.value.as_deref_mut()),
+            ] {
+                if let Some(r) = r {
+                    fix(r, &|| format!("shape {name} {what}"))?;
+                }
+            }
+            resolved.push((name.clone(), s));
+        }
+        self.shapes = resolved.into_iter().collect();
+        Ok(())
+    }
+
+    /// The model's metadata.
+    pub fn metadata(&self) -> &Metadata {
+        &self.metadata
+    }
+
+    /// The protocol to speak: the first of `metadata.protocols` (or else `metadata.protocol`)
+    /// that this crate implements.
+    pub fn protocol(&self) -> Result<Protocol, ModelError> {
+        let mut names: Vec<String> = self.metadata.protocols.clone();
+        if let Some(p) = &self.metadata.protocol {
+            names.push(p.clone());
+        }
+        names
+            .iter()
+            .find_map(|n| Protocol::from_name(n))
+            .ok_or(ModelError::UnsupportedProtocol(names))
+    }
+
+    /// An operation by its exact name, or the close matches.
+    pub fn operation(&self, name: &str) -> Result<&Operation, UnknownName> {
+        self.operations.get(name).ok_or_else(|| {
+            UnknownName::new("operation", name, self.operations.keys().map(String::as_str))
+        })
+    }
+
+    /// All operation names, in model order.
+    pub fn operation_names(&self) -> impl Iterator<Item = &str> {
+        self.operations.keys().map(String::as_str)
+    }
+
+    /// A shape by name.
+    pub fn shape(&self, name: &str) -> Option<&Shape> {
+        self.shapes.get(name)
+    }
+
+    /// The shape a reference points at (always present after [`ServiceModel::from_json`]).
+    pub(crate) fn target(&self, r: &ShapeRef) -> &Shape {
+        &self.shapes[&r.shape]
+    }
+
+    /// The error shape for a wire error code: a shape of the operation's errors (or else of
+    /// the whole model) whose `error.code` or name equals `code`.
+    pub fn error_shape(&self, op: &Operation, code: &str) -> Option<(&str, &Shape)> {
+        let is = |name: &str, s: &Shape| {
+            s.error.as_ref().and_then(|e| e.code.as_deref()) == Some(code)
+                || (name == code
+                    && s.error.as_ref().and_then(|e| e.code.as_deref()).is_none())
+        };
+        for r in &op.errors {
+            if let Some((n, s)) = self.shapes.get_key_value(&r.shape) {
+                if is(n, s) {
+                    return Some((n.as_str(), s));
+                }
+            }
+        }
+        if let Some((n, s)) = self.shapes.get_key_value(code) {
+            if s.exception || s.error.is_some() {
+                return Some((n.as_str(), s));
+            }
+        }
+        self.shapes
+            .iter()
+            .find(|(n, s)| s.exception && is(n, s))
+            .map(|(n, s)| (n.as_str(), s))
+    }
+}

@@ -1,0 +1,461 @@
+//! AWS's protocol compliance cases (as shipped with botocore), each case its own test.
+//!
+//! The cases live in `shared/aws-protocol-tests` beside the repository
+//! (`$CARGO_MANIFEST_DIR/../../../shared/aws-protocol-tests`), or wherever
+//! `ORGOP_PROTOCOL_TESTS` points. A missing folder fails the run loudly.
+//!
+//! Test names are `<protocol file>/<input|output>/<case id>`. Cases on botocore's own ignore
+//! list, and cases that need event streams or checksums, are reported as ignored with their
+//! reason; `SKIP` below lists any further case we knowingly do not pass, with the reason.
+//!
+//! How a case is judged:
+//! - input: method equal; path equal; query parameters equal as a multiset (order is not
+//!   significant on the wire); every expected header present with the expected value
+//!   (`Content-Length`, set by the HTTP layer, is checked against the body length);
+//!   `forbidHeaders` absent, `requireHeaders` present; host prefix + client endpoint host
+//!   equal to `host`; body equal — as JSON values for JSON bodies, as element trees for XML
+//!   bodies (whitespace between elements ignored), as ordered form pairs for query bodies,
+//!   byte for byte otherwise.
+//! - output: the parsed result equals `result` after mapping the crate's value conventions
+//!   back to the cases' (RFC 3339 timestamps to epoch seconds, base64 blobs to their UTF-8
+//!   text); an error is compared as `{"Error": {"Code", "Message"}}` plus the modeled error
+//!   members. Numbers compare by value.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use base64::Engine as _;
+use libtest_mimic::{Arguments, Completion, Failed, Trial};
+use orgop_awswire::{
+    parse, serialize, HttpResponse, ServiceModel, Shape, ShapeRef, ShapeType, Timestamp,
+};
+use serde_json::{json, Map, Value};
+
+/// Protocol files run here (cbor is not a protocol orgop speaks).
+const FILES: &[&str] = &[
+    "ec2",
+    "query",
+    "json",
+    "json_1_0",
+    "json_1_0-query-compatible",
+    "rest-json",
+    "rest-xml",
+];
+
+/// Cases we knowingly do not pass, beyond botocore's ignore list: (test name, reason).
+const SKIP: &[(&str, &str)] = &[];
+
+fn cases_dir() -> PathBuf {
+    let dir = match std::env::var_os("ORGOP_PROTOCOL_TESTS") {
+        Some(d) => PathBuf::from(d),
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/aws-protocol-tests"),
+    };
+    if !dir.join("input").is_dir() || !dir.join("output").is_dir() {
+        panic!(
+            "protocol compliance cases not found at {} (set ORGOP_PROTOCOL_TESTS to the folder \
+             holding input/ and output/); refusing to pass without them",
+            dir.display()
+        );
+    }
+    dir
+}
+
+fn read_json(p: &std::path::Path) -> Value {
+    let bytes = std::fs::read(p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()));
+    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("invalid JSON in {}: {e}", p.display()))
+}
+
+struct Ignores {
+    suites: Vec<String>,
+    cases: HashMap<(String, String), Vec<String>>,
+}
+
+impl Ignores {
+    fn load(dir: &std::path::Path) -> Ignores {
+        let v = read_json(&dir.join("protocol-tests-ignore-list.json"));
+        let mut suites = Vec::new();
+        for kind in ["input", "output"] {
+            if let Some(list) = v["general"][kind]["suites"].as_array() {
+                suites.extend(list.iter().filter_map(|s| s.as_str().map(str::to_string)));
+            }
+        }
+        let mut cases = HashMap::new();
+        if let Some(protos) = v["protocols"].as_object() {
+            for (proto, kinds) in protos {
+                for kind in ["input", "output"] {
+                    let list: Vec<String> = kinds[kind]["cases"]
+                        .as_array()
+                        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+                        .unwrap_or_default();
+                    cases.insert((proto.clone(), kind.to_string()), list);
+                }
+            }
+        }
+        Ignores { suites, cases }
+    }
+
+    fn reason(&self, file: &str, kind: &str, suite: &Value, case: &Value) -> Option<String> {
+        let desc = suite["description"].as_str().unwrap_or("");
+        if self.suites.iter().any(|s| s == desc) {
+            return Some(format!("botocore ignore list (suite `{desc}`)"));
+        }
+        let id = case["id"].as_str().unwrap_or("");
+        let proto = file.split('-').next().unwrap_or(file);
+        let proto = if file.starts_with("rest-") { file } else { proto };
+        for p in [file, proto] {
+            if self.cases.get(&(p.to_string(), kind.to_string())).is_some_and(|l| l.iter().any(|c| c == id)) {
+                return Some("botocore ignore list".to_string());
+            }
+        }
+        let shapes = suite["shapes"].to_string();
+        if shapes.contains("\"eventstream\":true") {
+            return Some("needs event streams".to_string());
+        }
+        let given = &case["given"];
+        if given.get("httpChecksum").is_some() || given.get("httpChecksumRequired").is_some() {
+            return Some("needs request checksums".to_string());
+        }
+        None
+    }
+}
+
+fn main() {
+    let args = Arguments::from_args();
+    let dir = cases_dir();
+    let ignores = Ignores::load(&dir);
+    let mut trials = Vec::new();
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for file in FILES {
+        for kind in ["input", "output"] {
+            let path = dir.join(kind).join(format!("{file}.json"));
+            let suites = read_json(&path);
+            for suite in suites.as_array().expect("a list of suites") {
+                for case in suite["cases"].as_array().expect("cases") {
+                    let id = case["id"].as_str().unwrap_or("unnamed");
+                    let mut name = format!("{file}/{kind}/{id}");
+                    let n = seen.entry(name.clone()).or_insert(0);
+                    *n += 1;
+                    if *n > 1 {
+                        name = format!("{name}#{n}");
+                    }
+                    let skip = ignores.reason(file, kind, suite, case).or_else(|| {
+                        SKIP.iter().find(|(t, _)| *t == name).map(|(_, r)| (*r).to_string())
+                    });
+                    let suite = suite.clone();
+                    let case = case.clone();
+                    let is_input = kind == "input";
+                    trials.push(Trial::ignorable_test(name, move || {
+                        if let Some(reason) = skip {
+                            return Ok(Completion::ignored_with(reason));
+                        }
+                        let r = if is_input { run_input(&suite, &case) } else { run_output(&suite, &case) };
+                        r.map(|()| Completion::Completed).map_err(Failed::from)
+                    }));
+                }
+            }
+        }
+    }
+    libtest_mimic::run(&args, trials).exit();
+}
+
+fn model_for(suite: &Value, case: &Value) -> Result<(ServiceModel, String), String> {
+    let name = case["given"]["name"].as_str().unwrap_or("OperationName").to_string();
+    let mut ops = Map::new();
+    ops.insert(name.clone(), case["given"].clone());
+    let doc = json!({"metadata": suite["metadata"], "shapes": suite["shapes"], "operations": ops});
+    let model = ServiceModel::from_json(doc.to_string().as_bytes()).map_err(|e| e.to_string())?;
+    Ok((model, name))
+}
+
+// ------------------------------------------------------------------------ input
+
+fn split_uri(uri: &str) -> (String, Vec<String>) {
+    match uri.split_once('?') {
+        Some((p, q)) => {
+            let mut pairs: Vec<String> = q.split('&').filter(|s| !s.is_empty()).map(str::to_string).collect();
+            pairs.sort();
+            (p.to_string(), pairs)
+        }
+        None => (uri.to_string(), Vec::new()),
+    }
+}
+
+fn run_input(suite: &Value, case: &Value) -> Result<(), String> {
+    let (model, name) = model_for(suite, case)?;
+    let op = model.operation(&name).map_err(|e| e.to_string())?;
+    let req = serialize(&model, op, &case["params"]).map_err(|e| format!("serialize failed: {e}"))?;
+    let want = &case["serialized"];
+    let show = || {
+        format!(
+            "\nactual: {} {}\nheaders: {:?}\nhost prefix: {:?}\nbody: {}\nexpected: {}",
+            req.method,
+            req.path_and_query,
+            req.headers,
+            req.host_prefix,
+            String::from_utf8_lossy(&req.body),
+            serde_json::to_string_pretty(want).unwrap_or_default()
+        )
+    };
+    if let Some(m) = want["method"].as_str() {
+        if m != req.method {
+            return Err(format!("method differs{}", show()));
+        }
+    }
+    if let Some(uri) = want["uri"].as_str() {
+        if uri != req.path_and_query && split_uri(uri) != split_uri(&req.path_and_query) {
+            return Err(format!("URI differs{}", show()));
+        }
+    }
+    let header = |n: &str| -> Option<String> {
+        if n.eq_ignore_ascii_case("content-length") {
+            return (!req.body.is_empty() || req.method != "GET").then(|| req.body.len().to_string());
+        }
+        req.header(n).map(str::to_string)
+    };
+    if let Some(hs) = want["headers"].as_object() {
+        for (k, v) in hs {
+            if header(k).as_deref() != v.as_str() {
+                return Err(format!("header {k} differs{}", show()));
+            }
+        }
+    }
+    for k in want["forbidHeaders"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        if req.header(k).is_some() {
+            return Err(format!("forbidden header {k} present{}", show()));
+        }
+    }
+    for k in want["requireHeaders"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+        if header(k).is_none() {
+            return Err(format!("required header {k} absent{}", show()));
+        }
+    }
+    if let Some(host) = want["host"].as_str() {
+        let endpoint = suite["clientEndpoint"].as_str().unwrap_or("https://example.com");
+        let base = endpoint.split("://").nth(1).unwrap_or(endpoint).trim_end_matches('/');
+        let actual = format!("{}{base}", req.host_prefix.as_deref().unwrap_or(""));
+        if actual != host {
+            return Err(format!("host `{actual}` differs from `{host}`{}", show()));
+        }
+    }
+    let want_body = want["body"].as_str().unwrap_or("");
+    if !bodies_equal(want_body.as_bytes(), &req.body, req.header("content-type").unwrap_or("")) {
+        return Err(format!("body differs{}", show()));
+    }
+    Ok(())
+}
+
+fn bodies_equal(want: &[u8], got: &[u8], content_type: &str) -> bool {
+    if want == got {
+        return true;
+    }
+    if want.is_empty() || got.is_empty() {
+        return false;
+    }
+    if content_type.contains("json") {
+        if let (Ok(a), Ok(b)) = (serde_json::from_slice::<Value>(want), serde_json::from_slice::<Value>(got)) {
+            return same(&a, &b);
+        }
+    }
+    if content_type.contains("xml") {
+        if let (Some(a), Some(b)) = (xml_tree(want), xml_tree(got)) {
+            return a == b;
+        }
+    }
+    if content_type.contains("x-www-form-urlencoded") {
+        let pairs = |b: &[u8]| -> Vec<String> {
+            String::from_utf8_lossy(b).trim().split('&').map(str::to_string).collect()
+        };
+        return pairs(want) == pairs(got);
+    }
+    false
+}
+
+/// A canonical XML tree: (name, sorted attributes, text if leaf, children).
+#[derive(Debug, PartialEq)]
+struct XNode {
+    name: String,
+    attrs: Vec<(String, String)>,
+    text: String,
+    children: Vec<XNode>,
+}
+
+fn xml_tree(bytes: &[u8]) -> Option<XNode> {
+    use quick_xml::events::Event;
+    let mut r = quick_xml::Reader::from_reader(bytes);
+    let mut stack: Vec<XNode> = Vec::new();
+    let mut root = None;
+    let start = |e: &quick_xml::events::BytesStart<'_>| -> Option<XNode> {
+        let mut attrs: Vec<(String, String)> = e
+            .attributes()
+            .map(|a| {
+                a.ok().map(|a| {
+                    (
+                        String::from_utf8_lossy(a.key.as_ref()).into_owned(),
+                        a.unescape_value().map(|v| v.into_owned()).unwrap_or_default(),
+                    )
+                })
+            })
+            .collect::<Option<_>>()?;
+        attrs.sort();
+        Some(XNode {
+            name: String::from_utf8_lossy(e.name().as_ref()).into_owned(),
+            attrs,
+            text: String::new(),
+            children: Vec::new(),
+        })
+    };
+    loop {
+        match r.read_event().ok()? {
+            Event::Start(e) => stack.push(start(&e)?),
+            Event::Empty(e) => {
+                let n = start(&e)?;
+                match stack.last_mut() {
+                    Some(p) => p.children.push(n),
+                    None => root = Some(n),
+                }
+            }
+            Event::End(_) => {
+                let mut n = stack.pop()?;
+                if !n.children.is_empty() && n.text.trim().is_empty() {
+                    n.text.clear();
+                }
+                match stack.last_mut() {
+                    Some(p) => p.children.push(n),
+                    None => root = Some(n),
+                }
+            }
+            Event::Text(t) => {
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&t.xml10_content().ok()?);
+                }
+            }
+            Event::GeneralRef(g) => {
+                if let Some(top) = stack.last_mut() {
+                    match g.resolve_char_ref().ok()? {
+                        Some(c) => top.text.push(c),
+                        None => top.text.push_str(match g.decode().ok()?.as_ref() {
+                            "amp" => "&",
+                            "lt" => "<",
+                            "gt" => ">",
+                            "quot" => "\"",
+                            "apos" => "'",
+                            _ => return None,
+                        }),
+                    }
+                }
+            }
+            Event::CData(c) => {
+                if let Some(top) = stack.last_mut() {
+                    top.text.push_str(&String::from_utf8_lossy(&c));
+                }
+            }
+            Event::Eof => break,
+            _ => {}
+        }
+    }
+    root
+}
+
+/// JSON equality with numbers compared by value.
+fn same(a: &Value, b: &Value) -> bool {
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
+        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
+// ------------------------------------------------------------------------ output
+
+/// Maps the crate's conventions back to the cases': timestamps to epoch seconds (whole, as
+/// botocore's compliance runner truncates), blobs to their UTF-8 text.
+fn to_case_conventions(model: &ServiceModel, r: &ShapeRef, v: &Value) -> Value {
+    let shape: &Shape = model.shape(&r.shape).expect("resolved shape");
+    match (shape.kind, v) {
+        (ShapeType::Structure, Value::Object(o)) if !shape.document => {
+            let mut out = Map::new();
+            for (k, x) in o {
+                let y = match shape.members.get(k) {
+                    Some(m) => to_case_conventions(model, m, x),
+                    None => x.clone(),
+                };
+                out.insert(k.clone(), y);
+            }
+            Value::Object(out)
+        }
+        (ShapeType::List, Value::Array(a)) => {
+            let m = shape.member.as_deref().expect("member");
+            Value::Array(a.iter().map(|x| to_case_conventions(model, m, x)).collect())
+        }
+        (ShapeType::Map, Value::Object(o)) => {
+            let m = shape.value.as_deref().expect("value");
+            Value::Object(o.iter().map(|(k, x)| (k.clone(), to_case_conventions(model, m, x))).collect())
+        }
+        (ShapeType::Timestamp, Value::String(s)) => match Timestamp::parse(s) {
+            Some(t) => Value::from(t.secs),
+            None => v.clone(),
+        },
+        (ShapeType::Blob, Value::String(s)) => match base64::engine::general_purpose::STANDARD.decode(s) {
+            Ok(b) => Value::String(String::from_utf8_lossy(&b).into_owned()),
+            Err(_) => v.clone(),
+        },
+        _ => v.clone(),
+    }
+}
+
+fn run_output(suite: &Value, case: &Value) -> Result<(), String> {
+    let (model, name) = model_for(suite, case)?;
+    let op = model.operation(&name).map_err(|e| e.to_string())?;
+    let r = &case["response"];
+    let resp = HttpResponse {
+        status: r["status_code"].as_u64().unwrap_or(200) as u16,
+        headers: r["headers"]
+            .as_object()
+            .map(|h| h.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+            .unwrap_or_default(),
+        body: r["body"].as_str().unwrap_or("").as_bytes().to_vec(),
+    };
+    let parsed = parse(&model, op, &resp);
+    let (actual, expected) = if case.get("error").is_some() {
+        let e = match parsed {
+            Ok(v) => return Err(format!("expected an error, parsed {v}")),
+            Err(e) => e,
+        };
+        let mut actual = Map::new();
+        actual.insert("Error".into(), json!({"Code": e.code, "Message": e.message}));
+        if let (Some((shape_name, _)), Value::Object(d)) = (model.error_shape(op, &e.code), &e.data) {
+            let r: ShapeRef = serde_json::from_value(json!({"shape": shape_name})).expect("ref");
+            if let Value::Object(conv) = to_case_conventions(&model, &r, &Value::Object(d.clone())) {
+                actual.extend(conv);
+            }
+        }
+        let mut expected = Map::new();
+        expected.insert(
+            "Error".into(),
+            json!({"Code": case["errorCode"].as_str().unwrap_or(""), "Message": case["errorMessage"].as_str().unwrap_or("")}),
+        );
+        if let Value::Object(o) = &case["error"] {
+            expected.extend(o.clone());
+        }
+        (Value::Object(actual), Value::Object(expected))
+    } else {
+        let v = parsed.map_err(|e| format!("parse failed: {e}"))?;
+        let v = match &op.output {
+            Some(r) => to_case_conventions(&model, r, &v),
+            None => v,
+        };
+        (v, case["result"].clone())
+    };
+    if !same(&actual, &expected) {
+        return Err(format!(
+            "result differs\nactual:   {}\nexpected: {}\nresponse: {}",
+            actual,
+            expected,
+            serde_json::to_string_pretty(r).unwrap_or_default()
+        ));
+    }
+    Ok(())
+}
