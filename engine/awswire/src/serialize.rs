@@ -626,6 +626,11 @@ impl Ser<'_> {
                             };
                             body = s.clone().into_bytes();
                         }
+                        // Smithy's defaults for raw payloads (a modeled Content-Type header wins).
+                        content_type = Some(
+                            if ps.kind == ShapeType::Blob { "application/octet-stream" } else { "text/plain" }
+                                .to_string(),
+                        );
                     }
                     _ => {
                         if let Some(v) = pv {
@@ -757,7 +762,7 @@ impl Ser<'_> {
                         parts.push(t);
                     }
                 }
-                Ok(Some(parts.join(",")))
+                Ok(Some(parts.join(", ")))
             }
             _ => Ok(Some(self.scalar_text(r, v, "rfc822", path)?)),
         }

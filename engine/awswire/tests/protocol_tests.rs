@@ -237,7 +237,9 @@ fn run_input(suite: &Value, case: &Value) -> Result<(), String> {
             return Err(format!("host `{actual}` differs from `{host}`{}", show()));
         }
     }
-    let want_body = want["body"].as_str().unwrap_or("");
+    let Some(want_body) = want["body"].as_str() else {
+        return Ok(()); // the case says nothing about the body
+    };
     if !bodies_equal(want_body.as_bytes(), &req.body, req.header("content-type").unwrap_or("")) {
         return Err(format!("body differs{}", show()));
     }
@@ -370,8 +372,8 @@ fn same(a: &Value, b: &Value) -> bool {
 
 // ------------------------------------------------------------------------ output
 
-/// Maps the crate's conventions back to the cases': timestamps to epoch seconds (whole, as
-/// botocore's compliance runner truncates), blobs to their UTF-8 text.
+/// Maps the crate's conventions back to the cases': timestamps to epoch seconds, blobs to
+/// their UTF-8 text.
 fn to_case_conventions(model: &ServiceModel, r: &ShapeRef, v: &Value) -> Value {
     let shape: &Shape = model.shape(&r.shape).expect("resolved shape");
     match (shape.kind, v) {
@@ -395,7 +397,8 @@ fn to_case_conventions(model: &ServiceModel, r: &ShapeRef, v: &Value) -> Value {
             Value::Object(o.iter().map(|(k, x)| (k.clone(), to_case_conventions(model, m, x))).collect())
         }
         (ShapeType::Timestamp, Value::String(s)) => match Timestamp::parse(s) {
-            Some(t) => Value::from(t.secs),
+            Some(t) if t.nanos == 0 => Value::from(t.secs),
+            Some(t) => Value::from(t.secs as f64 + f64::from(t.nanos) / 1e9),
             None => v.clone(),
         },
         (ShapeType::Blob, Value::String(s)) => match base64::engine::general_purpose::STANDARD.decode(s) {
