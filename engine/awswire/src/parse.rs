@@ -106,7 +106,9 @@ fn parse_error(
     };
     let trimmed = String::from_utf8_lossy(&resp.body);
     let trimmed = trimmed.trim();
-    if trimmed.is_empty() || (status >= 500 && trimmed.starts_with("<html>")) {
+    let json_typed = matches!(protocol, Protocol::Json | Protocol::RestJson)
+        && resp.header("x-amzn-errortype").is_some();
+    if !json_typed && (trimmed.is_empty() || (status >= 500 && trimmed.starts_with("<html>"))) {
         return generic(rid);
     }
     let p = Parser { model };
@@ -151,6 +153,7 @@ fn parse_error(
         Protocol::Json | Protocol::RestJson => {
             let body: Value = match serde_json::from_slice(&resp.body) {
                 Ok(v @ Value::Object(_)) => v,
+                _ if trimmed.is_empty() => Value::Object(Map::new()),
                 _ => {
                     let mut m = Map::new();
                     m.insert("message".into(), Value::String(trimmed.to_string()));
@@ -296,7 +299,13 @@ impl Parser<'_> {
                 continue;
             }
             let xn = Self::xml_member_name(m, ms, name);
-            let nodes: Vec<&Element> = el.children_named(&xn).collect();
+            let mut nodes: Vec<&Element> = el.children_named(&xn).collect();
+            if nodes.is_empty() && m.traits.is_flattened() {
+                // botocore names flattened list elements after the list member; Smithy after
+                // the structure member. Accept both.
+                let own = m.traits.location_name.as_deref().unwrap_or(name);
+                nodes = el.children_named(own).collect();
+            }
             if nodes.is_empty() {
                 continue;
             }

@@ -241,17 +241,16 @@ impl Ser<'_> {
 
     fn query_name(&self, m: &ShapeRef, default: &str) -> String {
         if self.protocol == Protocol::Ec2 {
+            // EC2 keys: `queryName`, else the capitalized `locationName` or member name.
             if let Some(q) = &m.traits.query_name {
                 return q.clone();
             }
-            if let Some(n) = &m.traits.location_name {
-                let mut c = n.chars();
-                return match c.next() {
-                    Some(f) => f.to_uppercase().chain(c).collect(),
-                    None => String::new(),
-                };
+            let n = m.traits.location_name.as_deref().unwrap_or(default);
+            let mut c = n.chars();
+            match c.next() {
+                Some(f) => f.to_uppercase().chain(c).collect(),
+                None => String::new(),
             }
-            default.to_string()
         } else {
             m.traits
                 .location_name

@@ -6,7 +6,8 @@
 //!
 //! Test names are `<protocol file>/<input|output>/<case id>`. Cases on botocore's own ignore
 //! list, and cases that need event streams or checksums, are reported as ignored with their
-//! reason; `SKIP` below lists any further case we knowingly do not pass, with the reason.
+//! reason (`-- --include-ignored` runs them anyway); `SKIP` below lists any further case we
+//! knowingly do not pass, with the reason.
 //!
 //! How a case is judged:
 //! - input: method equal; path equal; query parameters equal as a multiset (order is not
@@ -121,6 +122,8 @@ impl Ignores {
 
 fn main() {
     let args = Arguments::from_args();
+    // `-- --include-ignored` (or `--ignored`) runs the ignored cases too, to see which pass.
+    let run_ignored = args.include_ignored || args.ignored;
     let dir = cases_dir();
     let ignores = Ignores::load(&dir);
     let mut trials = Vec::new();
@@ -146,7 +149,9 @@ fn main() {
                     let is_input = kind == "input";
                     trials.push(Trial::ignorable_test(name, move || {
                         if let Some(reason) = skip {
-                            return Ok(Completion::ignored_with(reason));
+                            if !run_ignored {
+                                return Ok(Completion::ignored_with(reason));
+                            }
                         }
                         let r = if is_input { run_input(&suite, &case) } else { run_output(&suite, &case) };
                         r.map(|()| Completion::Completed).map_err(Failed::from)
