@@ -27,8 +27,8 @@
 #![deny(missing_docs)]
 
 mod model;
-mod parse;
 mod paginate;
+mod parse;
 mod serialize;
 mod time;
 mod validate;
@@ -36,14 +36,14 @@ mod waiter;
 mod xml;
 
 pub use model::{
-    close_matches, EndpointTrait, ErrorTrait, HttpBinding, Metadata, ModelError, Operation,
-    Protocol, ServiceModel, Shape, ShapeRef, ShapeType, Traits, UnknownName, XmlNamespace,
+    EndpointTrait, ErrorTrait, HttpBinding, Metadata, ModelError, Operation, Protocol,
+    ServiceModel, Shape, ShapeRef, ShapeType, Traits, UnknownName, XmlNamespace, close_matches,
 };
 pub use paginate::{Paginator, PaginatorError, Paginators};
 pub use parse::{parse, request_id};
-pub use serialize::{serialize, SerializeError};
+pub use serialize::{SerializeError, serialize};
 pub use time::Timestamp;
-pub use validate::{validate, ParamError, ParamErrorKind};
+pub use validate::{ParamError, ParamErrorKind, validate};
 pub use waiter::{Acceptor, Matcher, Waiter, WaiterError, WaiterState, Waiters};
 
 /// An HTTP request as the protocol serializers produce it, before endpoint resolution and

@@ -85,7 +85,11 @@ pub fn close_matches<'a>(name: &str, known: impl IntoIterator<Item = &'a str>) -
         })
         .collect();
     scored.sort_by(|a, b| b.0.total_cmp(&a.0).then_with(|| a.1.cmp(b.1)));
-    scored.into_iter().take(5).map(|(_, k)| k.to_string()).collect()
+    scored
+        .into_iter()
+        .take(5)
+        .map(|(_, k)| k.to_string())
+        .collect()
 }
 
 /// The wire protocols this crate implements.
@@ -221,7 +225,10 @@ impl Traits {
                 .location_name
                 .clone()
                 .or_else(|| fallback.location_name.clone()),
-            query_name: self.query_name.clone().or_else(|| fallback.query_name.clone()),
+            query_name: self
+                .query_name
+                .clone()
+                .or_else(|| fallback.query_name.clone()),
             flattened: self.flattened.or(fallback.flattened),
             xml_namespace: self
                 .xml_namespace
@@ -505,10 +512,12 @@ impl ServiceModel {
     fn resolve(&mut self) -> Result<(), ModelError> {
         let shapes = &self.shapes;
         let fix = |r: &mut ShapeRef, from: &dyn Fn() -> String| -> Result<(), ModelError> {
-            let target = shapes.get(&r.shape).ok_or_else(|| ModelError::MissingShape {
-                from: from(),
-                shape: r.shape.clone(),
-            })?;
+            let target = shapes
+                .get(&r.shape)
+                .ok_or_else(|| ModelError::MissingShape {
+                    from: from(),
+                    shape: r.shape.clone(),
+                })?;
             r.traits = r.traits.or(&target.traits);
             Ok(())
         };
@@ -568,7 +577,11 @@ impl ServiceModel {
     /// An operation by its exact name, or the close matches.
     pub fn operation(&self, name: &str) -> Result<&Operation, UnknownName> {
         self.operations.get(name).ok_or_else(|| {
-            UnknownName::new("operation", name, self.operations.keys().map(String::as_str))
+            UnknownName::new(
+                "operation",
+                name,
+                self.operations.keys().map(String::as_str),
+            )
         })
     }
 
@@ -592,20 +605,19 @@ impl ServiceModel {
     pub fn error_shape(&self, op: &Operation, code: &str) -> Option<(&str, &Shape)> {
         let is = |name: &str, s: &Shape| {
             s.error.as_ref().and_then(|e| e.code.as_deref()) == Some(code)
-                || (name == code
-                    && s.error.as_ref().and_then(|e| e.code.as_deref()).is_none())
+                || (name == code && s.error.as_ref().and_then(|e| e.code.as_deref()).is_none())
         };
         for r in &op.errors {
-            if let Some((n, s)) = self.shapes.get_key_value(&r.shape) {
-                if is(n, s) {
-                    return Some((n.as_str(), s));
-                }
-            }
-        }
-        if let Some((n, s)) = self.shapes.get_key_value(code) {
-            if s.exception || s.error.is_some() {
+            if let Some((n, s)) = self.shapes.get_key_value(&r.shape)
+                && is(n, s)
+            {
                 return Some((n.as_str(), s));
             }
+        }
+        if let Some((n, s)) = self.shapes.get_key_value(code)
+            && (s.exception || s.error.is_some())
+        {
+            return Some((n.as_str(), s));
         }
         self.shapes
             .iter()

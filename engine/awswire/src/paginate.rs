@@ -92,9 +92,15 @@ impl Paginators {
             let result_keys = r.result_key.map(OneOrMany::into_vec).unwrap_or_default();
             let p = Paginator {
                 operation: op.clone(),
-                output_exprs: output_tokens.iter().map(|e| compile(e)).collect::<Result<_, _>>()?,
+                output_exprs: output_tokens
+                    .iter()
+                    .map(|e| compile(e))
+                    .collect::<Result<_, _>>()?,
                 more_expr: r.more_results.as_deref().map(compile).transpose()?,
-                result_exprs: result_keys.iter().map(|e| compile(e)).collect::<Result<_, _>>()?,
+                result_exprs: result_keys
+                    .iter()
+                    .map(|e| compile(e))
+                    .collect::<Result<_, _>>()?,
                 input_tokens,
                 output_tokens,
                 more_results: r.more_results,
@@ -167,7 +173,11 @@ impl Paginator {
                 return None;
             }
         }
-        let tokens: Vec<Value> = self.output_exprs.iter().map(|e| search(e, output)).collect();
+        let tokens: Vec<Value> = self
+            .output_exprs
+            .iter()
+            .map(|e| search(e, output))
+            .collect();
         if tokens.iter().all(is_empty_token) {
             return None;
         }
@@ -201,7 +211,10 @@ impl Paginator {
     /// Each result key's value in one page's output (`null` when absent), in
     /// `result_keys` order.
     pub fn page_results(&self, output: &Value) -> Vec<Value> {
-        self.result_exprs.iter().map(|e| search(e, output)).collect()
+        self.result_exprs
+            .iter()
+            .map(|e| search(e, output))
+            .collect()
     }
 
     /// `input` with the page size set through the limit key (unchanged when the operation
@@ -247,14 +260,22 @@ mod tests {
         let ps = paginators();
         let p = ps.get("DescribeVolumes").unwrap();
         let input = json!({"Filters": []});
-        let next = p.next_input(&input, &json!({"Volumes": [], "NextToken": "t1"})).unwrap();
+        let next = p
+            .next_input(&input, &json!({"Volumes": [], "NextToken": "t1"}))
+            .unwrap();
         assert_eq!(next, json!({"Filters": [], "NextToken": "t1"}));
         assert_eq!(p.next_input(&next, &json!({"Volumes": []})), None);
         assert_eq!(p.next_input(&next, &json!({"NextToken": ""})), None);
         // A service repeating the token must not loop forever.
         assert_eq!(p.next_input(&next, &json!({"NextToken": "t1"})), None);
-        assert_eq!(p.with_page_size(&input, 5), json!({"Filters": [], "MaxResults": 5}));
-        assert_eq!(p.page_results(&json!({"Volumes": [1, 2]})), vec![json!([1, 2])]);
+        assert_eq!(
+            p.with_page_size(&input, 5),
+            json!({"Filters": [], "MaxResults": 5})
+        );
+        assert_eq!(
+            p.page_results(&json!({"Volumes": [1, 2]})),
+            vec![json!([1, 2])]
+        );
     }
 
     #[test]
@@ -264,9 +285,15 @@ mod tests {
         assert_eq!(p.limit_key.as_deref(), Some("MaxKeys"));
         let input = json!({"Bucket": "b"});
         let out = json!({"IsTruncated": true, "Contents": [{"Key": "a"}, {"Key": "z"}]});
-        assert_eq!(p.next_input(&input, &out), Some(json!({"Bucket": "b", "Marker": "z"})));
+        assert_eq!(
+            p.next_input(&input, &out),
+            Some(json!({"Bucket": "b", "Marker": "z"}))
+        );
         let out = json!({"IsTruncated": true, "NextMarker": "m", "Contents": [{"Key": "z"}]});
-        assert_eq!(p.next_input(&input, &out), Some(json!({"Bucket": "b", "Marker": "m"})));
+        assert_eq!(
+            p.next_input(&input, &out),
+            Some(json!({"Bucket": "b", "Marker": "m"}))
+        );
         let out = json!({"IsTruncated": false, "NextMarker": "m"});
         assert_eq!(p.next_input(&input, &out), None);
         assert_eq!(p.result_keys(), ["Contents", "CommonPrefixes"]);
@@ -293,8 +320,10 @@ mod tests {
 
     #[test]
     fn bad_expression_is_reported() {
-        let err = Paginators::from_json(br#"{"pagination": {"X": {"input_token": "A", "output_token": "[[["}}}"#)
-            .unwrap_err();
+        let err = Paginators::from_json(
+            br#"{"pagination": {"X": {"input_token": "A", "output_token": "[[["}}}"#,
+        )
+        .unwrap_err();
         assert!(matches!(err, PaginatorError::Expression { .. }), "{err}");
     }
 }

@@ -14,12 +14,16 @@ use serde_json::{Map, Value};
 
 use crate::model::{Operation, Protocol, ServiceModel, Shape, ShapeRef, ShapeType};
 use crate::time::Timestamp;
-use crate::xml::{parse_document, Element};
+use crate::xml::{Element, parse_document};
 use crate::{AwsError, HttpResponse};
 
 type PResult<T> = Result<T, String>;
 
 /// Parses a response to `op` (see the module documentation).
+#[allow(
+    clippy::result_large_err,
+    reason = "a service error is an ordinary outcome, returned by value as the API promises"
+)]
 pub fn parse(model: &ServiceModel, op: &Operation, resp: &HttpResponse) -> Result<Value, AwsError> {
     let protocol = model
         .protocol()
@@ -46,7 +50,11 @@ pub fn request_id(protocol: Protocol, resp: &HttpResponse) -> Option<String> {
             return Some(v.to_string());
         }
     }
-    if matches!(protocol, Protocol::Ec2 | Protocol::Query | Protocol::RestXml) && !resp.body.is_empty() {
+    if matches!(
+        protocol,
+        Protocol::Ec2 | Protocol::Query | Protocol::RestXml
+    ) && !resp.body.is_empty()
+    {
         let root = parse_document(&resp.body).ok()?;
         let places = [
             Some(&root),
@@ -132,7 +140,11 @@ fn parse_error(
                 .or_else(|| err_el.child_text("message"))
                 .unwrap_or("")
                 .to_string();
-            let code = if code.is_empty() { status.to_string() } else { code };
+            let code = if code.is_empty() {
+                status.to_string()
+            } else {
+                code
+            };
             let mut data = Map::new();
             if let Some((_, shape)) = model.error_shape(op, &code) {
                 if protocol == Protocol::RestXml {
@@ -163,7 +175,11 @@ fn parse_error(
             let raw_code = resp
                 .header("x-amzn-errortype")
                 .map(str::to_string)
-                .or_else(|| body.get("__type").and_then(Value::as_str).map(str::to_string))
+                .or_else(|| {
+                    body.get("__type")
+                        .and_then(Value::as_str)
+                        .map(str::to_string)
+                })
                 .or_else(|| {
                     body.get("code")
                         .or_else(|| body.get("Code"))
@@ -256,7 +272,10 @@ impl Parser<'_> {
             ShapeType::Boolean => Value::Bool(text.trim() == "true"),
             k if k.is_integer() => {
                 let t = text.trim();
-                Value::from(t.parse::<i64>().map_err(|_| format!("invalid integer `{t}`"))?)
+                Value::from(
+                    t.parse::<i64>()
+                        .map_err(|_| format!("invalid integer `{t}`"))?,
+                )
             }
             k if k.is_float() => float_text(text)?,
             ShapeType::Timestamp => timestamp_text(text)?,
@@ -268,31 +287,50 @@ impl Parser<'_> {
     // ------------------------------------------------------------------ XML
 
     fn xml_member_name(m: &ShapeRef, shape: &Shape, name: &str) -> String {
-        if shape.kind == ShapeType::List && m.traits.is_flattened() {
-            if let Some(n) = shape.member.as_ref().and_then(|x| x.traits.location_name.clone()) {
-                return n;
-            }
+        if shape.kind == ShapeType::List
+            && m.traits.is_flattened()
+            && let Some(n) = shape
+                .member
+                .as_ref()
+                .and_then(|x| x.traits.location_name.clone())
+        {
+            return n;
         }
-        m.traits.location_name.clone().unwrap_or_else(|| name.to_string())
+        m.traits
+            .location_name
+            .clone()
+            .unwrap_or_else(|| name.to_string())
     }
 
-    fn xml_struct(&self, shape: &Shape, el: &Element, skip_located: bool) -> PResult<Map<String, Value>> {
+    fn xml_struct(
+        &self,
+        shape: &Shape,
+        el: &Element,
+        skip_located: bool,
+    ) -> PResult<Map<String, Value>> {
         let mut out = Map::new();
         for (name, m) in &shape.members {
             if skip_located
-                && matches!(m.traits.location.as_deref(), Some("header" | "headers" | "statusCode"))
+                && matches!(
+                    m.traits.location.as_deref(),
+                    Some("header" | "headers" | "statusCode")
+                )
             {
                 continue;
             }
             let ms = self.shape(m);
             if m.traits.xml_attribute == Some(true) {
-                let an = m.traits.location_name.clone().unwrap_or_else(|| name.clone());
+                let an = m
+                    .traits
+                    .location_name
+                    .clone()
+                    .unwrap_or_else(|| name.clone());
                 let local = an.rsplit(':').next().unwrap_or(&an).to_string();
-                let found = el
-                    .attrs
-                    .iter()
-                    .find(|(k, _)| *k == an)
-                    .or_else(|| el.attrs.iter().find(|(k, _)| k.rsplit(':').next() == Some(&local) && !k.starts_with("xmlns")));
+                let found = el.attrs.iter().find(|(k, _)| *k == an).or_else(|| {
+                    el.attrs.iter().find(|(k, _)| {
+                        k.rsplit(':').next() == Some(&local) && !k.starts_with("xmlns")
+                    })
+                });
                 if let Some((_, v)) = found {
                     out.insert(name.clone(), self.scalar_from_text(m, v)?);
                 }
@@ -327,15 +365,21 @@ impl Parser<'_> {
             };
             out.insert(name.clone(), value);
         }
-        if shape.union && out.is_empty() {
-            if let Some(first) = el.children.first() {
-                return Ok(unknown_union(&first.name));
-            }
+        if shape.union
+            && out.is_empty()
+            && let Some(first) = el.children.first()
+        {
+            return Ok(unknown_union(&first.name));
         }
         Ok(out)
     }
 
-    fn xml_map_entry(&self, shape: &Shape, entry: &Element, map: &mut Map<String, Value>) -> PResult<()> {
+    fn xml_map_entry(
+        &self,
+        shape: &Shape,
+        entry: &Element,
+        map: &mut Map<String, Value>,
+    ) -> PResult<()> {
         let key = shape.key.as_deref().expect("map has key");
         let value = shape.value.as_deref().expect("map has value");
         let kn = key.traits.location_name.as_deref().unwrap_or("key");
@@ -419,7 +463,11 @@ impl Parser<'_> {
                 let member = shape.member.as_deref().expect("list has member");
                 let mut out = Vec::with_capacity(items.len());
                 for x in items {
-                    out.push(if x.is_null() { Value::Null } else { self.json_value(member, x)? });
+                    out.push(if x.is_null() {
+                        Value::Null
+                    } else {
+                        self.json_value(member, x)?
+                    });
                 }
                 Value::Array(out)
             }
@@ -430,7 +478,14 @@ impl Parser<'_> {
                 let value = shape.value.as_deref().expect("map has value");
                 let mut out = Map::new();
                 for (k, x) in entries {
-                    out.insert(k.clone(), if x.is_null() { Value::Null } else { self.json_value(value, x)? });
+                    out.insert(
+                        k.clone(),
+                        if x.is_null() {
+                            Value::Null
+                        } else {
+                            self.json_value(value, x)?
+                        },
+                    );
                 }
                 Value::Object(out)
             }
@@ -453,7 +508,11 @@ impl Parser<'_> {
                 _ => v.clone(),
             },
             k if k.is_integer() => match v {
-                Value::String(s) => Value::from(s.trim().parse::<i64>().map_err(|_| format!("invalid integer {s}"))?),
+                Value::String(s) => Value::from(
+                    s.trim()
+                        .parse::<i64>()
+                        .map_err(|_| format!("invalid integer {s}"))?,
+                ),
                 _ => v.clone(),
             },
             ShapeType::Boolean => match v {
@@ -473,7 +532,12 @@ impl Parser<'_> {
 
     // ------------------------------------------------------------------ protocols
 
-    fn query_output(&self, op: &Operation, protocol: Protocol, resp: &HttpResponse) -> PResult<Value> {
+    fn query_output(
+        &self,
+        op: &Operation,
+        protocol: Protocol,
+        resp: &HttpResponse,
+    ) -> PResult<Value> {
         let Some(r) = &op.output else {
             return Ok(Value::Object(Map::new()));
         };
@@ -491,7 +555,11 @@ impl Parser<'_> {
             (None, Protocol::Query) => root.child(&format!("{}Result", op.name)).unwrap_or(&root),
             _ => &root,
         };
-        Ok(Value::Object(self.xml_struct(self.shape(r), start, false)?))
+        Ok(Value::Object(self.xml_struct(
+            self.shape(r),
+            start,
+            false,
+        )?))
     }
 
     fn json_output(&self, op: &Operation, resp: &HttpResponse) -> PResult<Value> {
@@ -503,7 +571,12 @@ impl Parser<'_> {
     }
 
     /// Members bound to headers and the status code.
-    fn rest_located(&self, shape: &Shape, resp: &HttpResponse, out: &mut Map<String, Value>) -> PResult<()> {
+    fn rest_located(
+        &self,
+        shape: &Shape,
+        resp: &HttpResponse,
+        out: &mut Map<String, Value>,
+    ) -> PResult<()> {
         for (name, m) in &shape.members {
             match m.traits.location.as_deref() {
                 Some("statusCode") => {
@@ -515,7 +588,12 @@ impl Parser<'_> {
                     out.insert(name.clone(), self.header_value(m, hv)?);
                 }
                 Some("headers") => {
-                    let prefix = m.traits.location_name.as_deref().unwrap_or("").to_ascii_lowercase();
+                    let prefix = m
+                        .traits
+                        .location_name
+                        .as_deref()
+                        .unwrap_or("")
+                        .to_ascii_lowercase();
                     let mut map = Map::new();
                     for (k, v) in &resp.headers {
                         if k.to_ascii_lowercase().starts_with(&prefix) {
@@ -543,7 +621,12 @@ impl Parser<'_> {
                 let member = shape.member.as_deref().expect("list has member");
                 let ms = self.shape(member);
                 let parts = if ms.kind == ShapeType::Timestamp
-                    && member.traits.timestamp_format.as_deref().unwrap_or("rfc822").eq_ignore_ascii_case("rfc822")
+                    && member
+                        .traits
+                        .timestamp_format
+                        .as_deref()
+                        .unwrap_or("rfc822")
+                        .eq_ignore_ascii_case("rfc822")
                 {
                     // HTTP dates contain a comma: split after every second one.
                     let pieces: Vec<&str> = text.split(',').map(str::trim).collect();
@@ -561,7 +644,12 @@ impl Parser<'_> {
         }
     }
 
-    fn rest_output(&self, op: &Operation, protocol: Protocol, resp: &HttpResponse) -> PResult<Value> {
+    fn rest_output(
+        &self,
+        op: &Operation,
+        protocol: Protocol,
+        resp: &HttpResponse,
+    ) -> PResult<Value> {
         let mut out = Map::new();
         let Some(r) = &op.output else {
             return Ok(Value::Object(out));
@@ -576,9 +664,15 @@ impl Parser<'_> {
                 return Ok(Value::Object(out));
             }
             let v = match ps.kind {
-                ShapeType::Blob => Value::String(base64::engine::general_purpose::STANDARD.encode(&resp.body)),
-                ShapeType::String => Value::String(String::from_utf8_lossy(&resp.body).into_owned()),
-                _ if protocol == Protocol::RestJson => self.json_value(pm, &Self::json_body(resp)?)?,
+                ShapeType::Blob => {
+                    Value::String(base64::engine::general_purpose::STANDARD.encode(&resp.body))
+                }
+                ShapeType::String => {
+                    Value::String(String::from_utf8_lossy(&resp.body).into_owned())
+                }
+                _ if protocol == Protocol::RestJson => {
+                    self.json_value(pm, &Self::json_body(resp)?)?
+                }
                 _ => self.xml_value(pm, &parse_document(&resp.body)?)?,
             };
             out.insert(pname.clone(), v);

@@ -9,7 +9,7 @@
 //! Parameters are not otherwise validated here: call [`crate::validate`] first.
 
 use base64::Engine as _;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
 
 use crate::model::{Operation, Protocol, ServiceModel, Shape, ShapeRef, ShapeType, XmlNamespace};
@@ -101,12 +101,15 @@ pub fn serialize(
             return Err(wrong("", "object", &params));
         };
         for (name, m) in &shape.members {
-            if m.traits.idempotency_token == Some(true)
-                && obj.get(name).is_none_or(Value::is_null)
+            if m.traits.idempotency_token == Some(true) && obj.get(name).is_none_or(Value::is_null)
             {
-                obj.insert(name.clone(), Value::String(uuid::Uuid::new_v4().to_string()));
+                obj.insert(
+                    name.clone(),
+                    Value::String(uuid::Uuid::new_v4().to_string()),
+                );
             }
-            if m.traits.eventstream == Some(true) || model.target(m).traits.eventstream == Some(true)
+            if m.traits.eventstream == Some(true)
+                || model.target(m).traits.eventstream == Some(true)
             {
                 return Err(SerializeError::EventStream(name.clone()));
             }
@@ -192,7 +195,9 @@ impl Ser<'_> {
             },
             k if k.is_number() => match v {
                 Value::Number(n) => n.to_string(),
-                Value::String(s) if k.is_float() && matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity") => {
+                Value::String(s)
+                    if k.is_float() && matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity") =>
+                {
                     s.clone()
                 }
                 _ => return Err(wrong(path, "number", v)),
@@ -220,7 +225,11 @@ impl Ser<'_> {
             ("Action".to_string(), op.name.clone()),
             (
                 "Version".to_string(),
-                self.model.metadata().api_version.clone().unwrap_or_default(),
+                self.model
+                    .metadata()
+                    .api_version
+                    .clone()
+                    .unwrap_or_default(),
             ),
         ];
         if let Some(r) = &op.input {
@@ -399,10 +408,10 @@ impl Ser<'_> {
         })
     }
 
-    fn json_struct_members<'v>(
+    fn json_struct_members(
         &self,
         shape: &Shape,
-        v: &'v Value,
+        v: &Value,
         path: &str,
         only_body: bool,
     ) -> Result<Map<String, Value>, SerializeError> {
@@ -417,7 +426,11 @@ impl Ser<'_> {
             let Some(mv) = obj.get(name).filter(|x| !x.is_null()) else {
                 continue;
             };
-            let key = m.traits.location_name.clone().unwrap_or_else(|| name.clone());
+            let key = m
+                .traits
+                .location_name
+                .clone()
+                .unwrap_or_else(|| name.clone());
             out.insert(key, self.json_value(m, mv, &join(path, name))?);
         }
         Ok(out)
@@ -530,7 +543,11 @@ impl Ser<'_> {
                 let Some(v) = obj.get(name).filter(|x| !x.is_null()) else {
                     continue;
                 };
-                let wire = m.traits.location_name.clone().unwrap_or_else(|| name.clone());
+                let wire = m
+                    .traits
+                    .location_name
+                    .clone()
+                    .unwrap_or_else(|| name.clone());
                 let path = name.clone();
                 match loc {
                     Some("uri") => {
@@ -605,7 +622,8 @@ impl Ser<'_> {
                         };
                         let member = vs.member.as_deref().expect("list has member");
                         for x in items {
-                            query.push((k.clone(), self.scalar_text(member, x, "iso8601", &ipath)?));
+                            query
+                                .push((k.clone(), self.scalar_text(member, x, "iso8601", &ipath)?));
                         }
                     } else {
                         query.push((k.clone(), self.scalar_text(value, item, "iso8601", &ipath)?));
@@ -627,8 +645,12 @@ impl Ser<'_> {
                         }
                         // Smithy's defaults for raw payloads (a modeled Content-Type header wins).
                         content_type = Some(
-                            if ps.kind == ShapeType::Blob { "application/octet-stream" } else { "text/plain" }
-                                .to_string(),
+                            if ps.kind == ShapeType::Blob {
+                                "application/octet-stream"
+                            } else {
+                                "text/plain"
+                            }
+                            .to_string(),
                         );
                     }
                     _ => {
@@ -653,7 +675,10 @@ impl Ser<'_> {
         let mut rest = tpath;
         while let Some(start) = rest.find('{') {
             path.push_str(&rest[..start]);
-            let end = rest[start..].find('}').map(|e| start + e).unwrap_or(rest.len());
+            let end = rest[start..]
+                .find('}')
+                .map(|e| start + e)
+                .unwrap_or(rest.len());
             let label = &rest[start + 1..end];
             let (name, greedy) = match label.strip_suffix('+') {
                 Some(n) => (n, true),
@@ -681,11 +706,12 @@ impl Ser<'_> {
             path.push_str(&qs.join("&"));
         }
         if !body.is_empty()
-            && !headers.iter().any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            && !headers
+                .iter()
+                .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+            && let Some(ct) = content_type
         {
-            if let Some(ct) = content_type {
-                headers.push(("Content-Type".to_string(), ct));
-            }
+            headers.push(("Content-Type".to_string(), ct));
         }
         Ok(HttpRequest {
             method: op.http.method.clone(),
@@ -722,7 +748,11 @@ impl Ser<'_> {
             };
             return Ok(serde_json::to_vec(&body).expect("JSON values serialize"));
         }
-        let root = r.traits.location_name.clone().unwrap_or_else(|| r.shape.clone());
+        let root = r
+            .traits
+            .location_name
+            .clone()
+            .unwrap_or_else(|| r.shape.clone());
         let mut w = Writer::default();
         self.xml_value(&mut w, r, v, &root, path, only_body)?;
         Ok(w.out.into_bytes())
@@ -798,11 +828,15 @@ impl Ser<'_> {
                 };
                 let mut attrs = Self::ns_attr(r);
                 for (mname, m) in &shape.members {
-                    if m.traits.xml_attribute == Some(true) {
-                        if let Some(av) = obj.get(mname).filter(|x| !x.is_null()) {
-                            let an = m.traits.location_name.clone().unwrap_or_else(|| mname.clone());
-                            attrs.push((an, self.scalar_text(m, av, "iso8601", &join(path, mname))?));
-                        }
+                    if m.traits.xml_attribute == Some(true)
+                        && let Some(av) = obj.get(mname).filter(|x| !x.is_null())
+                    {
+                        let an = m
+                            .traits
+                            .location_name
+                            .clone()
+                            .unwrap_or_else(|| mname.clone());
+                        attrs.push((an, self.scalar_text(m, av, "iso8601", &join(path, mname))?));
                     }
                 }
                 w.open(name, &attrs);
@@ -815,7 +849,11 @@ impl Ser<'_> {
                     let Some(mv) = obj.get(mname).filter(|x| !x.is_null()) else {
                         continue;
                     };
-                    let en = m.traits.location_name.clone().unwrap_or_else(|| mname.clone());
+                    let en = m
+                        .traits
+                        .location_name
+                        .clone()
+                        .unwrap_or_else(|| mname.clone());
                     self.xml_value(w, m, mv, &en, &join(path, mname), false)?;
                 }
                 w.close(name);

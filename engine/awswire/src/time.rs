@@ -66,13 +66,13 @@ impl Timestamp {
         if s.is_empty() {
             return None;
         }
-        if s.bytes().all(|b| b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'e' || b == b'E' || b == b'+')
-            && s.bytes().any(|b| b.is_ascii_digit())
+        if s.bytes().all(|b| {
+            b.is_ascii_digit() || b == b'.' || b == b'-' || b == b'e' || b == b'E' || b == b'+'
+        }) && s.bytes().any(|b| b.is_ascii_digit())
             && !s[1..].contains('-')
+            && let Ok(v) = s.parse::<f64>()
         {
-            if let Ok(v) = s.parse::<f64>() {
-                return Timestamp::from_epoch_f64(v);
-            }
+            return Timestamp::from_epoch_f64(v);
         }
         Timestamp::parse_iso8601(s).or_else(|| Timestamp::parse_http_date(s))
     }
@@ -249,6 +249,9 @@ mod tests {
         assert_eq!(f.to_epoch_value().to_string(), "946845296.123");
         let o = Timestamp::parse("2019-12-16T22:48:18-01:00").unwrap();
         assert_eq!(o.to_rfc3339(), "2019-12-16T23:48:18Z");
-        assert_eq!(Timestamp { secs: -1, nanos: 0 }.to_rfc3339(), "1969-12-31T23:59:59Z");
+        assert_eq!(
+            Timestamp { secs: -1, nanos: 0 }.to_rfc3339(),
+            "1969-12-31T23:59:59Z"
+        );
     }
 }

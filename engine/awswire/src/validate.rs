@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use crate::model::{close_matches, Operation, ServiceModel, Shape, ShapeRef, ShapeType};
+use crate::model::{Operation, ServiceModel, Shape, ShapeRef, ShapeType, close_matches};
 use crate::serialize::{input_timestamp, json_type};
 
 /// One problem with the parameters.
@@ -74,7 +74,11 @@ pub enum ParamErrorKind {
 }
 
 /// Validates `params` against `op`'s input shape; `Ok` or every problem found.
-pub fn validate(model: &ServiceModel, op: &Operation, params: &Value) -> Result<(), Vec<ParamError>> {
+pub fn validate(
+    model: &ServiceModel,
+    op: &Operation,
+    params: &Value,
+) -> Result<(), Vec<ParamError>> {
     let mut errors = Vec::new();
     let v = Validator { model };
     match &op.input {
@@ -84,18 +88,27 @@ pub fn validate(model: &ServiceModel, op: &Operation, params: &Value) -> Result<
                 for k in obj.keys() {
                     errors.push(ParamError {
                         path: k.clone(),
-                        kind: ParamErrorKind::UnknownMember { suggestions: vec![] },
+                        kind: ParamErrorKind::UnknownMember {
+                            suggestions: vec![],
+                        },
                     });
                 }
             } else if !params.is_null() {
                 errors.push(ParamError {
                     path: String::new(),
-                    kind: ParamErrorKind::WrongType { expected: "object", got: json_type(params) },
+                    kind: ParamErrorKind::WrongType {
+                        expected: "object",
+                        got: json_type(params),
+                    },
                 });
             }
         }
     }
-    if errors.is_empty() { Ok(()) } else { Err(errors) }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
 }
 
 struct Validator<'a> {
@@ -103,20 +116,37 @@ struct Validator<'a> {
 }
 
 fn join(path: &str, member: &str) -> String {
-    if path.is_empty() { member.to_string() } else { format!("{path}.{member}") }
+    if path.is_empty() {
+        member.to_string()
+    } else {
+        format!("{path}.{member}")
+    }
 }
 
 impl Validator<'_> {
-    fn range(&self, shape: &Shape, what: &'static str, actual: f64, path: &str, errors: &mut Vec<ParamError>) {
-        if let Some(min) = shape.min {
-            if actual < min {
-                errors.push(ParamError { path: path.to_string(), kind: ParamErrorKind::BelowMin { what, min, actual } });
-            }
+    fn range(
+        &self,
+        shape: &Shape,
+        what: &'static str,
+        actual: f64,
+        path: &str,
+        errors: &mut Vec<ParamError>,
+    ) {
+        if let Some(min) = shape.min
+            && actual < min
+        {
+            errors.push(ParamError {
+                path: path.to_string(),
+                kind: ParamErrorKind::BelowMin { what, min, actual },
+            });
         }
-        if let Some(max) = shape.max {
-            if actual > max {
-                errors.push(ParamError { path: path.to_string(), kind: ParamErrorKind::AboveMax { what, max, actual } });
-            }
+        if let Some(max) = shape.max
+            && actual > max
+        {
+            errors.push(ParamError {
+                path: path.to_string(),
+                kind: ParamErrorKind::AboveMax { what, max, actual },
+            });
         }
     }
 
@@ -125,7 +155,10 @@ impl Validator<'_> {
         let wrong = |expected: &'static str, errors: &mut Vec<ParamError>| {
             errors.push(ParamError {
                 path: path.to_string(),
-                kind: ParamErrorKind::WrongType { expected, got: json_type(v) },
+                kind: ParamErrorKind::WrongType {
+                    expected,
+                    got: json_type(v),
+                },
             })
         };
         match shape.kind {
@@ -146,30 +179,47 @@ impl Validator<'_> {
                         None => errors.push(ParamError {
                             path: join(path, k),
                             kind: ParamErrorKind::UnknownMember {
-                                suggestions: close_matches(k, shape.members.keys().map(String::as_str)),
+                                suggestions: close_matches(
+                                    k,
+                                    shape.members.keys().map(String::as_str),
+                                ),
                             },
                         }),
                     }
                 }
                 for req in &shape.required {
                     let present = obj.get(req).is_some_and(|x| !x.is_null());
-                    let token = shape.members.get(req).is_some_and(|m| m.traits.idempotency_token == Some(true));
+                    let token = shape
+                        .members
+                        .get(req)
+                        .is_some_and(|m| m.traits.idempotency_token == Some(true));
                     if !present && !token {
-                        errors.push(ParamError { path: join(path, req), kind: ParamErrorKind::MissingRequired });
+                        errors.push(ParamError {
+                            path: join(path, req),
+                            kind: ParamErrorKind::MissingRequired,
+                        });
                     }
                 }
                 if shape.union {
-                    let set = obj.iter().filter(|(k, x)| !x.is_null() && shape.members.contains_key(*k)).count();
+                    let set = obj
+                        .iter()
+                        .filter(|(k, x)| !x.is_null() && shape.members.contains_key(*k))
+                        .count();
                     if set > 1 {
                         errors.push(ParamError {
                             path: path.to_string(),
-                            kind: ParamErrorKind::WrongType { expected: "exactly one member (a union)", got: "several" },
+                            kind: ParamErrorKind::WrongType {
+                                expected: "exactly one member (a union)",
+                                got: "several",
+                            },
                         });
                     }
                 }
             }
             ShapeType::List => {
-                let Value::Array(items) = v else { return wrong("list", errors) };
+                let Value::Array(items) = v else {
+                    return wrong("list", errors);
+                };
                 self.range(shape, "length", items.len() as f64, path, errors);
                 let member = shape.member.as_deref().expect("list has member");
                 for (i, x) in items.iter().enumerate() {
@@ -177,7 +227,9 @@ impl Validator<'_> {
                 }
             }
             ShapeType::Map => {
-                let Value::Object(entries) = v else { return wrong("object (map)", errors) };
+                let Value::Object(entries) = v else {
+                    return wrong("object (map)", errors);
+                };
                 self.range(shape, "length", entries.len() as f64, path, errors);
                 let key = shape.key.as_deref().expect("map has key");
                 let value = shape.value.as_deref().expect("map has value");
@@ -191,19 +243,27 @@ impl Validator<'_> {
                 if r.traits.jsonvalue == Some(true) {
                     return;
                 }
-                let Value::String(s) = v else { return wrong("string", errors) };
+                let Value::String(s) = v else {
+                    return wrong("string", errors);
+                };
                 self.range(shape, "length", s.chars().count() as f64, path, errors);
-                if let Some(allowed) = &shape.enum_values {
-                    if !allowed.is_empty() && !allowed.iter().any(|a| a == s) {
-                        errors.push(ParamError {
-                            path: path.to_string(),
-                            kind: ParamErrorKind::NotInEnum { value: s.clone(), allowed: allowed.clone() },
-                        });
-                    }
+                if let Some(allowed) = &shape.enum_values
+                    && !allowed.is_empty()
+                    && !allowed.iter().any(|a| a == s)
+                {
+                    errors.push(ParamError {
+                        path: path.to_string(),
+                        kind: ParamErrorKind::NotInEnum {
+                            value: s.clone(),
+                            allowed: allowed.clone(),
+                        },
+                    });
                 }
             }
             ShapeType::Blob => {
-                let Value::String(s) = v else { return wrong("string (blob)", errors) };
+                let Value::String(s) = v else {
+                    return wrong("string (blob)", errors);
+                };
                 self.range(shape, "length", s.len() as f64, path, errors);
             }
             ShapeType::Boolean => {
@@ -223,7 +283,9 @@ impl Validator<'_> {
                 _ => wrong("integer", errors),
             },
             _ => match v {
-                Value::Number(n) => self.range(shape, "value", n.as_f64().unwrap_or(0.0), path, errors),
+                Value::Number(n) => {
+                    self.range(shape, "value", n.as_f64().unwrap_or(0.0), path, errors)
+                }
                 Value::String(s) if matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity") => {}
                 _ => wrong("number", errors),
             },

@@ -104,11 +104,12 @@ impl Waiters {
         for (name, mut w) in raw.waiters {
             for a in &mut w.acceptors {
                 if let Some(arg) = &a.argument {
-                    a.compiled = Some(jmespath::compile(arg).map_err(|e| WaiterError::Expression {
-                        waiter: name.clone(),
-                        expression: arg.clone(),
-                        message: e.to_string(),
-                    })?);
+                    a.compiled =
+                        Some(jmespath::compile(arg).map_err(|e| WaiterError::Expression {
+                            waiter: name.clone(),
+                            expression: arg.clone(),
+                            message: e.to_string(),
+                        })?);
                 }
             }
             by_name.insert(
@@ -264,7 +265,10 @@ mod tests {
         // pathAll on an empty list does not match.
         assert_eq!(w.evaluate(200, Ok(&json!({"Volumes": []}))), None);
         // An unmatched error fails the wait.
-        assert_eq!(w.evaluate(500, Err(&err("InternalError", 500))), Some(WaiterState::Failure));
+        assert_eq!(
+            w.evaluate(500, Err(&err("InternalError", 500))),
+            Some(WaiterState::Failure)
+        );
     }
 
     #[test]
@@ -277,12 +281,18 @@ mod tests {
         );
         let w = ws.get("BucketExists").unwrap();
         assert_eq!(w.evaluate(200, Ok(&json!({}))), Some(WaiterState::Success));
-        assert_eq!(w.evaluate(404, Err(&err("404", 404))), Some(WaiterState::Retry));
+        assert_eq!(
+            w.evaluate(404, Err(&err("404", 404))),
+            Some(WaiterState::Retry)
+        );
         let w = ws.get("StackDone").unwrap();
         let done = json!({"Stacks": [{"StackStatus": "CREATE_COMPLETE"}]});
         assert_eq!(w.evaluate(200, Ok(&done)), Some(WaiterState::Success));
         let busy = json!({"Stacks": [{"StackStatus": "CREATE_IN_PROGRESS"}]});
         assert_eq!(w.evaluate(200, Ok(&busy)), None);
-        assert_eq!(w.evaluate(400, Err(&err("ValidationError", 400))), Some(WaiterState::Failure));
+        assert_eq!(
+            w.evaluate(400, Err(&err("ValidationError", 400))),
+            Some(WaiterState::Failure)
+        );
     }
 }

@@ -6,8 +6,8 @@
 //! text as the concatenation of its text and CDATA content (XML 1.0 end-of-line
 //! normalization applied). [`Writer`] emits well-formed XML with escaped text and attributes.
 
-use quick_xml::events::Event;
 use quick_xml::Reader;
+use quick_xml::events::Event;
 
 /// An XML element.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -66,8 +66,10 @@ fn element_from(e: &quick_xml::events::BytesStart<'_>) -> Result<Element, String
     for a in e.attributes() {
         let a = a.map_err(|e| e.to_string())?;
         let v = a.unescape_value().map_err(|e| e.to_string())?;
-        el.attrs
-            .push((String::from_utf8_lossy(a.key.as_ref()).into_owned(), v.into_owned()));
+        el.attrs.push((
+            String::from_utf8_lossy(a.key.as_ref()).into_owned(),
+            v.into_owned(),
+        ));
     }
     Ok(el)
 }
@@ -79,7 +81,9 @@ pub(crate) fn parse_document(bytes: &[u8]) -> Result<Element, String> {
     let mut stack: Vec<Element> = Vec::new();
     let mut root: Option<Element> = None;
     loop {
-        let ev = reader.read_event().map_err(|e| format!("invalid XML: {e}"))?;
+        let ev = reader
+            .read_event()
+            .map_err(|e| format!("invalid XML: {e}"))?;
         match ev {
             Event::Start(e) => stack.push(element_from(&e)?),
             Event::Empty(e) => {

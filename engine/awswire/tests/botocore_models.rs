@@ -8,11 +8,11 @@
 
 use std::path::{Path, PathBuf};
 
-use orgop_awswire::{serialize, validate, Paginators, ServiceModel, ShapeRef, ShapeType, Waiters};
+use orgop_awswire::{Paginators, ServiceModel, ShapeRef, ShapeType, Waiters, serialize, validate};
 use serde_json::{Map, Value};
 
 /// A minimal value that satisfies the shape's constraints (required members, enums, min).
-fn sample(model: &ServiceModel, r: &ShapeRef, depth: usize) -> Value {
+fn sample(model: &ServiceModel, r: &ShapeRef) -> Value {
     let shape = model.shape(&r.shape).expect("resolved");
     let min = shape.min.unwrap_or(0.0).max(0.0) as usize;
     match shape.kind {
@@ -25,28 +25,30 @@ fn sample(model: &ServiceModel, r: &ShapeRef, depth: usize) -> Value {
             }
             for name in names {
                 if let Some(m) = shape.members.get(name) {
-                    out.insert(name.clone(), sample(model, m, depth + 1));
+                    out.insert(name.clone(), sample(model, m));
                 }
             }
             Value::Object(out)
         }
         ShapeType::List => {
             let m = shape.member.as_deref().expect("member");
-            Value::Array((0..min).map(|_| sample(model, m, depth + 1)).collect())
+            Value::Array((0..min).map(|_| sample(model, m)).collect())
         }
         ShapeType::Map => {
             let mut out = Map::new();
             if min > 0 {
                 let k = shape.key.as_deref().expect("key");
-                let key = sample(model, k, depth + 1).as_str().unwrap_or("k").to_string();
-                out.insert(key, sample(model, shape.value.as_deref().expect("value"), depth + 1));
+                let key = sample(model, k).as_str().unwrap_or("k").to_string();
+                out.insert(key, X);
             }
             Value::Object(out)
         }
-        ShapeType::String | ShapeType::Character => match shape.enum_values.as_ref().and_then(|e| e.first()) {
-            Some(e) => Value::String(e.clone()),
-            None => Value::String("x".repeat(min.max(1))),
-        },
+        ShapeType::String | ShapeType::Character => {
+            match shape.enum_values.as_ref().and_then(|e| e.first()) {
+                Some(e) => Value::String(e.clone()),
+                None => Value::String("x".repeat(min.max(1))),
+            }
+        }
         ShapeType::Blob => Value::String("x".repeat(min.max(1))),
         ShapeType::Boolean => Value::Bool(true),
         ShapeType::Timestamp => Value::String("2020-01-02T03:04:05Z".into()),
@@ -57,15 +59,23 @@ fn sample(model: &ServiceModel, r: &ShapeRef, depth: usize) -> Value {
 
 fn latest_versions(root: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();
-    let mut services: Vec<_> = std::fs::read_dir(root).expect("data dir").flatten().collect();
+    let mut services: Vec<_> = std::fs::read_dir(root)
+        .expect("data dir")
+        .flatten()
+        .collect();
     services.sort_by_key(|e| e.file_name());
     for svc in services {
-        let mut versions: Vec<_> = std::fs::read_dir(svc.path()).into_iter().flatten().flatten().map(|e| e.path()).collect();
+        let mut versions: Vec<_> = std::fs::read_dir(svc.path())
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .collect();
         versions.sort();
-        if let Some(v) = versions.pop() {
-            if v.join("service-2.json").exists() {
-                out.push(v);
-            }
+        if let Some(v) = versions.pop()
+            && v.join("service-2.json").exists()
+        {
+            out.push(v);
         }
     }
     out
@@ -74,7 +84,8 @@ fn latest_versions(root: &Path) -> Vec<PathBuf> {
 #[test]
 #[ignore = "needs ORGOP_BOTOCORE_DATA (decompressed botocore data folder)"]
 fn every_botocore_model_loads_and_serializes() {
-    let root = PathBuf::from(std::env::var_os("ORGOP_BOTOCORE_DATA").expect("set ORGOP_BOTOCORE_DATA"));
+    let root =
+        PathBuf::from(std::env::var_os("ORGOP_BOTOCORE_DATA").expect("set ORGOP_BOTOCORE_DATA"));
     let mut failures = Vec::new();
     let (mut services, mut operations) = (0, 0);
     for dir in latest_versions(&root) {
@@ -87,15 +98,15 @@ fn every_botocore_model_loads_and_serializes() {
                 continue;
             }
         };
-        if let Ok(p) = std::fs::read(dir.join("paginators-1.json")) {
-            if let Err(e) = Paginators::from_json(&p) {
-                failures.push(format!("{name} paginators: {e}"));
-            }
+        if let Ok(p) = std::fs::read(dir.join("paginators-1.json"))
+            && let Err(e) = Paginators::from_json(&p)
+        {
+            failures.push(format!("{name} paginators: {e}"));
         }
-        if let Ok(w) = std::fs::read(dir.join("waiters-2.json")) {
-            if let Err(e) = Waiters::from_json(&w) {
-                failures.push(format!("{name} waiters: {e}"));
-            }
+        if let Ok(w) = std::fs::read(dir.join("waiters-2.json"))
+            && let Err(e) = Waiters::from_json(&w)
+        {
+            failures.push(format!("{name} waiters: {e}"));
         }
         if model.protocol().is_err() {
             continue; // smithy-rpc-v2-cbor only
@@ -105,7 +116,7 @@ fn every_botocore_model_loads_and_serializes() {
         for op_name in names {
             let op = model.operation(&op_name).expect("listed");
             let params = match &op.input {
-                Some(r) => sample(&model, r, 0),
+                Some(r) => sample(&model, r),
                 None => Value::Object(Map::new()),
             };
             if let Err(errs) = validate(&model, op, &params) {
@@ -119,6 +130,14 @@ fn every_botocore_model_loads_and_serializes() {
             }
         }
     }
-    assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
-    assert!(services > 300 && operations > 10_000, "only {services} services / {operations} operations");
+    assert!(
+        failures.is_empty(),
+        "{} failures:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+    assert!(
+        services > 300 && operations > 10_000,
+        "only {services} services / {operations} operations"
+    );
 }

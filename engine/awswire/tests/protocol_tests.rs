@@ -28,9 +28,9 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use orgop_awswire::{
-    parse, serialize, HttpResponse, ServiceModel, Shape, ShapeRef, ShapeType, Timestamp,
+    HttpResponse, ServiceModel, Shape, ShapeRef, ShapeType, Timestamp, parse, serialize,
 };
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 /// Protocol files run here (cbor is not a protocol orgop speaks).
 const FILES: &[&str] = &[
@@ -49,7 +49,9 @@ const SKIP: &[(&str, &str)] = &[];
 fn cases_dir() -> PathBuf {
     let dir = match std::env::var_os("ORGOP_PROTOCOL_TESTS") {
         Some(d) => PathBuf::from(d),
-        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/aws-protocol-tests"),
+        None => {
+            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/aws-protocol-tests")
+        }
     };
     if !dir.join("input").is_dir() || !dir.join("output").is_dir() {
         panic!(
@@ -63,7 +65,8 @@ fn cases_dir() -> PathBuf {
 
 fn read_json(p: &std::path::Path) -> Value {
     let bytes = std::fs::read(p).unwrap_or_else(|e| panic!("cannot read {}: {e}", p.display()));
-    serde_json::from_slice(&bytes).unwrap_or_else(|e| panic!("invalid JSON in {}: {e}", p.display()))
+    serde_json::from_slice(&bytes)
+        .unwrap_or_else(|e| panic!("invalid JSON in {}: {e}", p.display()))
 }
 
 struct Ignores {
@@ -86,7 +89,11 @@ impl Ignores {
                 for kind in ["input", "output"] {
                     let list: Vec<String> = kinds[kind]["cases"]
                         .as_array()
-                        .map(|a| a.iter().filter_map(|s| s.as_str().map(str::to_string)).collect())
+                        .map(|a| {
+                            a.iter()
+                                .filter_map(|s| s.as_str().map(str::to_string))
+                                .collect()
+                        })
                         .unwrap_or_default();
                     cases.insert((proto.clone(), kind.to_string()), list);
                 }
@@ -102,9 +109,17 @@ impl Ignores {
         }
         let id = case["id"].as_str().unwrap_or("");
         let proto = file.split('-').next().unwrap_or(file);
-        let proto = if file.starts_with("rest-") { file } else { proto };
+        let proto = if file.starts_with("rest-") {
+            file
+        } else {
+            proto
+        };
         for p in [file, proto] {
-            if self.cases.get(&(p.to_string(), kind.to_string())).is_some_and(|l| l.iter().any(|c| c == id)) {
+            if self
+                .cases
+                .get(&(p.to_string(), kind.to_string()))
+                .is_some_and(|l| l.iter().any(|c| c == id))
+            {
                 return Some("botocore ignore list".to_string());
             }
         }
@@ -142,18 +157,24 @@ fn main() {
                         name = format!("{name}#{n}");
                     }
                     let skip = ignores.reason(file, kind, suite, case).or_else(|| {
-                        SKIP.iter().find(|(t, _)| *t == name).map(|(_, r)| (*r).to_string())
+                        SKIP.iter()
+                            .find(|(t, _)| *t == name)
+                            .map(|(_, r)| (*r).to_string())
                     });
                     let suite = suite.clone();
                     let case = case.clone();
                     let is_input = kind == "input";
                     trials.push(Trial::ignorable_test(name, move || {
-                        if let Some(reason) = skip {
-                            if !run_ignored {
-                                return Ok(Completion::ignored_with(reason));
-                            }
+                        if let Some(reason) = skip
+                            && !run_ignored
+                        {
+                            return Ok(Completion::ignored_with(reason));
                         }
-                        let r = if is_input { run_input(&suite, &case) } else { run_output(&suite, &case) };
+                        let r = if is_input {
+                            run_input(&suite, &case)
+                        } else {
+                            run_output(&suite, &case)
+                        };
                         r.map(|()| Completion::Completed).map_err(Failed::from)
                     }));
                 }
@@ -164,7 +185,10 @@ fn main() {
 }
 
 fn model_for(suite: &Value, case: &Value) -> Result<(ServiceModel, String), String> {
-    let name = case["given"]["name"].as_str().unwrap_or("OperationName").to_string();
+    let name = case["given"]["name"]
+        .as_str()
+        .unwrap_or("OperationName")
+        .to_string();
     let mut ops = Map::new();
     ops.insert(name.clone(), case["given"].clone());
     let doc = json!({"metadata": suite["metadata"], "shapes": suite["shapes"], "operations": ops});
@@ -177,7 +201,11 @@ fn model_for(suite: &Value, case: &Value) -> Result<(ServiceModel, String), Stri
 fn split_uri(uri: &str) -> (String, Vec<String>) {
     match uri.split_once('?') {
         Some((p, q)) => {
-            let mut pairs: Vec<String> = q.split('&').filter(|s| !s.is_empty()).map(str::to_string).collect();
+            let mut pairs: Vec<String> = q
+                .split('&')
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+                .collect();
             pairs.sort();
             (p.to_string(), pairs)
         }
@@ -188,7 +216,8 @@ fn split_uri(uri: &str) -> (String, Vec<String>) {
 fn run_input(suite: &Value, case: &Value) -> Result<(), String> {
     let (model, name) = model_for(suite, case)?;
     let op = model.operation(&name).map_err(|e| e.to_string())?;
-    let req = serialize(&model, op, &case["params"]).map_err(|e| format!("serialize failed: {e}"))?;
+    let req =
+        serialize(&model, op, &case["params"]).map_err(|e| format!("serialize failed: {e}"))?;
     let want = &case["serialized"];
     let show = || {
         format!(
@@ -201,19 +230,21 @@ fn run_input(suite: &Value, case: &Value) -> Result<(), String> {
             serde_json::to_string_pretty(want).unwrap_or_default()
         )
     };
-    if let Some(m) = want["method"].as_str() {
-        if m != req.method {
-            return Err(format!("method differs{}", show()));
-        }
+    if let Some(m) = want["method"].as_str()
+        && m != req.method
+    {
+        return Err(format!("method differs{}", show()));
     }
-    if let Some(uri) = want["uri"].as_str() {
-        if uri != req.path_and_query && split_uri(uri) != split_uri(&req.path_and_query) {
-            return Err(format!("URI differs{}", show()));
-        }
+    if let Some(uri) = want["uri"].as_str()
+        && uri != req.path_and_query
+        && split_uri(uri) != split_uri(&req.path_and_query)
+    {
+        return Err(format!("URI differs{}", show()));
     }
     let header = |n: &str| -> Option<String> {
         if n.eq_ignore_ascii_case("content-length") {
-            return (!req.body.is_empty() || req.method != "GET").then(|| req.body.len().to_string());
+            return (!req.body.is_empty() || req.method != "GET")
+                .then(|| req.body.len().to_string());
         }
         req.header(n).map(str::to_string)
     };
@@ -224,19 +255,35 @@ fn run_input(suite: &Value, case: &Value) -> Result<(), String> {
             }
         }
     }
-    for k in want["forbidHeaders"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+    for k in want["forbidHeaders"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
         if req.header(k).is_some() {
             return Err(format!("forbidden header {k} present{}", show()));
         }
     }
-    for k in want["requireHeaders"].as_array().into_iter().flatten().filter_map(Value::as_str) {
+    for k in want["requireHeaders"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(Value::as_str)
+    {
         if header(k).is_none() {
             return Err(format!("required header {k} absent{}", show()));
         }
     }
     if let Some(host) = want["host"].as_str() {
-        let endpoint = suite["clientEndpoint"].as_str().unwrap_or("https://example.com");
-        let base = endpoint.split("://").nth(1).unwrap_or(endpoint).trim_end_matches('/');
+        let endpoint = suite["clientEndpoint"]
+            .as_str()
+            .unwrap_or("https://example.com");
+        let base = endpoint
+            .split("://")
+            .nth(1)
+            .unwrap_or(endpoint)
+            .trim_end_matches('/');
         let actual = format!("{}{base}", req.host_prefix.as_deref().unwrap_or(""));
         if actual != host {
             return Err(format!("host `{actual}` differs from `{host}`{}", show()));
@@ -245,7 +292,11 @@ fn run_input(suite: &Value, case: &Value) -> Result<(), String> {
     let Some(want_body) = want["body"].as_str() else {
         return Ok(()); // the case says nothing about the body
     };
-    if !bodies_equal(want_body.as_bytes(), &req.body, req.header("content-type").unwrap_or("")) {
+    if !bodies_equal(
+        want_body.as_bytes(),
+        &req.body,
+        req.header("content-type").unwrap_or(""),
+    ) {
         return Err(format!("body differs{}", show()));
     }
     Ok(())
@@ -258,19 +309,26 @@ fn bodies_equal(want: &[u8], got: &[u8], content_type: &str) -> bool {
     if want.is_empty() || got.is_empty() {
         return false;
     }
-    if content_type.contains("json") {
-        if let (Ok(a), Ok(b)) = (serde_json::from_slice::<Value>(want), serde_json::from_slice::<Value>(got)) {
-            return same(&a, &b);
-        }
+    if content_type.contains("json")
+        && let (Ok(a), Ok(b)) = (
+            serde_json::from_slice::<Value>(want),
+            serde_json::from_slice::<Value>(got),
+        )
+    {
+        return same(&a, &b);
     }
-    if content_type.contains("xml") {
-        if let (Some(a), Some(b)) = (xml_tree(want), xml_tree(got)) {
-            return a == b;
-        }
+    if content_type.contains("xml")
+        && let (Some(a), Some(b)) = (xml_tree(want), xml_tree(got))
+    {
+        return a == b;
     }
     if content_type.contains("x-www-form-urlencoded") {
         let pairs = |b: &[u8]| -> Vec<String> {
-            String::from_utf8_lossy(b).trim().split('&').map(str::to_string).collect()
+            String::from_utf8_lossy(b)
+                .trim()
+                .split('&')
+                .map(str::to_string)
+                .collect()
         };
         return pairs(want) == pairs(got);
     }
@@ -298,7 +356,9 @@ fn xml_tree(bytes: &[u8]) -> Option<XNode> {
                 a.ok().map(|a| {
                     (
                         String::from_utf8_lossy(a.key.as_ref()).into_owned(),
-                        a.unescape_value().map(|v| v.into_owned()).unwrap_or_default(),
+                        a.unescape_value()
+                            .map(|v| v.into_owned())
+                            .unwrap_or_default(),
                     )
                 })
             })
@@ -367,7 +427,9 @@ fn xml_tree(bytes: &[u8]) -> Option<XNode> {
 fn same(a: &Value, b: &Value) -> bool {
     match (a, b) {
         (Value::Number(x), Value::Number(y)) => x.as_f64() == y.as_f64(),
-        (Value::Array(x), Value::Array(y)) => x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q)),
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| same(p, q))
+        }
         (Value::Object(x), Value::Object(y)) => {
             x.len() == y.len() && x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same(v, w)))
         }
@@ -399,17 +461,23 @@ fn to_case_conventions(model: &ServiceModel, r: &ShapeRef, v: &Value) -> Value {
         }
         (ShapeType::Map, Value::Object(o)) => {
             let m = shape.value.as_deref().expect("value");
-            Value::Object(o.iter().map(|(k, x)| (k.clone(), to_case_conventions(model, m, x))).collect())
+            Value::Object(
+                o.iter()
+                    .map(|(k, x)| (k.clone(), to_case_conventions(model, m, x)))
+                    .collect(),
+            )
         }
         (ShapeType::Timestamp, Value::String(s)) => match Timestamp::parse(s) {
             Some(t) if t.nanos == 0 => Value::from(t.secs),
             Some(t) => Value::from(t.secs as f64 + f64::from(t.nanos) / 1e9),
             None => v.clone(),
         },
-        (ShapeType::Blob, Value::String(s)) => match base64::engine::general_purpose::STANDARD.decode(s) {
-            Ok(b) => Value::String(String::from_utf8_lossy(&b).into_owned()),
-            Err(_) => v.clone(),
-        },
+        (ShapeType::Blob, Value::String(s)) => {
+            match base64::engine::general_purpose::STANDARD.decode(s) {
+                Ok(b) => Value::String(String::from_utf8_lossy(&b).into_owned()),
+                Err(_) => v.clone(),
+            }
+        }
         _ => v.clone(),
     }
 }
@@ -422,7 +490,11 @@ fn run_output(suite: &Value, case: &Value) -> Result<(), String> {
         status: r["status_code"].as_u64().unwrap_or(200) as u16,
         headers: r["headers"]
             .as_object()
-            .map(|h| h.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect())
+            .map(|h| {
+                h.iter()
+                    .map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string()))
+                    .collect()
+            })
             .unwrap_or_default(),
         body: r["body"].as_str().unwrap_or("").as_bytes().to_vec(),
     };
@@ -433,10 +505,15 @@ fn run_output(suite: &Value, case: &Value) -> Result<(), String> {
             Err(e) => e,
         };
         let mut actual = Map::new();
-        actual.insert("Error".into(), json!({"Code": e.code, "Message": e.message}));
-        if let (Some((shape_name, _)), Value::Object(d)) = (model.error_shape(op, &e.code), &e.data) {
+        actual.insert(
+            "Error".into(),
+            json!({"Code": e.code, "Message": e.message}),
+        );
+        if let (Some((shape_name, _)), Value::Object(d)) = (model.error_shape(op, &e.code), &e.data)
+        {
             let r: ShapeRef = serde_json::from_value(json!({"shape": shape_name})).expect("ref");
-            if let Value::Object(conv) = to_case_conventions(&model, &r, &Value::Object(d.clone())) {
+            if let Value::Object(conv) = to_case_conventions(&model, &r, &Value::Object(d.clone()))
+            {
                 actual.extend(conv);
             }
         }
