@@ -39,7 +39,7 @@ fn sample(model: &ServiceModel, r: &ShapeRef) -> Value {
             if min > 0 {
                 let k = shape.key.as_deref().expect("key");
                 let key = sample(model, k).as_str().unwrap_or("k").to_string();
-                out.insert(key, X);
+                out.insert(key, sample(model, shape.value.as_deref().expect("value")));
             }
             Value::Object(out)
         }
