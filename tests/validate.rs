@@ -192,3 +192,13 @@ fn rand_suffix() -> u128 {
         .unwrap()
         .as_nanos()
 }
+
+#[test]
+fn the_readme_example_runbook_is_valid() {
+    let readme = std::fs::read_to_string(repo().join("README.md")).unwrap();
+    let start = readme.find("```yaml\n").expect("README has a yaml example") + 8;
+    let end = start + readme[start..].find("```").unwrap();
+    let report = orgop_check::check_source("README.md", &readme[start..end]);
+    assert!(!report.has_errors(), "{:#?}", report.diagnostics);
+    assert!(report.lowered.is_some());
+}

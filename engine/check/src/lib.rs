@@ -50,7 +50,7 @@ pub fn check_source(file: &str, text: &str) -> FileReport {
     let loaded = match orgop_syntax::load(file, text) {
         Ok(l) => l,
         Err(d) => {
-            report.diagnostics.push(d);
+            report.diagnostics.push(*d);
             return report;
         }
     };

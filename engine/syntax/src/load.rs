@@ -18,7 +18,8 @@ pub struct Loaded {
 }
 
 /// Parses one YAML document. `file` is used only to label diagnostics.
-pub fn load(file: &str, text: &str) -> Result<Loaded, Diagnostic> {
+/// A syntax error is boxed: it is the rare path, and `Loaded` stays the size of the common one.
+pub fn load(file: &str, text: &str) -> Result<Loaded, Box<Diagnostic>> {
     let walked = span_map(text);
     let yaml: serde_yaml::Value = match serde_yaml::from_str(text) {
         Ok(v) => v,
@@ -32,34 +33,38 @@ pub fn load(file: &str, text: &str) -> Result<Loaded, Diagnostic> {
                 d.message = format!("duplicate key `{key}` in this mapping");
                 d.hint = Some("each key may appear once; remove or rename one of them".into());
             }
-            return Err(d);
+            return Err(Box::new(d));
         }
     };
     let spans = walked.map(|(m, _)| m).unwrap_or_default();
     let mut yaml = yaml;
     if let Err(e) = yaml.apply_merge() {
-        return Err(yaml_error(file, &e));
+        return Err(Box::new(yaml_error(file, &e)));
     }
     if let Some((pointer, tag)) = first_tag(&yaml, "") {
         let at = spans.resolve(&pointer).value;
-        return Err(Diagnostic::error(
-            file,
-            at,
-            format!("YAML tag `{tag}` is not supported in runbooks"),
-        )
-        .with_hint(
-            "write the value as plain YAML; templates (`{{ ... }}`) cover computed values",
+        return Err(Box::new(
+            Diagnostic::error(
+                file,
+                at,
+                format!("YAML tag `{tag}` is not supported in runbooks"),
+            )
+            .with_hint(
+                "write the value as plain YAML; templates (`{{ ... }}`) cover computed values",
+            ),
         ));
     }
     let value = match serde_json::to_value(&yaml) {
         Ok(v) => v,
         Err(e) => {
-            return Err(Diagnostic::error(
-                file,
-                Span::point(1, 1),
-                format!("the document cannot be represented as JSON: {e}"),
-            )
-            .with_hint("mapping keys must be strings, and numbers must be finite"));
+            return Err(Box::new(
+                Diagnostic::error(
+                    file,
+                    Span::point(1, 1),
+                    format!("the document cannot be represented as JSON: {e}"),
+                )
+                .with_hint("mapping keys must be strings, and numbers must be finite"),
+            ));
         }
     };
     Ok(Loaded { value, spans })

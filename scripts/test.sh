@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The test command: installs what the tests need (npm tools for ASL, moto server in .venv),
+# then checks formatting and lints, then runs every test. Safe to re-run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== npm: asl-validator and aws-local-stepfunctions (tests/asl)"
+npm ci --prefix tests/asl --no-audit --no-fund --loglevel=error
+
+if [ -f scripts/moto-venv.sh ]; then
+  echo "== python: moto server in .venv"
+  bash scripts/moto-venv.sh
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "== cargo-nextest"
+  cargo install cargo-nextest --locked
+fi
+
+echo "== cargo fmt --check"
+cargo fmt --all --check
+
+echo "== cargo clippy"
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo "== tests"
+cargo nextest run --workspace --no-fail-fast --status-level fail --final-status-level slow
