@@ -36,8 +36,9 @@ mod waiter;
 mod xml;
 
 pub use model::{
-    EndpointTrait, ErrorTrait, HttpBinding, Metadata, ModelError, Operation, Protocol,
-    ServiceModel, Shape, ShapeRef, ShapeType, Traits, UnknownName, XmlNamespace, close_matches,
+    EndpointTrait, ErrorTrait, HttpBinding, HttpChecksum, Metadata, ModelError, Operation,
+    Protocol, RetryableTrait, ServiceModel, Shape, ShapeRef, ShapeType, Traits, UnknownName,
+    XmlNamespace, close_matches,
 };
 pub use paginate::{Paginator, PaginatorError, Paginators};
 pub use parse::{parse, request_id};

@@ -163,6 +163,9 @@ pub struct Metadata {
     pub uid: Option<String>,
     /// XML namespace of the service (query protocols).
     pub xml_namespace: Option<String>,
+    /// Auth schemes the service accepts, preferred first (`aws.auth#sigv4`).
+    #[serde(default)]
+    pub auth: Vec<String>,
     /// Whether a JSON service also understands query-protocol error codes.
     #[serde(default)]
     pub aws_query_compatible: Option<serde_json::Value>,
@@ -361,6 +364,14 @@ pub struct ErrorTrait {
     pub sender_fault: bool,
 }
 
+/// The `retryable` trait of an error shape.
+#[derive(Debug, Clone, Copy, Default, Deserialize)]
+pub struct RetryableTrait {
+    /// The error means "slow down".
+    #[serde(default)]
+    pub throttling: bool,
+}
+
 /// A shape definition.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -396,6 +407,8 @@ pub struct Shape {
     pub exception: bool,
     /// Error trait of an exception shape.
     pub error: Option<ErrorTrait>,
+    /// Retry hint of an error shape (`{"throttling": true}`).
+    pub retryable: Option<RetryableTrait>,
     /// A document: any JSON value.
     #[serde(default)]
     pub document: bool,
@@ -472,9 +485,41 @@ pub struct Operation {
     pub idempotent: bool,
     /// Auth type override (`none`, `v4-unsigned-body`).
     pub authtype: Option<String>,
-    /// Requests need a checksum header (not computed by this crate).
+    /// Requests need a `Content-MD5` (or flexible checksum) header; not computed by this
+    /// crate.
     #[serde(default)]
     pub http_checksum_required: bool,
+    /// Flexible checksum settings (S3), not computed by this crate.
+    pub http_checksum: Option<HttpChecksum>,
+    /// Auth schemes the operation accepts, preferred first (`aws.auth#sigv4`, `smithy.api#noAuth`).
+    #[serde(default)]
+    pub auth: Vec<String>,
+    /// The payload is sent unsigned (`UNSIGNED-PAYLOAD`).
+    #[serde(default)]
+    pub unsigned_payload: bool,
+    /// The operation only reads.
+    #[serde(default)]
+    pub readonly: bool,
+    /// Endpoint-ruleset parameters fixed by this operation (`{"UseS3ExpressControlEndpoint":
+    /// {"value": true}}`).
+    #[serde(default)]
+    pub static_context_params: Option<serde_json::Value>,
+}
+
+/// The `httpChecksum` trait of an operation.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct HttpChecksum {
+    /// A request checksum must be sent.
+    #[serde(default)]
+    pub request_checksum_required: bool,
+    /// Input member naming the checksum algorithm the caller chose.
+    pub request_algorithm_member: Option<String>,
+    /// Input member enabling response checksum validation.
+    pub request_validation_mode_member: Option<String>,
+    /// Algorithms a response checksum may use.
+    #[serde(default)]
+    pub response_algorithms: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -510,15 +555,19 @@ impl ServiceModel {
     }
 
     fn resolve(&mut self) -> Result<(), ModelError> {
-        let shapes = &self.shapes;
+        // Only the shapes' own traits are needed to resolve references, so take those and
+        // then fix every reference in place (no copy of the shapes).
+        let own: HashMap<String, Traits> = self
+            .shapes
+            .iter()
+            .map(|(n, s)| (n.clone(), s.traits.clone()))
+            .collect();
         let fix = |r: &mut ShapeRef, from: &dyn Fn() -> String| -> Result<(), ModelError> {
-            let target = shapes
-                .get(&r.shape)
-                .ok_or_else(|| ModelError::MissingShape {
-                    from: from(),
-                    shape: r.shape.clone(),
-                })?;
-            r.traits = r.traits.or(&target.traits);
+            let target = own.get(&r.shape).ok_or_else(|| ModelError::MissingShape {
+                from: from(),
+                shape: r.shape.clone(),
+            })?;
+            r.traits = r.traits.or(target);
             Ok(())
         };
         for (name, op) in self.operations.iter_mut() {
@@ -535,9 +584,7 @@ impl ServiceModel {
                 fix(r, &|| format!("operation {name} errors"))?;
             }
         }
-        let mut resolved: Vec<(String, Shape)> = Vec::new();
-        for (name, shape) in self.shapes.iter() {
-            let mut s = shape.clone();
+        for (name, s) in self.shapes.iter_mut() {
             for (m, r) in s.members.iter_mut() {
                 fix(r, &|| format!("shape {name} member {m}"))?;
             }
@@ -550,9 +597,7 @@ impl ServiceModel {
                     fix(r, &|| format!("shape {name} {what}"))?;
                 }
             }
-            resolved.push((name.clone(), s));
         }
-        self.shapes = resolved.into_iter().collect();
         Ok(())
     }
 

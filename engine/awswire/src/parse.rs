@@ -32,6 +32,18 @@ pub fn parse(model: &ServiceModel, op: &Operation, resp: &HttpResponse) -> Resul
     if resp.status >= 300 {
         return Err(parse_error(model, op, protocol, resp, rid));
     }
+    if let Some(r) = &op.output {
+        let streams = model.target(r).members.values().any(|m| {
+            m.traits.eventstream == Some(true) || model.target(m).traits.eventstream == Some(true)
+        });
+        if streams {
+            return Err(AwsError::unparsable(
+                resp.status,
+                rid,
+                format!("{}: event streams are not supported", op.name),
+            ));
+        }
+    }
     let p = Parser { model };
     let result = match protocol {
         Protocol::Ec2 | Protocol::Query => p.query_output(op, protocol, resp),

@@ -91,7 +91,16 @@ fn every_botocore_model_loads_and_serializes() {
     for dir in latest_versions(&root) {
         let name = dir.display().to_string();
         let bytes = std::fs::read(dir.join("service-2.json")).expect("read");
-        let model = match ServiceModel::from_json(&bytes) {
+        let started = std::time::Instant::now();
+        let loaded = ServiceModel::from_json(&bytes);
+        if name.contains("/ec2/") {
+            println!(
+                "ec2 model ({} bytes) parsed in {:?}",
+                bytes.len(),
+                started.elapsed()
+            );
+        }
+        let model = match loaded {
             Ok(m) => m,
             Err(e) => {
                 failures.push(format!("{name}: {e}"));
