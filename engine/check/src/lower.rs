@@ -10,6 +10,8 @@ use std::collections::BTreeMap;
 
 /// Default Map `MaxConcurrency`.
 pub const DEFAULT_CONCURRENCY: u32 = 10;
+/// Step Functions runs at most this many inline Map iterations at once.
+pub const INLINE_MAX_CONCURRENCY: u32 = 40;
 /// Default largest item count run inline under `map: auto`: keeps the inline Map's state
 /// (items, then one small summary each) far below the 256 KiB payload limit and its history
 /// far below 25,000 events.
@@ -157,7 +159,14 @@ pub fn lower(file: &str, rb: &Runbook, spans: &SpanMap) -> Lowered {
         plan,
         targets,
         shared: rb.shared.clone().into_iter().collect(),
-        concurrency: rb.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
+        // An inline Map runs at most 40 iterations at once; say so in the definition.
+        concurrency: match map {
+            MapKind::Inline => rb
+                .concurrency
+                .unwrap_or(DEFAULT_CONCURRENCY)
+                .min(INLINE_MAX_CONCURRENCY),
+            MapKind::Distributed => rb.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
+        },
         map,
         tolerated_failure_percentage: execution
             .as_ref()
