@@ -38,7 +38,7 @@ mod xml;
 pub use model::{
     EndpointTrait, ErrorTrait, HttpBinding, HttpChecksum, Metadata, ModelError, Operation,
     Protocol, RetryableTrait, ServiceModel, Shape, ShapeRef, ShapeType, Traits, UnknownName,
-    XmlNamespace, close_matches,
+    XmlNamespace, apply_sdk_extras, close_matches,
 };
 pub use paginate::{Paginator, PaginatorError, Paginators};
 pub use parse::{parse, request_id};

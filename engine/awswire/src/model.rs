@@ -670,3 +670,81 @@ impl ServiceModel {
             .map(|(n, s)| (n.as_str(), s))
     }
 }
+
+/// A JSON tree whose objects keep their key order (member order is part of a model).
+#[derive(serde::Deserialize, serde::Serialize)]
+#[serde(untagged)]
+enum Ordered {
+    Object(IndexMap<String, Ordered>),
+    Other(serde_json::Value),
+}
+
+fn merge_ordered(base: &mut IndexMap<String, Ordered>, extra: IndexMap<String, Ordered>) {
+    for (k, v) in extra {
+        match (base.get_mut(&k), v) {
+            (Some(Ordered::Object(b)), Ordered::Object(e)) => merge_ordered(b, e),
+            (_, v) => {
+                base.insert(k, v);
+            }
+        }
+    }
+}
+
+/// Applies a botocore `*.sdk-extras.json` document (`{"version": 1.0, "merge": {...}}`) to a
+/// `service-2.json`, `paginators-1.json` or `waiters-2.json` document, the way botocore's
+/// loader does: objects are merged recursively, anything else is replaced. Key order is kept,
+/// so members added to a structure come after its existing ones. Some services need their
+/// extras to behave like botocore (S3's `Expires` header is a timestamp, RDS's
+/// `SourceRegion`).
+pub fn apply_sdk_extras(document: &[u8], extras: &[u8]) -> Result<Vec<u8>, serde_json::Error> {
+    let mut base: IndexMap<String, Ordered> = serde_json::from_slice(document)?;
+    let mut extras: IndexMap<String, Ordered> = serde_json::from_slice(extras)?;
+    if let Some(Ordered::Object(merge)) = extras.shift_remove("merge") {
+        merge_ordered(&mut base, merge);
+    }
+    serde_json::to_vec(&base)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sdk_extras_merge_keeps_member_order() {
+        let doc = br#"{"metadata":{"protocol":"query"},"operations":{},
+            "shapes":{"S":{"type":"structure","members":{"B":{"shape":"T"},"A":{"shape":"T"}}},
+                      "T":{"type":"string"},"E":{"type":"string"}}}"#;
+        let extras = br#"{"version":1.0,"merge":{"shapes":{
+            "S":{"members":{"C":{"shape":"T"}}},"E":{"type":"timestamp"}}}}"#;
+        let merged = apply_sdk_extras(doc, extras).unwrap();
+        let m = ServiceModel::from_json(&merged).unwrap();
+        let names: Vec<&String> = m.shape("S").unwrap().members.keys().collect();
+        assert_eq!(names, ["B", "A", "C"]);
+        assert_eq!(m.shape("E").unwrap().kind, ShapeType::Timestamp);
+    }
+
+    #[test]
+    fn protocol_choice_and_missing_shapes() {
+        let m = ServiceModel::from_json(
+            br#"{"metadata":{"protocol":"smithy-rpc-v2-cbor","protocols":["smithy-rpc-v2-cbor","json","query"]},"shapes":{}}"#,
+        )
+        .unwrap();
+        assert_eq!(m.protocol().unwrap(), Protocol::Json);
+        let m = ServiceModel::from_json(
+            br#"{"metadata":{"protocol":"smithy-rpc-v2-cbor"},"shapes":{}}"#,
+        )
+        .unwrap();
+        assert!(matches!(
+            m.protocol(),
+            Err(ModelError::UnsupportedProtocol(_))
+        ));
+        let err = ServiceModel::from_json(
+            br#"{"metadata":{"protocol":"json"},"operations":{"Op":{"name":"Op","input":{"shape":"Nope"}}},"shapes":{}}"#,
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid service model: operation Op input refers to undefined shape `Nope`"
+        );
+    }
+}

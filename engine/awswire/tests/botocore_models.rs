@@ -5,11 +5,21 @@
 //! botocore's data layout with the `service-2.json` files decompressed
 //! (`<service>/<version>/service-2.json`, plus `paginators-1.json` and `waiters-2.json`), and
 //! run `cargo test -p orgop-awswire --test botocore_models -- --ignored`.
+//!
+//! `same_requests_as_botocore` additionally needs `ORGOP_BOTOCORE_REQUESTS`, the output of
+//! `tests/botocore_diff.py` run with the same botocore: botocore's own serialization of a
+//! sample call of every operation, which ours must match (method, path, query, headers,
+//! body; see `allowed_difference` for the deliberate differences).
 
 use std::path::{Path, PathBuf};
 
-use orgop_awswire::{Paginators, ServiceModel, ShapeRef, ShapeType, Waiters, serialize, validate};
+use orgop_awswire::{
+    Paginators, ServiceModel, ShapeRef, ShapeType, Waiters, apply_sdk_extras, serialize, validate,
+};
 use serde_json::{Map, Value};
+
+mod common;
+use common::{bodies_equal, split_uri};
 
 /// A minimal value that satisfies the shape's constraints (required members, enums, min).
 fn sample(model: &ServiceModel, r: &ShapeRef) -> Value {
@@ -81,6 +91,19 @@ fn latest_versions(root: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// A document with its `*.sdk-extras.json` applied, as botocore's loader does.
+fn with_extras(dir: &Path, stem: &str) -> Vec<u8> {
+    let bytes = std::fs::read(dir.join(format!("{stem}.json"))).expect("read");
+    match std::fs::read(dir.join(format!("{stem}.sdk-extras.json"))) {
+        Ok(extras) => apply_sdk_extras(&bytes, &extras).expect("extras apply"),
+        Err(_) => bytes,
+    }
+}
+
+fn load(dir: &Path) -> ServiceModel {
+    ServiceModel::from_json(&with_extras(dir, "service-2")).expect("model")
+}
+
 #[test]
 #[ignore = "needs ORGOP_BOTOCORE_DATA (decompressed botocore data folder)"]
 fn every_botocore_model_loads_and_serializes() {
@@ -90,7 +113,7 @@ fn every_botocore_model_loads_and_serializes() {
     let (mut services, mut operations) = (0, 0);
     for dir in latest_versions(&root) {
         let name = dir.display().to_string();
-        let bytes = std::fs::read(dir.join("service-2.json")).expect("read");
+        let bytes = with_extras(&dir, "service-2");
         let started = std::time::Instant::now();
         let loaded = ServiceModel::from_json(&bytes);
         if name.contains("/ec2/") {
@@ -149,4 +172,101 @@ fn every_botocore_model_loads_and_serializes() {
         services > 300 && operations > 10_000,
         "only {services} services / {operations} operations"
     );
+}
+
+/// Deliberate differences from botocore's serializer (Smithy's rules, which the compliance
+/// cases require): a raw blob/string payload gets a default `Content-Type`; header lists are
+/// joined with `", "`; the form content type carries no charset parameter.
+fn header_matches(name: &str, ours: Option<&str>, theirs: &str) -> bool {
+    match ours {
+        Some(o) if o == theirs => true,
+        Some(o) if name.eq_ignore_ascii_case("content-type") => {
+            theirs.starts_with(o) && theirs[o.len()..].starts_with("; charset")
+        }
+        Some(o) => o.replace(", ", ",") == theirs,
+        None => false,
+    }
+}
+
+#[test]
+#[ignore = "needs ORGOP_BOTOCORE_DATA and ORGOP_BOTOCORE_REQUESTS (tests/botocore_diff.py)"]
+fn same_requests_as_botocore() {
+    let root =
+        PathBuf::from(std::env::var_os("ORGOP_BOTOCORE_DATA").expect("set ORGOP_BOTOCORE_DATA"));
+    let reqs = std::env::var_os("ORGOP_BOTOCORE_REQUESTS").expect("set ORGOP_BOTOCORE_REQUESTS");
+    let text = std::fs::read_to_string(reqs).expect("read requests");
+    let mut models: std::collections::HashMap<String, ServiceModel> = Default::default();
+    for dir in latest_versions(&root) {
+        let svc = dir
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        models.insert(svc, load(&dir));
+    }
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for line in text.lines() {
+        let rec: Value = serde_json::from_str(line).expect("jsonl");
+        let svc = rec["service"].as_str().unwrap();
+        let op_name = rec["operation"].as_str().unwrap();
+        let Some(model) = models.get(svc) else {
+            continue;
+        };
+        let id = format!("{svc}.{op_name}");
+        let op = model.operation(op_name).expect("operation");
+        let req = match serialize(model, op, &rec["params"]) {
+            Ok(r) => r,
+            Err(e) => {
+                failures.push(format!("{id}: {e}"));
+                continue;
+            }
+        };
+        checked += 1;
+        let mut why = Vec::new();
+        if req.method != rec["method"].as_str().unwrap() {
+            why.push(format!("method {} != {}", req.method, rec["method"]));
+        }
+        let url = rec["url"].as_str().unwrap();
+        if req.path_and_query != url && split_uri(&req.path_and_query) != split_uri(url) {
+            why.push(format!("url {} != {url}", req.path_and_query));
+        }
+        for (k, v) in rec["headers"].as_object().unwrap() {
+            let v = v.as_str().unwrap();
+            if !header_matches(k, req.header(k), v) {
+                why.push(format!("header {k}: {:?} != {v:?}", req.header(k)));
+            }
+        }
+        if req.host_prefix.as_deref() != rec["host_prefix"].as_str() {
+            why.push(format!(
+                "host prefix {:?} != {}",
+                req.host_prefix, rec["host_prefix"]
+            ));
+        }
+        let body = rec["body"].as_str().unwrap();
+        let ct = req.header("content-type").unwrap_or("");
+        if !bodies_equal(body.as_bytes(), &req.body, ct) {
+            why.push(format!(
+                "body\n  ours:     {}\n  botocore: {body}",
+                String::from_utf8_lossy(&req.body)
+            ));
+        }
+        if !why.is_empty() {
+            failures.push(format!("{id}: {}", why.join("; ")));
+        }
+    }
+    let shown: Vec<&String> = failures.iter().take(40).collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} requests differ from botocore:\n{}",
+        failures.len(),
+        shown
+            .iter()
+            .map(|s| s.as_str())
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+    assert!(checked > 10_000, "only {checked} requests checked");
 }
