@@ -1,0 +1,128 @@
+//! The one door to AWS: a call by service and operation with JSON parameters, answered with
+//! JSON pages. The live implementation is the model-driven client; [`crate::ReplayApi`]
+//! answers from recorded responses.
+use serde_json::Value;
+use std::future::Future;
+
+/// One call.
+#[derive(Debug, Clone, Copy)]
+pub struct Call<'a> {
+    /// Service as the runbook names it (`ec2`, `elasticloadbalancing`).
+    pub service: &'a str,
+    /// Operation (`DescribeVolumes`).
+    pub operation: &'a str,
+    /// Parameters, exactly as the API reference spells them.
+    pub params: &'a Value,
+    /// Follow pagination and answer every page.
+    pub paginate: bool,
+}
+
+/// What kind of failure, as far as the interpreter cares.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorKind {
+    /// The caller may not do this (or the role could not be assumed).
+    Denied,
+    /// AWS kept throttling past the client's retries.
+    Throttled,
+    /// The thing is not there.
+    NotFound,
+    /// Rejected before sending: unknown operation or bad parameters.
+    Invalid,
+    /// Network or endpoint trouble.
+    Transport,
+    /// Any other error AWS answered with.
+    Other,
+}
+
+/// A failed call.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct ApiError {
+    /// AWS's error code (`InvalidVolume.NotFound`), or orgop's for local failures.
+    pub code: String,
+    /// The message.
+    pub message: String,
+    /// Classification.
+    pub kind: ErrorKind,
+}
+
+impl ApiError {
+    /// An error classified from its code.
+    pub fn from_code(code: impl Into<String>, message: impl Into<String>) -> ApiError {
+        let code = code.into();
+        let kind = classify(&code);
+        ApiError {
+            code,
+            message: message.into(),
+            kind,
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+impl std::error::Error for ApiError {}
+
+/// Classifies an AWS error code.
+pub fn classify(code: &str) -> ErrorKind {
+    const DENIED: [&str; 8] = [
+        "AccessDenied",
+        "AccessDeniedException",
+        "UnauthorizedOperation",
+        "AuthorizationError",
+        "AuthorizationErrorException",
+        "UnrecognizedClientException",
+        "InvalidClientTokenId",
+        "Forbidden",
+    ];
+    const THROTTLED: [&str; 8] = [
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "SlowDown",
+        "ProvisionedThroughputExceededException",
+        "RequestThrottled",
+    ];
+    if DENIED.contains(&code) {
+        ErrorKind::Denied
+    } else if THROTTLED.contains(&code) {
+        ErrorKind::Throttled
+    } else if code.ends_with("NotFound")
+        || code.ends_with("NotFoundException")
+        || code.ends_with(".NotFound")
+        || code == "NoSuchEntity"
+        || code.starts_with("NoSuch")
+    {
+        ErrorKind::NotFound
+    } else {
+        ErrorKind::Other
+    }
+}
+
+/// AWS as the interpreter sees it, already bound to one account and region.
+pub trait AwsApi: Send + Sync {
+    /// Makes a call; answers one page, or every page when `call.paginate` and the operation is
+    /// paginated.
+    fn call(&self, call: Call<'_>) -> impl Future<Output = Result<Vec<Value>, ApiError>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes_are_classified() {
+        assert_eq!(classify("UnauthorizedOperation"), ErrorKind::Denied);
+        assert_eq!(classify("RequestLimitExceeded"), ErrorKind::Throttled);
+        assert_eq!(classify("InvalidVolume.NotFound"), ErrorKind::NotFound);
+        assert_eq!(classify("ResourceNotFoundException"), ErrorKind::NotFound);
+        assert_eq!(classify("NoSuchBucket"), ErrorKind::NotFound);
+        assert_eq!(classify("InvalidParameterValue"), ErrorKind::Other);
+    }
+}

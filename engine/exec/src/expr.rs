@@ -1,0 +1,268 @@
+//! JMESPath with orgop's functions (the table in `orgop_plan::functions`).
+//!
+//! One runtime for the process. The functions that read the item (`param`, `shared`, `now`,
+//! `account_id`, ...) find it in a thread-local set for the duration of one synchronous
+//! `search`, so compiled expressions are shared and no runtime is built per item.
+use aws_smithy_types::date_time::{DateTime, Format};
+use jmespath::functions::{ArgumentType, CustomFunction, Signature};
+use jmespath::{Context, ErrorReason, JmespathError, Rcvar, Runtime, Variable};
+use serde_json::{Map, Value};
+use std::cell::RefCell;
+use std::sync::{Arc, OnceLock};
+
+/// What the orgop functions read.
+#[derive(Debug, Clone, Default)]
+pub struct ExprContext {
+    /// The run's parameters.
+    pub params: Map<String, Value>,
+    /// The runbook's shared data.
+    pub shared: Map<String, Value>,
+    /// The item's account id.
+    pub account_id: String,
+    /// The item's account name.
+    pub account_name: String,
+    /// The item's region.
+    pub region: String,
+    /// "Now" for this run, in epoch seconds: fixed once per run so every item and every
+    /// expression agrees on ages.
+    pub now: f64,
+}
+
+thread_local! {
+    static CURRENT: RefCell<Option<Arc<ExprContext>>> = const { RefCell::new(None) };
+}
+
+fn with_ctx<T>(f: impl FnOnce(&ExprContext) -> T) -> Option<T> {
+    CURRENT.with(|c| c.borrow().as_deref().map(f))
+}
+
+fn to_var(v: &Value) -> Rcvar {
+    Arc::new(Variable::try_from(v).unwrap_or(Variable::Null))
+}
+
+fn fail(ctx: &Context<'_>, message: String) -> JmespathError {
+    JmespathError::new(ctx.expression, ctx.offset, ErrorReason::Parse(message))
+}
+
+type Body = dyn Fn(&[Rcvar], &mut Context<'_>) -> Result<Rcvar, JmespathError> + Send + Sync;
+
+fn register(rt: &mut Runtime, name: &str, args: Vec<ArgumentType>, body: Box<Body>) {
+    rt.register_function(
+        name,
+        Box::new(CustomFunction::new(Signature::new(args, None), body)),
+    );
+}
+
+/// Parses an AWS timestamp: RFC 3339 (with or without offset) or epoch seconds.
+pub fn timestamp_secs(v: &Variable) -> Option<f64> {
+    match v {
+        Variable::String(s) => DateTime::from_str(s, Format::DateTimeWithOffset)
+            .or_else(|_| DateTime::from_str(s, Format::DateTime))
+            .or_else(|_| DateTime::from_str(s, Format::HttpDate))
+            .ok()
+            .map(|d| d.as_secs_f64()),
+        Variable::Number(n) => n.as_f64(),
+        _ => None,
+    }
+}
+
+fn runtime() -> &'static Runtime {
+    static RUNTIME: OnceLock<Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        let mut rt = Runtime::new();
+        rt.register_builtin_functions();
+        register(
+            &mut rt,
+            "param",
+            vec![ArgumentType::String],
+            Box::new(|args, ctx| {
+                let name = args[0].as_string().cloned().unwrap_or_default();
+                with_ctx(|c| c.params.get(&name).map(to_var))
+                    .flatten()
+                    .ok_or_else(|| fail(ctx, format!("param('{name}'): no such parameter")))
+            }),
+        );
+        register(
+            &mut rt,
+            "shared",
+            vec![ArgumentType::String],
+            Box::new(|args, ctx| {
+                let name = args[0].as_string().cloned().unwrap_or_default();
+                with_ctx(|c| c.shared.get(&name).map(to_var))
+                    .flatten()
+                    .ok_or_else(|| fail(ctx, format!("shared('{name}'): no such key in shared")))
+            }),
+        );
+        register(
+            &mut rt,
+            "now",
+            vec![],
+            Box::new(|_, ctx| {
+                let now = with_ctx(|c| c.now).unwrap_or(0.0);
+                DateTime::from_secs_f64(now)
+                    .fmt(Format::DateTime)
+                    .map(|s| Arc::new(Variable::String(s)))
+                    .map_err(|e| fail(ctx, e.to_string()))
+            }),
+        );
+        register(
+            &mut rt,
+            "age_days",
+            vec![ArgumentType::Any],
+            Box::new(|args, _| {
+                let now = with_ctx(|c| c.now).unwrap_or(0.0);
+                Ok(Arc::new(match timestamp_secs(&args[0]) {
+                    Some(t) => Variable::Number(serde_json::Number::from(
+                        ((now - t) / 86_400.0).floor() as i64,
+                    )),
+                    None => Variable::Null,
+                }))
+            }),
+        );
+        register(
+            &mut rt,
+            "tag",
+            vec![ArgumentType::Any, ArgumentType::String],
+            Box::new(|args, _| {
+                let key = args[1].as_string().cloned().unwrap_or_default();
+                Ok(tag_value(&args[0], &key).unwrap_or_else(|| Arc::new(Variable::Null)))
+            }),
+        );
+        for (name, field) in [("account_id", 0), ("account_name", 1), ("region", 2)] {
+            register(
+                &mut rt,
+                name,
+                vec![],
+                Box::new(move |_, _| {
+                    let s = with_ctx(|c| match field {
+                        0 => c.account_id.clone(),
+                        1 => c.account_name.clone(),
+                        _ => c.region.clone(),
+                    })
+                    .unwrap_or_default();
+                    Ok(Arc::new(Variable::String(s)))
+                }),
+            );
+        }
+        rt
+    })
+}
+
+/// A tag's value from an AWS tag list (`[{Key, Value}]`, or lowercase `key`/`value`) or map.
+fn tag_value(tags: &Variable, key: &str) -> Option<Rcvar> {
+    match tags {
+        Variable::Array(items) => items.iter().find_map(|t| {
+            let obj = t.as_object()?;
+            let k = obj.get("Key").or_else(|| obj.get("key"))?;
+            (k.as_string().map(String::as_str) == Some(key))
+                .then(|| obj.get("Value").or_else(|| obj.get("value")).cloned())
+                .flatten()
+        }),
+        Variable::Object(m) => m.get(key).cloned(),
+        _ => None,
+    }
+}
+
+/// A compiled expression.
+pub struct Expr(jmespath::Expression<'static>);
+
+impl Expr {
+    /// Compiles; the message says what is wrong.
+    pub fn compile(expr: &str) -> Result<Expr, String> {
+        runtime().compile(expr).map(Expr).map_err(|e| e.to_string())
+    }
+
+    /// Evaluates on `data` with `ctx` visible to the orgop functions.
+    pub fn search(&self, data: &Value, ctx: &Arc<ExprContext>) -> Result<Value, String> {
+        let var = Variable::try_from(data).map_err(|e| e.to_string())?;
+        CURRENT.with(|c| *c.borrow_mut() = Some(ctx.clone()));
+        let out = self.0.search(var);
+        CURRENT.with(|c| *c.borrow_mut() = None);
+        let out = out.map_err(|e| e.to_string())?;
+        serde_json::to_value(&*out).map_err(|e| e.to_string())
+    }
+}
+
+/// Compiles and evaluates once.
+pub fn search(expr: &str, data: &Value, ctx: &Arc<ExprContext>) -> Result<Value, String> {
+    Expr::compile(expr)?.search(data, ctx)
+}
+
+/// JMESPath truthiness: false, null, empty string/list/object are false.
+pub fn truthy(v: &Value) -> bool {
+    match v {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+        Value::Number(_) => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ctx() -> Arc<ExprContext> {
+        let now = DateTime::from_str("2026-01-31T00:00:00Z", Format::DateTime)
+            .unwrap()
+            .as_secs_f64();
+        Arc::new(ExprContext {
+            params: json!({"min_age_days": 7}).as_object().unwrap().clone(),
+            shared: json!({"keep_tag": "keep"}).as_object().unwrap().clone(),
+            account_id: "111122223333".into(),
+            account_name: "prod".into(),
+            region: "eu-west-1".into(),
+            now,
+        })
+    }
+
+    #[test]
+    fn orgop_functions() {
+        let v = json!({"CreateTime": "2026-01-01T12:00:00.000Z", "Tags": [{"Key": "keep", "Value": "true"}]});
+        let c = ctx();
+        assert_eq!(search("age_days(CreateTime)", &v, &c).unwrap(), json!(29));
+        assert_eq!(
+            search("tag(Tags, shared('keep_tag'))", &v, &c).unwrap(),
+            json!("true")
+        );
+        assert_eq!(search("tag(Tags, 'nope')", &v, &c).unwrap(), Value::Null);
+        assert_eq!(
+            search("tag(`{\"a\": \"b\"}`, 'a')", &v, &c).unwrap(),
+            json!("b")
+        );
+        assert_eq!(
+            search("age_days(CreateTime) >= param('min_age_days')", &v, &c).unwrap(),
+            json!(true)
+        );
+        assert_eq!(
+            search("[account_id(), account_name(), region()]", &v, &c).unwrap(),
+            json!(["111122223333", "prod", "eu-west-1"])
+        );
+        assert_eq!(
+            search("now()", &v, &c).unwrap(),
+            json!("2026-01-31T00:00:00Z")
+        );
+        assert!(
+            search("param('nope')", &v, &c)
+                .unwrap_err()
+                .contains("no such parameter")
+        );
+    }
+
+    #[test]
+    fn every_function_in_the_shared_table_is_implemented() {
+        for f in orgop_plan::functions::ORGOP_FUNCTIONS
+            .iter()
+            .chain(orgop_plan::functions::BUILTIN_FUNCTIONS.iter())
+        {
+            assert!(
+                runtime().get_function(f.name).is_some(),
+                "{} is in the table but not implemented",
+                f.name
+            );
+        }
+    }
+}

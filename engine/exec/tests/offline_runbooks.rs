@@ -1,0 +1,284 @@
+//! The shipped runbooks, run offline against recorded responses (runbooks/tests/<name>/<case>).
+use aws_smithy_types::date_time::{DateTime, Format};
+use orgop_exec::{ActionBudget, ActionOutcome, Item, ReplayApi, RunFacts, Status, run_item};
+use orgop_plan::Lowered;
+use serde_json::{Map, Value, json};
+use std::path::{Path, PathBuf};
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn lowered(runbook: &str) -> Lowered {
+    let text = std::fs::read_to_string(repo().join(runbook)).unwrap();
+    let r = orgop_check::check_source(runbook, &text);
+    assert!(!r.has_errors(), "{:#?}", r.diagnostics);
+    r.lowered.unwrap()
+}
+
+fn facts(apply: bool, params: Value) -> RunFacts {
+    RunFacts {
+        execution: "local-test".into(),
+        params: params.as_object().unwrap().clone(),
+        apply,
+        now: DateTime::from_str("2026-01-31T00:00:00Z", Format::DateTime)
+            .unwrap()
+            .as_secs_f64(),
+    }
+}
+
+fn item() -> Item {
+    Item {
+        account_id: "123456789012".into(),
+        account_name: "test".into(),
+        region: "us-east-1".into(),
+    }
+}
+
+fn shared(l: &Lowered) -> Map<String, Value> {
+    l.shared.clone().into_iter().collect()
+}
+
+async fn run(case: &str, apply: bool, params: Value) -> (orgop_exec::ItemResult, ReplayApi) {
+    let l = lowered("runbooks/unused-ebs.yaml");
+    let api = ReplayApi::new(repo().join("runbooks/tests/unused-ebs").join(case));
+    let r = run_item(
+        &l.plan,
+        &shared(&l),
+        &item(),
+        &facts(apply, params),
+        &api,
+        &ActionBudget::new(None),
+    )
+    .await;
+    (r, api)
+}
+
+fn ids(r: &orgop_exec::ItemResult) -> Vec<&str> {
+    r.findings
+        .iter()
+        .map(|f| f.resource_id.as_str().unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn dry_run_finds_old_unkept_volumes_and_sends_nothing() {
+    let (r, api) = run("dry-run", false, json!({"min_age_days": 7})).await;
+    assert_eq!(r.status, Status::Ok, "{r:#?}");
+    assert_eq!(ids(&r), ["vol-0aaa0000000000001", "vol-0aaa0000000000004"]);
+    let first = &r.findings[0].columns;
+    assert_eq!(
+        first.keys().collect::<Vec<_>>(),
+        [
+            "size_gib",
+            "volume_type",
+            "availability_zone",
+            "created",
+            "age_days"
+        ]
+    );
+    assert_eq!(first["age_days"], 60);
+    assert_eq!(r.actions.len(), 4);
+    assert!(
+        r.actions
+            .iter()
+            .all(|a| a.outcome == ActionOutcome::Planned)
+    );
+    assert_eq!(r.actions[0].call, "ec2:CreateSnapshot");
+    assert_eq!(r.actions[0].parameters["VolumeId"], "vol-0aaa0000000000001");
+    assert_eq!(
+        r.actions[0].parameters["TagSpecifications"][0]["Tags"][0]["Value"],
+        "vol-0aaa0000000000001"
+    );
+    assert_eq!(r.actions[1].call, "ec2:CreateSnapshot");
+    assert_eq!(r.actions[2].call, "ec2:DeleteVolume");
+    // Only the read was sent; pagination is the client's job, asked for explicitly.
+    let calls = api.calls();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(calls[0].0, "ec2.DescribeVolumes");
+    assert_eq!(
+        calls[0].1,
+        json!({"Filters": [{"Name": "status", "Values": ["available"]}]})
+    );
+    assert_eq!(r.calls, 1);
+}
+
+#[tokio::test]
+async fn min_age_zero_means_any_age() {
+    let (r, _) = run("dry-run", false, json!({"min_age_days": 0})).await;
+    assert_eq!(
+        ids(&r),
+        [
+            "vol-0aaa0000000000001",
+            "vol-0aaa0000000000003",
+            "vol-0aaa0000000000004"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn apply_snapshots_then_deletes_and_already_gone_counts_as_done() {
+    let (r, api) = run("apply", true, json!({"min_age_days": 7})).await;
+    assert_eq!(r.status, Status::Ok, "{r:#?}");
+    let outcomes: Vec<_> = r
+        .actions
+        .iter()
+        .map(|a| {
+            (
+                a.action.as_str(),
+                a.resource_id.as_str().unwrap(),
+                a.outcome,
+            )
+        })
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            ("snapshot", "vol-0aaa0000000000001", ActionOutcome::Done),
+            ("snapshot", "vol-0aaa0000000000004", ActionOutcome::Done),
+            ("delete", "vol-0aaa0000000000001", ActionOutcome::Done),
+            (
+                "delete",
+                "vol-0aaa0000000000004",
+                ActionOutcome::AlreadyDone
+            ),
+        ]
+    );
+    let sent: Vec<String> = api.calls().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(
+        sent,
+        [
+            "ec2.DescribeVolumes",
+            "ec2.CreateSnapshot",
+            "ec2.CreateSnapshot",
+            "ec2.DeleteVolume",
+            "ec2.DeleteVolume"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_failed_snapshot_keeps_its_volume() {
+    let (r, api) = run("snapshot-fails", true, json!({"min_age_days": 7})).await;
+    assert_eq!(r.status, Status::Error);
+    let e = r.error.as_ref().unwrap();
+    assert_eq!(
+        (e.code.as_str(), e.step.as_deref()),
+        ("SnapshotLimitExceeded", Some("snapshot"))
+    );
+    let delete_1 = r
+        .actions
+        .iter()
+        .find(|a| a.action == "delete" && a.resource_id == "vol-0aaa0000000000001")
+        .unwrap();
+    assert_eq!(delete_1.outcome, ActionOutcome::Skipped);
+    let delete_4 = r
+        .actions
+        .iter()
+        .find(|a| a.action == "delete" && a.resource_id == "vol-0aaa0000000000004")
+        .unwrap();
+    assert_eq!(delete_4.outcome, ActionOutcome::Done);
+    let deletes: Vec<Value> = api
+        .calls()
+        .into_iter()
+        .filter(|(n, _)| n == "ec2.DeleteVolume")
+        .map(|(_, p)| p)
+        .collect();
+    assert_eq!(deletes, [json!({"VolumeId": "vol-0aaa0000000000004"})]);
+}
+
+#[tokio::test]
+async fn denied_reads_mark_the_item_denied() {
+    let dir = std::env::temp_dir().join(format!("orgop-denied-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(
+        dir.join("ec2.DescribeVolumes_1.json"),
+        r#"{"Error": {"Code": "UnauthorizedOperation", "Message": "You are not authorized to perform this operation."}}"#,
+    )
+    .unwrap();
+    let l = lowered("runbooks/unused-ebs.yaml");
+    let r = run_item(
+        &l.plan,
+        &shared(&l),
+        &item(),
+        &facts(true, json!({"min_age_days": 7})),
+        &ReplayApi::new(&dir),
+        &ActionBudget::new(None),
+    )
+    .await;
+    assert_eq!(r.status, Status::Denied);
+    assert_eq!(r.error.unwrap().code, "UnauthorizedOperation");
+    assert!(r.findings.is_empty() && r.actions.is_empty());
+}
+
+#[tokio::test]
+async fn caps_and_protected_tags_hold_back_actions() {
+    let mut l = lowered("runbooks/unused-ebs.yaml");
+    l.plan
+        .safety
+        .protected_tags
+        .insert("team".into(), vec!["data".into()]);
+    let api = ReplayApi::new(repo().join("runbooks/tests/unused-ebs/dry-run"));
+    let budget = ActionBudget::new(Some(1));
+    let r = run_item(
+        &l.plan,
+        &shared(&l),
+        &item(),
+        &facts(false, json!({"min_age_days": 7})),
+        &api,
+        &budget,
+    )
+    .await;
+    let by: Vec<_> = r
+        .actions
+        .iter()
+        .map(|a| (a.resource_id.as_str().unwrap(), a.outcome, a.reason.clone()))
+        .collect();
+    assert_eq!(
+        by[0],
+        ("vol-0aaa0000000000001", ActionOutcome::Planned, None)
+    );
+    assert_eq!(
+        by[1],
+        (
+            "vol-0aaa0000000000004",
+            ActionOutcome::Skipped,
+            Some("protected by tag team=data".into())
+        )
+    );
+    // The run-wide budget of one resource is spent by the first volume.
+    let again = run_item(
+        &l.plan,
+        &shared(&l),
+        &item(),
+        &facts(false, json!({"min_age_days": 7})),
+        &ReplayApi::new(repo().join("runbooks/tests/unused-ebs/dry-run")),
+        &budget,
+    )
+    .await;
+    assert_eq!(again.actions[0].outcome, ActionOutcome::Skipped);
+    assert_eq!(
+        again.actions[0].reason.as_deref(),
+        Some("max_actions_per_run reached")
+    );
+}
+
+#[tokio::test]
+async fn a_mutating_step_is_refused_before_it_is_sent() {
+    let mut l = lowered("runbooks/unused-ebs.yaml");
+    l.plan.steps[0].operation = "DeleteVolume".into();
+    l.plan.steps[0].mutating = true;
+    let api = ReplayApi::new(repo().join("runbooks/tests/unused-ebs/dry-run"));
+    let r = run_item(
+        &l.plan,
+        &shared(&l),
+        &item(),
+        &facts(true, json!({"min_age_days": 7})),
+        &api,
+        &ActionBudget::new(None),
+    )
+    .await;
+    assert_eq!(r.status, Status::Error);
+    assert_eq!(r.error.unwrap().code, "OrgOp.MutatingStep");
+    assert!(api.calls().is_empty());
+}
