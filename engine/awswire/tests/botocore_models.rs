@@ -9,7 +9,9 @@
 //! `same_requests_as_botocore` additionally needs `ORGOP_BOTOCORE_REQUESTS`, the output of
 //! `tests/botocore_diff.py` run with the same botocore: botocore's own serialization of a
 //! sample call of every operation, which ours must match (method, path, query, headers,
-//! body; see `allowed_difference` for the deliberate differences).
+//! body; see `header_matches` for the deliberate differences). `same_results_as_botocore`
+//! needs `ORGOP_BOTOCORE_RESPONSES`, the output of `tests/botocore_diff_responses.py`: a
+//! rendered response per operation and botocore's parse of it, which ours must equal.
 
 use std::path::{Path, PathBuf};
 
@@ -19,7 +21,7 @@ use orgop_awswire::{
 use serde_json::{Map, Value};
 
 mod common;
-use common::{bodies_equal, split_uri};
+use common::{bodies_equal, same, split_uri};
 
 /// A minimal value that satisfies the shape's constraints (required members, enums, min).
 fn sample(model: &ServiceModel, r: &ShapeRef) -> Value {
@@ -269,4 +271,66 @@ fn same_requests_as_botocore() {
             .join("\n")
     );
     assert!(checked > 10_000, "only {checked} requests checked");
+}
+
+#[test]
+#[ignore = "needs ORGOP_BOTOCORE_DATA and ORGOP_BOTOCORE_RESPONSES (tests/botocore_diff_responses.py)"]
+fn same_results_as_botocore() {
+    use base64::Engine as _;
+    let root =
+        PathBuf::from(std::env::var_os("ORGOP_BOTOCORE_DATA").expect("set ORGOP_BOTOCORE_DATA"));
+    let path = std::env::var_os("ORGOP_BOTOCORE_RESPONSES").expect("set ORGOP_BOTOCORE_RESPONSES");
+    let text = std::fs::read_to_string(path).expect("read responses");
+    let mut models: std::collections::HashMap<String, ServiceModel> = Default::default();
+    for dir in latest_versions(&root) {
+        let svc = dir
+            .parent()
+            .unwrap()
+            .file_name()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned();
+        models.insert(svc, load(&dir));
+    }
+    let mut failures = Vec::new();
+    let mut checked = 0;
+    for line in text.lines() {
+        let rec: Value = serde_json::from_str(line).expect("jsonl");
+        let svc = rec["service"].as_str().unwrap();
+        let op_name = rec["operation"].as_str().unwrap();
+        let Some(model) = models.get(svc) else {
+            continue;
+        };
+        let op = model.operation(op_name).expect("operation");
+        let resp = orgop_awswire::HttpResponse {
+            status: 200,
+            headers: rec["headers"]
+                .as_object()
+                .unwrap()
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().unwrap().to_string()))
+                .collect(),
+            body: base64::engine::general_purpose::STANDARD
+                .decode(rec["body"].as_str().unwrap())
+                .unwrap(),
+        };
+        checked += 1;
+        match orgop_awswire::parse(model, op, &resp) {
+            Ok(v) if same(&v, &rec["expected"]) => {}
+            Ok(v) => failures.push(format!(
+                "{svc}.{op_name}:\n  ours:     {v}\n  botocore: {}\n  body: {}",
+                rec["expected"],
+                String::from_utf8_lossy(&resp.body)
+            )),
+            Err(e) => failures.push(format!("{svc}.{op_name}: {e}")),
+        }
+    }
+    let shown: Vec<&str> = failures.iter().take(20).map(String::as_str).collect();
+    assert!(
+        failures.is_empty(),
+        "{} of {checked} results differ from botocore:\n{}",
+        failures.len(),
+        shown.join("\n")
+    );
+    assert!(checked > 10_000, "only {checked} responses checked");
 }
