@@ -24,6 +24,33 @@
 //!
 //! Protocols: `ec2`, `query`, `json` (1.0 and 1.1), `rest-json`, `rest-xml`. Event streams and
 //! request checksums are not implemented.
+//!
+//! # Use
+//!
+//! ```
+//! use orgop_awswire::{parse, serialize, validate, HttpResponse, ServiceModel};
+//! use serde_json::json;
+//!
+//! let model = ServiceModel::from_json(br#"{
+//!   "metadata": {"protocol": "json", "jsonVersion": "1.1", "targetPrefix": "Demo_20200101",
+//!                "apiVersion": "2020-01-01", "endpointPrefix": "demo"},
+//!   "operations": {"ListThings": {"name": "ListThings", "http": {"method": "POST", "requestUri": "/"},
+//!                  "input": {"shape": "In"}, "output": {"shape": "Out"}}},
+//!   "shapes": {"In": {"type": "structure", "members": {"MaxResults": {"shape": "Int"}}},
+//!              "Out": {"type": "structure", "members": {"Things": {"shape": "Names"}}},
+//!              "Names": {"type": "list", "member": {"shape": "Str"}},
+//!              "Int": {"type": "integer", "min": 1}, "Str": {"type": "string"}}
+//! }"#)?;
+//! let op = model.operation("ListThings")?;
+//! let params = json!({"MaxResults": 10});
+//! validate(&model, op, &params).expect("valid parameters");
+//! let request = serialize(&model, op, &params)?;
+//! assert_eq!(request.header("X-Amz-Target"), Some("Demo_20200101.ListThings"));
+//! // ... the network layer signs and sends `request`, then:
+//! let response = HttpResponse { status: 200, headers: vec![], body: br#"{"Things":["a"]}"#.to_vec() };
+//! assert_eq!(parse(&model, op, &response)?, json!({"Things": ["a"]}));
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 #![deny(missing_docs)]
 
 mod model;

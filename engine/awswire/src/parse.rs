@@ -1,7 +1,8 @@
 //! Response parsing for the five protocols.
 //!
 //! Input: a model, the operation that was called and the HTTP response. Guarantees: a
-//! success (status below 300) becomes a JSON object keyed by the output shape's member names
+//! success (status below 300, except a rest-xml `<Error>` document, which S3 sends with
+//! status 200 when a copy fails part-way) becomes a JSON object keyed by the output shape's member names
 //! (headers, status code, payload and body members all merged in, unmodeled data dropped,
 //! values following the crate's conventions: RFC 3339 UTC timestamps, base64 blobs);
 //! anything else becomes an [`AwsError`] with the code (namespace and URI stripped), message,
@@ -44,6 +45,11 @@ pub fn parse(model: &ServiceModel, op: &Operation, resp: &HttpResponse) -> Resul
             ));
         }
     }
+    if protocol == Protocol::RestXml && is_error_document(model, op, resp) {
+        // S3 answers some operations (CopyObject, CompleteMultipartUpload, UploadPartCopy)
+        // with 200 and an `<Error>` document when they fail mid-way.
+        return Err(parse_error(model, op, protocol, resp, rid));
+    }
     let p = Parser { model };
     let result = match protocol {
         Protocol::Ec2 | Protocol::Query => p.query_output(op, protocol, resp),
@@ -51,6 +57,29 @@ pub fn parse(model: &ServiceModel, op: &Operation, resp: &HttpResponse) -> Resul
         Protocol::RestJson | Protocol::RestXml => p.rest_output(op, protocol, resp),
     };
     result.map_err(|why| AwsError::unparsable(resp.status, rid, why))
+}
+
+/// A 2xx rest-xml response whose body is an `<Error>` document with a `Code`, for an
+/// operation whose output is not a raw payload.
+fn is_error_document(model: &ServiceModel, op: &Operation, resp: &HttpResponse) -> bool {
+    let raw_payload = op.output.as_ref().is_some_and(|r| {
+        let s = model.target(r);
+        s.payload.as_ref().is_some_and(|p| {
+            matches!(
+                model.target(&s.members[p]).kind,
+                ShapeType::Blob | ShapeType::String
+            )
+        })
+    });
+    if raw_payload || resp.body.is_empty() {
+        return false;
+    }
+    let head = &resp.body[..resp.body.len().min(512)];
+    if !String::from_utf8_lossy(head).contains("<Error>") {
+        return false;
+    }
+    parse_document(&resp.body)
+        .is_ok_and(|root| root.name == "Error" && root.child("Code").is_some())
 }
 
 /// The request id of a response: from the `x-amzn-requestid` / `x-amz-request-id` headers,
@@ -692,7 +721,19 @@ impl Parser<'_> {
             let body = if protocol == Protocol::RestJson {
                 self.json_struct(shape, &Self::json_body(resp)?, true)?
             } else {
-                Value::Object(self.xml_struct(shape, &parse_document(&resp.body)?, true)?)
+                let root = parse_document(&resp.body)?;
+                let mut m = self.xml_struct(shape, &root, true)?;
+                // A bare `<Member>text</Member>` document is that member (S3's
+                // GetBucketLocation answers `<LocationConstraint>eu-west-1</LocationConstraint>`).
+                if m.is_empty() && root.children.is_empty() {
+                    for (name, mr) in &shape.members {
+                        let wire = mr.traits.location_name.as_deref().unwrap_or(name);
+                        if mr.traits.location.is_none() && wire == root.name {
+                            m.insert(name.clone(), self.scalar_from_text(mr, &root.text)?);
+                        }
+                    }
+                }
+                Value::Object(m)
             };
             if let Value::Object(m) = body {
                 out.extend(m);

@@ -432,6 +432,8 @@ fn s3() -> ServiceModel {
                 "input": {"shape": "GetObjectRequest"}, "output": {"shape": "GetObjectOutput"}},
             "ListObjectsV2": {"name": "ListObjectsV2", "http": {"method": "GET", "requestUri": "/{Bucket}?list-type=2"},
                 "input": {"shape": "ListObjectsV2Request"}, "output": {"shape": "ListObjectsV2Output"}},
+            "GetBucketLocation": {"name": "GetBucketLocation", "http": {"method": "GET", "requestUri": "/{Bucket}?location"},
+                "input": {"shape": "GetObjectRequest"}, "output": {"shape": "GetBucketLocationOutput"}},
             "PutBucketTagging": {"name": "PutBucketTagging", "http": {"method": "PUT", "requestUri": "/{Bucket}?tagging"},
                 "input": {"shape": "PutBucketTaggingRequest"}}
         },
@@ -453,6 +455,8 @@ fn s3() -> ServiceModel {
                 "ContentLength": {"shape": "Long", "location": "header", "locationName": "Content-Length"},
                 "LastModified": {"shape": "Timestamp", "location": "header", "locationName": "Last-Modified"},
                 "Metadata": {"shape": "Metadata", "location": "headers", "locationName": "x-amz-meta-"}}},
+            "GetBucketLocationOutput": {"type": "structure", "members": {
+                "LocationConstraint": {"shape": "String"}}},
             "ListObjectsV2Request": {"type": "structure", "required": ["Bucket"], "members": {
                 "Bucket": {"shape": "String", "location": "uri", "locationName": "Bucket"},
                 "Prefix": {"shape": "String", "location": "querystring", "locationName": "prefix"},
@@ -590,6 +594,31 @@ fn rest_xml_responses() {
         (e.code.as_str(), e.status, e.request_id.as_deref()),
         ("NoSuchKey", 404, Some("R1"))
     );
+    let body = r#"<?xml version="1.0" encoding="UTF-8"?>
+<LocationConstraint xmlns="http://s3.amazonaws.com/doc/2006-03-01/">eu-west-1</LocationConstraint>"#;
+    let out = parse(
+        &m,
+        m.operation("GetBucketLocation").unwrap(),
+        &HttpResponse {
+            status: 200,
+            headers: vec![],
+            body: body.into(),
+        },
+    )
+    .unwrap();
+    assert_eq!(out, json!({"LocationConstraint": "eu-west-1"}));
+    // S3 reports some failures with status 200 and an <Error> document.
+    let e = parse(
+        &m,
+        m.operation("ListObjectsV2").unwrap(),
+        &HttpResponse {
+            status: 200,
+            headers: vec![],
+            body: err.into(),
+        },
+    )
+    .unwrap_err();
+    assert_eq!((e.code.as_str(), e.status), ("NoSuchKey", 200));
     // HEAD-style errors have no body: the status is the code.
     let e = parse(
         &m,
