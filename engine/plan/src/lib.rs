@@ -19,6 +19,7 @@ mod errors;
 pub use errors::LAMBDA_TRANSIENT_ERRORS;
 pub mod functions;
 pub mod ops;
+pub mod params;
 mod plan;
 
 pub use errors::WorkerError;

@@ -1,0 +1,282 @@
+//! Targets -> items, through Organizations calls made with the same [`AwsApi`] as everything
+//! else (no code per operation).
+use orgop_exec::{ApiError, AwsApi, Call, ItemError, ItemResult, Status};
+use orgop_plan::TargetsPlan;
+use orgop_plan::contract::Item;
+use serde_json::{Value, json};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// Run-time narrowing of the runbook's targets (`--regions`, `--accounts`, ...).
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// Replace the regions.
+    pub regions: Option<Vec<String>>,
+    /// Only these accounts.
+    pub accounts: Option<Vec<String>>,
+    /// Also exclude these.
+    pub exclude_accounts: Vec<String>,
+    /// Replace the OUs.
+    pub organizational_units: Option<Vec<String>>,
+}
+
+/// Why the fanout could not list the organization at all.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FanoutError {
+    /// Which call failed.
+    pub call: String,
+    /// The error.
+    pub error: ApiError,
+}
+
+impl std::fmt::Display for FanoutError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} failed: {}", self.call, self.error)
+    }
+}
+
+async fn all<A: AwsApi>(
+    api: &A,
+    service: &str,
+    operation: &str,
+    params: Value,
+    key: &str,
+) -> Result<Vec<Value>, FanoutError> {
+    let pages = api
+        .call(Call {
+            service,
+            operation,
+            params: &params,
+            paginate: true,
+        })
+        .await
+        .map_err(|error| FanoutError {
+            call: format!("{service}:{operation}"),
+            error,
+        })?;
+    Ok(pages
+        .into_iter()
+        .flat_map(|p| {
+            p.get(key)
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect())
+}
+
+fn account(v: &Value) -> Option<(String, String, bool)> {
+    let id = v.get("Id")?.as_str()?.to_string();
+    let name = v
+        .get("Name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    // `State` replaces `Status` in newer Organizations responses.
+    let active = v
+        .get("State")
+        .or_else(|| v.get("Status"))
+        .and_then(Value::as_str)
+        == Some("ACTIVE");
+    Some((id, name, active))
+}
+
+/// The accounts x regions to run. `org` is a session in the organization's management (or
+/// delegated administrator) account; `enabled_regions` answers the regions enabled in one
+/// account (used only when the runbook targets `regions: enabled`). The second value lists
+/// items that failed before they could run (an account whose regions cannot be listed, an
+/// included account that is not in the organization).
+pub async fn fanout<A, F, Fut>(
+    org: &A,
+    targets: &TargetsPlan,
+    overrides: &Overrides,
+    enabled_regions: F,
+) -> Result<(Vec<Item>, Vec<ItemResult>), FanoutError>
+where
+    A: AwsApi,
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Vec<String>, ApiError>>,
+{
+    let ous = overrides
+        .organizational_units
+        .clone()
+        .unwrap_or_else(|| targets.organizational_units.clone());
+    let mut found: BTreeMap<String, (String, bool)> = BTreeMap::new();
+    if ous.is_empty() {
+        for a in all(org, "organizations", "ListAccounts", json!({}), "Accounts").await? {
+            if let Some((id, name, active)) = account(&a) {
+                found.insert(id, (name, active));
+            }
+        }
+    } else {
+        let mut queue: Vec<String> = ous;
+        let mut seen = BTreeSet::new();
+        while let Some(parent) = queue.pop() {
+            if !seen.insert(parent.clone()) {
+                continue;
+            }
+            for a in all(
+                org,
+                "organizations",
+                "ListAccountsForParent",
+                json!({"ParentId": parent}),
+                "Accounts",
+            )
+            .await?
+            {
+                if let Some((id, name, active)) = account(&a) {
+                    found.insert(id, (name, active));
+                }
+            }
+            for ou in all(
+                org,
+                "organizations",
+                "ListOrganizationalUnitsForParent",
+                json!({"ParentId": parent}),
+                "OrganizationalUnits",
+            )
+            .await?
+            {
+                if let Some(id) = ou.get("Id").and_then(Value::as_str) {
+                    queue.push(id.to_string());
+                }
+            }
+        }
+    }
+
+    let include: Option<BTreeSet<String>> = match (&overrides.accounts, targets.accounts.is_empty())
+    {
+        (Some(a), _) => Some(a.iter().cloned().collect()),
+        (None, false) => Some(targets.accounts.iter().cloned().collect()),
+        (None, true) => None,
+    };
+    let exclude: BTreeSet<&String> = targets
+        .exclude_accounts
+        .iter()
+        .chain(overrides.exclude_accounts.iter())
+        .collect();
+    let regions = overrides
+        .regions
+        .clone()
+        .unwrap_or_else(|| targets.regions.clone());
+    let use_enabled = overrides.regions.is_none() && targets.enabled_regions;
+
+    let mut failed = Vec::new();
+    if let Some(inc) = &include {
+        for id in inc
+            .iter()
+            .filter(|id| !found.contains_key(*id) && !exclude.contains(id))
+        {
+            failed.push(failed_item(
+                id,
+                "",
+                "*",
+                Status::Error,
+                "OrgOp.AccountNotFound",
+                "the account is not in the targeted organization or OUs",
+            ));
+        }
+    }
+
+    let mut items = Vec::new();
+    for (id, (name, active)) in &found {
+        if !active || exclude.contains(id) || include.as_ref().is_some_and(|inc| !inc.contains(id))
+        {
+            continue;
+        }
+        if !targets.account_tags.is_empty() {
+            let tags = match all(
+                org,
+                "organizations",
+                "ListTagsForResource",
+                json!({"ResourceId": id}),
+                "Tags",
+            )
+            .await
+            {
+                Ok(t) => t,
+                Err(e) => {
+                    failed.push(failed_item(
+                        id,
+                        name,
+                        "*",
+                        Status::Error,
+                        &e.error.code,
+                        &format!("listing the account's tags: {}", e.error.message),
+                    ));
+                    continue;
+                }
+            };
+            let matches = targets.account_tags.iter().all(|(k, values)| {
+                tags.iter().any(|t| {
+                    t.get("Key").and_then(Value::as_str) == Some(k)
+                        && t.get("Value")
+                            .and_then(Value::as_str)
+                            .is_some_and(|v| values.iter().any(|x| x == v))
+                })
+            });
+            if !matches {
+                continue;
+            }
+        }
+        let account_regions = if use_enabled {
+            match enabled_regions(id.clone()).await {
+                Ok(r) => r,
+                Err(e) => {
+                    let status = if e.kind == orgop_exec::ErrorKind::Denied {
+                        Status::Denied
+                    } else {
+                        Status::Error
+                    };
+                    failed.push(failed_item(
+                        id,
+                        name,
+                        "*",
+                        status,
+                        &e.code,
+                        &format!("listing the account's enabled regions: {}", e.message),
+                    ));
+                    continue;
+                }
+            }
+        } else {
+            regions.clone()
+        };
+        for r in account_regions {
+            items.push(Item {
+                account_id: id.clone(),
+                account_name: name.clone(),
+                region: r,
+            });
+        }
+    }
+    items.sort();
+    items.dedup();
+    Ok((items, failed))
+}
+
+/// A record for an item that failed before it could run.
+pub fn failed_item(
+    account: &str,
+    name: &str,
+    region: &str,
+    status: Status,
+    code: &str,
+    message: &str,
+) -> ItemResult {
+    ItemResult {
+        account_id: account.into(),
+        account_name: name.into(),
+        region: region.into(),
+        status,
+        error: Some(ItemError {
+            code: code.into(),
+            message: message.into(),
+            step: None,
+        }),
+        findings: Vec::new(),
+        actions: Vec::new(),
+        applied: false,
+        calls: 0,
+        duration_ms: 0,
+    }
+}

@@ -1,0 +1,23 @@
+//! Runs a lowered runbook across the organization from one process.
+//!
+//! - [`fanout`]: accounts from Organizations (whole org, or OUs walked recursively), ACTIVE
+//!   only, includes/excludes and account tag filters applied; regions from the runbook or the
+//!   ones enabled in each account; the sorted cross product. An account or region that cannot
+//!   be listed becomes a failed item, never a silent gap.
+//! - [`run`]: bounded concurrency over the items; each item assumes the role through a
+//!   [`Connector`] (a failure is that item's `denied`/`error` record) and runs the interpreter.
+//!   Failed items never stop the others.
+//! - [`sink`]: `results.jsonl` and the findings CSV; [`Summary`]: counts for the end of a run.
+//!
+//! Progress is reported through a callback: this crate never prints.
+#![deny(missing_docs)]
+
+mod fanout;
+mod run;
+pub mod sink;
+
+pub use fanout::{FanoutError, Overrides, fanout};
+pub use run::{Connector, Event, RunOptions, Summary, run};
+
+mod replay;
+pub use replay::ReplayConnector;

@@ -1,0 +1,287 @@
+//! Bounded-concurrency execution of every item.
+use crate::fanout::{FanoutError, Overrides, failed_item, fanout};
+use orgop_exec::{
+    ActionBudget, ActionOutcome, ApiError, AwsApi, Call, ErrorKind, ItemResult, RunFacts, Status,
+    run_item,
+};
+use orgop_plan::contract::Item;
+use orgop_plan::{Lowered, RolePlan};
+use serde_json::{Map, Value, json};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
+
+/// Opens sessions: the organization's, and one per target account and region (assuming the
+/// runbook's role).
+pub trait Connector: Send + Sync + 'static {
+    /// A session bound to one account and region.
+    type Api: AwsApi + 'static;
+
+    /// The caller's own session, for Organizations calls.
+    fn org(&self) -> impl Future<Output = Result<Self::Api, ApiError>> + Send;
+
+    /// A session in `account_id` and `region` with `role` assumed. A failure (AccessDenied,
+    /// no such role) becomes that item's `denied` record.
+    fn item(
+        &self,
+        account_id: &str,
+        region: &str,
+        role: &RolePlan,
+    ) -> impl Future<Output = Result<Self::Api, ApiError>> + Send;
+
+    /// The region sessions for account-wide calls start in (`account:ListRegions`).
+    fn home_region(&self) -> String {
+        "us-east-1".into()
+    }
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Run-time narrowing of the targets.
+    pub overrides: Overrides,
+    /// Items at once.
+    pub concurrency: usize,
+    /// Resolved parameters.
+    pub params: Map<String, Value>,
+    /// Send the actions.
+    pub apply: bool,
+    /// Run id.
+    pub execution: String,
+    /// "Now", epoch seconds, for the whole run.
+    pub now: f64,
+}
+
+/// Progress.
+#[derive(Debug, Clone)]
+pub enum Event {
+    /// The fanout is done: this many items will run (plus `failed` that could not).
+    Planned {
+        /// Items to run.
+        items: usize,
+        /// Items that failed in the fanout.
+        failed: usize,
+    },
+    /// One item finished.
+    ItemDone {
+        /// Account.
+        account_id: String,
+        /// Region.
+        region: String,
+        /// Status.
+        status: Status,
+        /// Findings.
+        findings: usize,
+        /// Error code when not ok.
+        error: Option<String>,
+    },
+}
+
+/// Counts for the end of a run.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
+pub struct Summary {
+    /// Items.
+    pub items: usize,
+    /// Items by status (`ok`, `denied`, `error`, `skipped`).
+    pub by_status: BTreeMap<String, usize>,
+    /// Finding rows.
+    pub findings: usize,
+    /// Actions by outcome (`planned`, `done`, ...).
+    pub actions: BTreeMap<String, usize>,
+}
+
+impl Summary {
+    /// Counts `results`.
+    pub fn of(results: &[ItemResult]) -> Summary {
+        let mut s = Summary {
+            items: results.len(),
+            ..Summary::default()
+        };
+        for st in [Status::Ok, Status::Denied, Status::Error, Status::Skipped] {
+            s.by_status.insert(st.as_str().into(), 0);
+        }
+        for r in results {
+            *s.by_status.entry(r.status.as_str().into()).or_default() += 1;
+            s.findings += r.findings.len();
+            for a in &r.actions {
+                let key = serde_json::to_value(a.outcome)
+                    .ok()
+                    .and_then(|v| v.as_str().map(str::to_string))
+                    .unwrap_or_default();
+                *s.actions.entry(key).or_default() += 1;
+            }
+        }
+        s
+    }
+
+    /// Every item ended `ok` or `skipped`.
+    pub fn all_ran(&self) -> bool {
+        self.by_status.get("denied").copied().unwrap_or(0) == 0
+            && self.by_status.get("error").copied().unwrap_or(0) == 0
+    }
+
+    /// Actions that were sent (done or already done).
+    pub fn actions_sent(&self) -> usize {
+        [
+            ActionOutcome::Done,
+            ActionOutcome::AlreadyDone,
+            ActionOutcome::Failed,
+        ]
+        .iter()
+        .filter_map(|o| serde_json::to_value(o).ok())
+        .filter_map(|v| self.actions.get(v.as_str().unwrap_or_default()).copied())
+        .sum()
+    }
+}
+
+async fn enabled_regions<C: Connector>(
+    c: &C,
+    account: String,
+    role: &RolePlan,
+) -> Result<Vec<String>, ApiError> {
+    let api = c.item(&account, &c.home_region(), role).await?;
+    let params = json!({"RegionOptStatusContains": ["ENABLED", "ENABLED_BY_DEFAULT"]});
+    let pages = api
+        .call(Call {
+            service: "account",
+            operation: "ListRegions",
+            params: &params,
+            paginate: true,
+        })
+        .await?;
+    Ok(pages
+        .iter()
+        .flat_map(|p| {
+            p.get("Regions")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .filter_map(|r| {
+            r.get("RegionName")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect())
+}
+
+/// Fans out and runs every item; results sorted by account and region, failed fanout items
+/// included. Errors only when the organization itself cannot be listed.
+pub async fn run<C: Connector>(
+    lowered: &Lowered,
+    connector: Arc<C>,
+    opts: RunOptions,
+    on_event: impl Fn(Event) + Send + Sync,
+) -> Result<Vec<ItemResult>, FanoutError> {
+    let org = connector.org().await.map_err(|error| FanoutError {
+        call: "credentials".into(),
+        error,
+    })?;
+    let role = lowered.plan.role.clone();
+    let c = connector.clone();
+    let (items, mut results) = fanout(&org, &lowered.targets, &opts.overrides, |account| {
+        let c = c.clone();
+        let role = role.clone();
+        async move { enabled_regions(&*c, account, &role).await }
+    })
+    .await?;
+    on_event(Event::Planned {
+        items: items.len(),
+        failed: results.len(),
+    });
+    for r in &results {
+        on_event(done(r));
+    }
+
+    let plan = Arc::new(lowered.plan.clone());
+    let shared: Arc<Map<String, Value>> = Arc::new(lowered.shared.clone().into_iter().collect());
+    let facts = Arc::new(RunFacts {
+        execution: opts.execution.clone(),
+        params: opts.params.clone(),
+        apply: opts.apply,
+        now: opts.now,
+    });
+    let budget = Arc::new(ActionBudget::new(lowered.plan.safety.max_actions_per_run));
+    let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+    let mut tasks = JoinSet::new();
+    for item in items {
+        let (plan, shared, facts, budget, permits, connector) = (
+            plan.clone(),
+            shared.clone(),
+            facts.clone(),
+            budget.clone(),
+            permits.clone(),
+            connector.clone(),
+        );
+        tasks.spawn(async move {
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .expect("the semaphore is never closed");
+            run_one(&*connector, &plan, &shared, &item, &facts, &budget).await
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        let r = match joined {
+            Ok(r) => r,
+            // A panic in one item is that item's error; the run goes on.
+            Err(e) => failed_item(
+                "unknown",
+                "",
+                "*",
+                Status::Error,
+                "OrgOp.Internal",
+                &format!("worker task failed: {e}"),
+            ),
+        };
+        on_event(done(&r));
+        results.push(r);
+    }
+    results.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
+    Ok(results)
+}
+
+async fn run_one<C: Connector>(
+    connector: &C,
+    plan: &orgop_plan::Plan,
+    shared: &Map<String, Value>,
+    item: &Item,
+    facts: &RunFacts,
+    budget: &ActionBudget,
+) -> ItemResult {
+    match connector
+        .item(&item.account_id, &item.region, &plan.role)
+        .await
+    {
+        Ok(api) => run_item(plan, shared, item, facts, &api, budget).await,
+        Err(e) => {
+            let status = if e.kind == ErrorKind::Denied {
+                Status::Denied
+            } else {
+                Status::Error
+            };
+            let mut r = failed_item(
+                &item.account_id,
+                &item.account_name,
+                &item.region,
+                status,
+                &e.code,
+                &format!("assuming role {}: {}", plan.role.name, e.message),
+            );
+            r.applied = facts.apply;
+            r
+        }
+    }
+}
+
+fn done(r: &ItemResult) -> Event {
+    Event::ItemDone {
+        account_id: r.account_id.clone(),
+        region: r.region.clone(),
+        status: r.status,
+        findings: r.findings.len(),
+        error: r.error.as_ref().map(|e| e.code.clone()),
+    }
+}
