@@ -172,6 +172,32 @@ def render(proto, op, shape, value):
     return headers, xml(shape, value, shape.name).encode()
 
 
+def render_error(proto, svc, shape, code, value):
+    """An error response for a modeled error shape, with a request id."""
+    if proto in ("query", "ec2", "rest-xml"):
+        fields = xml(shape, value, "X")[3:-4]
+        inner = f"<Code>{code}</Code><Message>it failed &amp; stopped</Message>{fields}"
+        if proto == "ec2":
+            body = f"<Response><Errors><Error>{inner}</Error></Errors><RequestID>rid-1</RequestID></Response>"
+        elif svc == "s3":
+            body = f"<Error>{inner}<RequestId>rid-1</RequestId></Error>"
+        else:
+            body = f"<ErrorResponse><Error><Type>Sender</Type>{inner}</Error><RequestId>rid-1</RequestId></ErrorResponse>"
+        headers = {}
+        if proto == "rest-xml":
+            headers = {k: v for k, v in render("rest-xml", None, shape, dict(value))[0].items()}
+        return headers, body.encode()
+    body = js(shape, value)
+    body["message"] = "it failed & stopped"
+    headers = {"x-amzn-RequestId": "rid-1"}
+    if proto == "json":
+        body["__type"] = f"com.amazonaws.demo#{code}"
+    else:
+        headers["x-amzn-errortype"] = f"{code}:http://internal.amazon.com/coral/com.amazon.coral.validate/"
+        headers.update(render("rest-json", None, shape, dict(value))[0])
+    return headers, json.dumps(body).encode()
+
+
 def convention(v):
     if isinstance(v, dict):
         return {k: convention(i) for k, i in v.items()}
@@ -233,6 +259,51 @@ def main(out_path):
                     continue
                 out.write(line + "\n")
                 n += 1
+            for op_name in model.operation_names:
+                op = model.operation_model(op_name)
+                for err in op.error_shapes[:1]:
+                    code = err.metadata.get("error", {}).get("code", err.name)
+                    value = sample(err, 0, "")
+                    # Members that collide with the error envelope itself are left out.
+                    for mname, m in err.members.items():
+                        wire = m.serialization.get("name", mname)
+                        if wire.lower() in ("message", "code", "x-amzn-errortype", "type"):
+                            value.pop(mname, None)
+                    try:
+                        headers, body = render_error(proto, svc, err, code, value)
+                        parser = create_parser(proto)
+                        resp = {"body": body, "headers": HeadersDict(headers), "status_code": 400,
+                                "context": {"operation_name": op_name}}
+                        parsed = parser.parse(resp, op.output_shape)
+                        found = parsed.get("Error", {}).get("Code")
+                        shape = model.shape_for_error_code(found) if found else None
+                        if shape is not None:
+                            parsed.update(parser.parse(resp, shape))
+                    except Exception as e:
+                        print(f"skip error {svc}.{op_name}: {e!r}", file=sys.stderr)
+                        continue
+                    meta = parsed.pop("ResponseMetadata", {})
+                    error = parsed.pop("Error", {})
+                    rec = {
+                        "service": svc,
+                        "operation": op_name,
+                        "status": 400,
+                        "headers": headers,
+                        "body": base64.b64encode(body).decode(),
+                        "expected_error": {
+                            "code": error.get("Code"),
+                            "message": error.get("Message"),
+                            "request_id": meta.get("RequestId"),
+                            "data": convention(parsed),
+                        },
+                    }
+                    try:
+                        line = json.dumps(rec)
+                    except TypeError as e:
+                        print(f"skip error {svc}.{op_name}: {e!r}", file=sys.stderr)
+                        continue
+                    out.write(line + "\n")
+                    n += 1
     print(f"{n} responses written to {out_path}", file=sys.stderr)
 
 

@@ -303,7 +303,7 @@ fn same_results_as_botocore() {
         };
         let op = model.operation(op_name).expect("operation");
         let resp = orgop_awswire::HttpResponse {
-            status: 200,
+            status: rec["status"].as_u64().unwrap_or(200) as u16,
             headers: rec["headers"]
                 .as_object()
                 .unwrap()
@@ -315,6 +315,27 @@ fn same_results_as_botocore() {
                 .unwrap(),
         };
         checked += 1;
+        if let Some(want) = rec.get("expected_error") {
+            match orgop_awswire::parse(model, op, &resp) {
+                Ok(v) => failures.push(format!("{svc}.{op_name}: parsed {v}, expected an error")),
+                Err(e) => {
+                    // botocore ignores the RequestId inside S3's <Error> document; we keep it.
+                    let rid = if want["request_id"].is_null() {
+                        None
+                    } else {
+                        e.request_id
+                    };
+                    let got = serde_json::json!({"code": e.code, "message": e.message,
+                        "request_id": rid, "data": e.data});
+                    if !same(&got, want) {
+                        failures.push(format!(
+                            "{svc}.{op_name} error:\n  ours:     {got}\n  botocore: {want}"
+                        ));
+                    }
+                }
+            }
+            continue;
+        }
         match orgop_awswire::parse(model, op, &resp) {
             Ok(v) if same(&v, &rec["expected"]) => {}
             Ok(v) => failures.push(format!(
