@@ -9,6 +9,7 @@ use std::process::ExitCode;
 
 mod files;
 mod render;
+mod run;
 
 pub use files::{collect_runbooks, load_all};
 
@@ -39,6 +40,9 @@ enum Command {
     Compile(CompileArgs),
     /// Print the runbook JSON Schema (the same as schema/runbook.schema.json).
     Schema,
+    /// Run a runbook in every targeted account and region, from this machine.
+    #[command(after_help = run::AFTER_HELP)]
+    Run(run::RunArgs),
 }
 
 #[derive(Args, Debug)]
@@ -74,6 +78,7 @@ pub fn main_orgop() -> ExitCode {
             print!("{}", orgop_check::schema::SCHEMA_TEXT);
             EXIT_OK
         }
+        Command::Run(a) => run::run(a),
     })
 }
 

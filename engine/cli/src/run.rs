@@ -1,0 +1,306 @@
+//! `orgop run`: the local fan-out.
+use crate::{EXIT_INVALID, EXIT_OK, EXIT_USAGE, load_all, render};
+use clap::Args;
+use orgop_exec::Status;
+use orgop_runner::{Connector, Event, Overrides, ReplayConnector, RunOptions, Summary};
+use serde_json::{Map, Value};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Shown after `orgop run --help`.
+pub const AFTER_HELP: &str = "\
+Without --apply, actions are planned and reported, never sent.
+
+Writes DIR/results.jsonl (one JSON object per account x region: account_id, account_name,
+region, status ok|denied|error|skipped, error, findings, actions, calls, duration_ms) and
+DIR/findings.csv (account_id, account_name, region, resource_id, then the report's columns).
+
+Exit status: 0 when every item ended ok or skipped; 1 when any item ended denied or error (or
+the runbook is invalid); 2 on usage or I/O errors, or when the organization cannot be listed.";
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// The runbook file.
+    runbook: PathBuf,
+    /// Only these regions (comma-separated), instead of the runbook's.
+    #[arg(long, value_delimiter = ',', value_name = "REGION,...")]
+    regions: Option<Vec<String>>,
+    /// Only these accounts (comma-separated).
+    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+    accounts: Option<Vec<String>>,
+    /// Never these accounts (comma-separated), in addition to the runbook's exclusions.
+    #[arg(long, value_delimiter = ',', value_name = "ID,...")]
+    exclude_accounts: Vec<String>,
+    /// Only the accounts under these OUs (comma-separated, walked recursively).
+    #[arg(long, value_delimiter = ',', value_name = "OU,...")]
+    ou: Option<Vec<String>>,
+    /// Items at once (default: the runbook's `concurrency`, else 10).
+    #[arg(long, value_name = "N")]
+    concurrency: Option<usize>,
+    /// A runbook parameter, `name=value` (repeatable).
+    #[arg(long = "param", value_name = "NAME=VALUE")]
+    params: Vec<String>,
+    /// Send the actions. Without it they are only planned.
+    #[arg(long)]
+    apply: bool,
+    /// Send every AWS request to this endpoint (e.g. a local emulator).
+    #[arg(long, value_name = "URL")]
+    endpoint_url: Option<String>,
+    /// Where to write results.jsonl and findings.csv.
+    #[arg(long, value_name = "DIR", default_value = "orgop-results")]
+    out: PathBuf,
+    /// Answer every call from a recorded organization instead of AWS (ROOT/org/ for
+    /// Organizations, ROOT/<account>/<region>/ per item, placebo layout).
+    #[arg(long, value_name = "ROOT")]
+    replay: Option<PathBuf>,
+    /// Print the summary as JSON on stdout.
+    #[arg(long, default_value = "text", value_parser = ["text", "json"])]
+    format: String,
+}
+
+fn parse_params(
+    defs: &std::collections::BTreeMap<String, orgop_plan::ParamDef>,
+    raw: &[String],
+) -> Result<Map<String, Value>, Vec<String>> {
+    let mut out = Map::new();
+    let mut errors = Vec::new();
+    for p in raw {
+        let Some((name, value)) = p.split_once('=') else {
+            errors.push(format!("--param {p}: expected NAME=VALUE"));
+            continue;
+        };
+        match defs.get(name) {
+            Some(def) => match orgop_plan::params::parse_text(def, value) {
+                Ok(v) => {
+                    out.insert(name.to_string(), v);
+                }
+                Err(e) => errors.push(format!("--param {name}: {e}")),
+            },
+            None => {
+                out.insert(name.to_string(), Value::String(value.to_string()));
+            }
+        }
+    }
+    let resolved = orgop_plan::params::resolve(defs, &out);
+    match (errors.is_empty(), resolved) {
+        (true, Ok(p)) => Ok(p),
+        (_, Err(mut e)) => {
+            errors.append(&mut e);
+            Err(errors)
+        }
+        (false, Ok(_)) => Err(errors),
+    }
+}
+
+/// Entry point.
+pub fn run(a: RunArgs) -> u8 {
+    let checked = match load_all(std::slice::from_ref(&a.runbook)) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("orgop: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let Some(lowered) = checked.reports.first().and_then(|r| r.lowered.clone()) else {
+        render::report(&checked, "text");
+        return EXIT_INVALID;
+    };
+    let params = match parse_params(&lowered.plan.params, &a.params) {
+        Ok(p) => p,
+        Err(errors) => {
+            for e in errors {
+                eprintln!("orgop: {e}");
+            }
+            return EXIT_USAGE;
+        }
+    };
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    let opts = RunOptions {
+        overrides: Overrides {
+            regions: a.regions.clone(),
+            accounts: a.accounts.clone(),
+            exclude_accounts: a.exclude_accounts.clone(),
+            organizational_units: a.ou.clone(),
+        },
+        concurrency: a.concurrency.unwrap_or(lowered.concurrency as usize),
+        params,
+        apply: a.apply,
+        execution: format!("local-{}-{}", lowered.plan.runbook, now as u64),
+        now,
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("orgop: cannot start the async runtime: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    match &a.replay {
+        Some(root) => rt.block_on(execute(
+            &a,
+            &lowered,
+            Arc::new(ReplayConnector::new(root)),
+            opts,
+        )),
+        None => {
+            let _ = &a.endpoint_url;
+            eprintln!(
+                "orgop: live AWS runs need the model-driven AWS client (engine/aws), which is not built yet; use --replay ROOT for a recorded organization"
+            );
+            EXIT_USAGE
+        }
+    }
+}
+
+async fn execute<C: Connector>(
+    a: &RunArgs,
+    lowered: &orgop_plan::Lowered,
+    connector: Arc<C>,
+    opts: RunOptions,
+) -> u8 {
+    let tty = std::io::stderr().is_terminal();
+    let total = Arc::new(AtomicUsize::new(0));
+    let counts = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<
+        Status,
+        usize,
+    >::new()));
+    let (t, c) = (total.clone(), counts.clone());
+    let apply = opts.apply;
+    eprintln!(
+        "orgop run {} ({}){}",
+        lowered.plan.runbook,
+        a.runbook.display(),
+        if apply {
+            ": APPLYING actions"
+        } else {
+            ": dry run, actions are planned, not sent"
+        }
+    );
+    let on_event = move |e: Event| match e {
+        Event::Planned { items, failed } => {
+            t.store(items + failed, Ordering::SeqCst);
+            eprintln!(
+                "{items} account x region items to run{}",
+                if failed > 0 {
+                    format!(", {failed} failed before running")
+                } else {
+                    String::new()
+                }
+            );
+        }
+        Event::ItemDone {
+            account_id,
+            region,
+            status,
+            findings,
+            error,
+        } => {
+            let mut m = c.lock().expect("counts lock");
+            *m.entry(status).or_default() += 1;
+            let done: usize = m.values().sum();
+            let n = t.load(Ordering::SeqCst);
+            if tty {
+                let line = format!(
+                    "\r[{done:>4}/{n}] ok {} denied {} error {} skipped {}",
+                    m.get(&Status::Ok).unwrap_or(&0),
+                    m.get(&Status::Denied).unwrap_or(&0),
+                    m.get(&Status::Error).unwrap_or(&0),
+                    m.get(&Status::Skipped).unwrap_or(&0)
+                );
+                let mut err = std::io::stderr();
+                let _ = err.write_all(line.as_bytes());
+                if done == n {
+                    let _ = err.write_all(b"\n");
+                }
+            } else {
+                eprintln!(
+                    "[{done}/{n}] {:<7} {account_id} {region} findings={findings}{}",
+                    status.as_str(),
+                    error.map(|e| format!(" error={e}")).unwrap_or_default()
+                );
+            }
+        }
+    };
+    let results = match orgop_runner::run(lowered, connector, opts, on_event).await {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("orgop: cannot list the organization: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let files = match orgop_runner::sink::write_dir(&a.out, &lowered.plan, &results) {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("orgop: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    let summary = Summary::of(&results);
+    if a.format == "json" {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&summary).expect("summary serializes")
+        );
+    }
+    eprintln!("{}", summary_table(&summary, &results, apply));
+    for f in files {
+        eprintln!("wrote {}", f.display());
+    }
+    if summary.all_ran() {
+        EXIT_OK
+    } else {
+        EXIT_INVALID
+    }
+}
+
+fn summary_table(s: &Summary, results: &[orgop_exec::ItemResult], apply: bool) -> String {
+    let get = |k: &str| s.by_status.get(k).copied().unwrap_or(0);
+    let mut out = format!(
+        "\nitems     {:>5}   ok {}   denied {}   error {}   skipped {}\nfindings  {:>5}\n",
+        s.items,
+        get("ok"),
+        get("denied"),
+        get("error"),
+        get("skipped"),
+        s.findings
+    );
+    let actions: Vec<String> = s.actions.iter().map(|(k, v)| format!("{k} {v}")).collect();
+    out.push_str(&format!(
+        "actions   {}\n",
+        if actions.is_empty() {
+            "none".to_string()
+        } else {
+            actions.join("   ")
+        }
+    ));
+    if !apply && s.actions.get("planned").copied().unwrap_or(0) > 0 {
+        out.push_str("          (dry run: run again with --apply to send the planned actions)\n");
+    }
+    let failed: Vec<_> = results
+        .iter()
+        .filter(|r| matches!(r.status, Status::Denied | Status::Error))
+        .collect();
+    if !failed.is_empty() {
+        out.push_str("not ok:\n");
+        for r in failed {
+            let e = r.error.as_ref();
+            out.push_str(&format!(
+                "  {} {:<14} {:<6} {}: {}\n",
+                r.account_id,
+                r.region,
+                r.status.as_str(),
+                e.map(|e| e.code.as_str()).unwrap_or("?"),
+                e.map(|e| e.message.as_str()).unwrap_or("")
+            ));
+        }
+    }
+    out
+}
