@@ -4,7 +4,9 @@
 //! as a [`ParamError`] naming the path of the offending value the way the API reference
 //! would (`Filters[0].Values`, `Tags.Name` for a map entry): unknown members (with the close
 //! matches), missing required members, values of the wrong JSON type, strings outside their
-//! enum, and lengths or numbers outside `min`/`max`. `null` counts as absent. An absent
+//! enum, unions without exactly one member, and lengths or numbers outside `min`/`max`
+//! (botocore checks no maximums, nor the sizes of maps and blobs; we do). `null` counts as
+//! absent. An absent
 //! idempotency token is not an error (serialization fills it). Values it accepts serialize
 //! without a [`crate::SerializeError::WrongType`].
 
@@ -51,10 +53,19 @@ pub enum ParamErrorKind {
         /// The allowed values.
         allowed: Vec<String>,
     },
+    /// A union with no member or several members set.
+    #[error("exactly one of {} must be set, {set} are", .members.join(", "))]
+    UnionMembers {
+        /// How many members are set.
+        set: usize,
+        /// The union's members.
+        members: Vec<String>,
+    },
     /// A length or number below the shape's minimum.
-    #[error("{what} {actual} is below the minimum of {min}")]
+    #[error("{what} is {actual}, below the minimum of {min}")]
     BelowMin {
-        /// `length` or `value`.
+        /// What is measured: `length` (characters of a string), `size in bytes` (a blob),
+        /// `number of items` (a list), `number of entries` (a map) or `value` (a number).
         what: &'static str,
         /// The minimum.
         min: f64,
@@ -62,9 +73,10 @@ pub enum ParamErrorKind {
         actual: f64,
     },
     /// A length or number above the shape's maximum.
-    #[error("{what} {actual} is above the maximum of {max}")]
+    #[error("{what} is {actual}, above the maximum of {max}")]
     AboveMax {
-        /// `length` or `value`.
+        /// What is measured: `length` (characters of a string), `size in bytes` (a blob),
+        /// `number of items` (a list), `number of entries` (a map) or `value` (a number).
         what: &'static str,
         /// The maximum.
         max: f64,
@@ -205,12 +217,12 @@ impl Validator<'_> {
                         .iter()
                         .filter(|(k, x)| !x.is_null() && shape.members.contains_key(*k))
                         .count();
-                    if set > 1 {
+                    if set != 1 {
                         errors.push(ParamError {
                             path: path.to_string(),
-                            kind: ParamErrorKind::WrongType {
-                                expected: "exactly one member (a union)",
-                                got: "several",
+                            kind: ParamErrorKind::UnionMembers {
+                                set,
+                                members: shape.members.keys().cloned().collect(),
                             },
                         });
                     }
@@ -220,7 +232,7 @@ impl Validator<'_> {
                 let Value::Array(items) = v else {
                     return wrong("list", errors);
                 };
-                self.range(shape, "length", items.len() as f64, path, errors);
+                self.range(shape, "number of items", items.len() as f64, path, errors);
                 let member = shape.member.as_deref().expect("list has member");
                 for (i, x) in items.iter().enumerate() {
                     self.value(member, x, &format!("{path}[{i}]"), false, errors);
@@ -230,12 +242,22 @@ impl Validator<'_> {
                 let Value::Object(entries) = v else {
                     return wrong("object (map)", errors);
                 };
-                self.range(shape, "length", entries.len() as f64, path, errors);
-                let key = shape.key.as_deref().expect("map has key");
+                self.range(
+                    shape,
+                    "number of entries",
+                    entries.len() as f64,
+                    path,
+                    errors,
+                );
                 let value = shape.value.as_deref().expect("map has value");
+                // Keys are strings by construction; like botocore, their length is checked
+                // but not their enum (enums are open: services add values before models do).
+                let key = self
+                    .model
+                    .target(shape.key.as_deref().expect("map has key"));
                 for (k, x) in entries {
                     let p = join(path, k);
-                    self.value(key, &Value::String(k.clone()), &p, false, errors);
+                    self.range(key, "length", k.chars().count() as f64, &p, errors);
                     self.value(value, x, &p, false, errors);
                 }
             }
@@ -264,7 +286,7 @@ impl Validator<'_> {
                 let Value::String(s) = v else {
                     return wrong("string (blob)", errors);
                 };
-                self.range(shape, "length", s.len() as f64, path, errors);
+                self.range(shape, "size in bytes", s.len() as f64, path, errors);
             }
             ShapeType::Boolean => {
                 if !v.is_boolean() {

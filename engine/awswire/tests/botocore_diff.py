@@ -18,6 +18,7 @@ import sys
 import botocore.session
 from botocore.serialize import create_serializer
 from botocore.utils import percent_encode_sequence
+from botocore.validate import ParamValidator
 
 PRIORITY = ("json", "rest-json", "rest-xml", "query", "ec2")
 
@@ -88,6 +89,7 @@ def main(out_path):
                 except Exception as e:  # botocore cannot serialize its own sample: skip
                     print(f"skip {svc}.{op_name}: {e!r}", file=sys.stderr)
                     continue
+                report = ParamValidator().validate(params, op.input_shape) if op.input_shape else None
                 body = req["body"]
                 if isinstance(body, dict):
                     body = percent_encode_sequence(body).encode()
@@ -107,6 +109,8 @@ def main(out_path):
                     "headers": {k: str(v) for k, v in req["headers"].items()},
                     "host_prefix": req.get("host_prefix"),
                     "body": body.decode("utf-8", "replace"),
+                    "botocore_valid": not (report and report.has_errors()),
+                    "botocore_report": report.generate_report() if report and report.has_errors() else "",
                 }
                 out.write(json.dumps(rec) + "\n")
                 n += 1

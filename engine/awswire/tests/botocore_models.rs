@@ -219,6 +219,34 @@ fn same_requests_as_botocore() {
         };
         let id = format!("{svc}.{op_name}");
         let op = model.operation(op_name).expect("operation");
+        // Validation: whatever botocore rejects we reject; what we reject beyond that can
+        // only be a check botocore does not make (maximums, sizes of maps and blobs).
+        match validate(model, op, &rec["params"]) {
+            Ok(()) if rec["botocore_valid"] == false => failures.push(format!(
+                "{id}: accepted, botocore rejects: {}",
+                rec["botocore_report"]
+            )),
+            Err(errs) if rec["botocore_valid"] == true => {
+                let extra: Vec<String> = errs
+                    .iter()
+                    .filter(|e| {
+                        !matches!(
+                            e.kind,
+                            orgop_awswire::ParamErrorKind::AboveMax { .. }
+                                | orgop_awswire::ParamErrorKind::BelowMin {
+                                    what: "size in bytes" | "number of entries",
+                                    ..
+                                }
+                        )
+                    })
+                    .map(|e| e.to_string())
+                    .collect();
+                if !extra.is_empty() {
+                    failures.push(format!("{id}: rejected, botocore accepts: {extra:?}"));
+                }
+            }
+            _ => {}
+        }
         let req = match serialize(model, op, &rec["params"]) {
             Ok(r) => r,
             Err(e) => {

@@ -658,3 +658,48 @@ fn serialize_reports_wrong_types_with_paths() {
     .unwrap_err();
     assert_eq!(err.to_string(), "Key: required URI label has no value");
 }
+
+#[test]
+fn unions_and_map_keys() {
+    let doc = json!({
+        "metadata": {"protocol": "rest-json", "apiVersion": "2020-01-01"},
+        "operations": {"Put": {"name": "Put", "http": {"method": "POST", "requestUri": "/"},
+                       "input": {"shape": "In"}}},
+        "shapes": {
+            "In": {"type": "structure", "members": {"Choice": {"shape": "Choice"}, "Labels": {"shape": "Labels"}}},
+            "Choice": {"type": "structure", "union": true, "members": {"A": {"shape": "S"}, "B": {"shape": "S"}}},
+            "Labels": {"type": "map", "key": {"shape": "Key"}, "value": {"shape": "S"}},
+            "Key": {"type": "string", "min": 3, "enum": ["alpha"]},
+            "S": {"type": "string"}
+        }
+    });
+    let m = ServiceModel::from_json(doc.to_string().as_bytes()).unwrap();
+    let op = m.operation("Put").unwrap();
+    assert_eq!(
+        validate(
+            &m,
+            op,
+            &json!({"Choice": {"A": "x"}, "Labels": {"beta": "y"}})
+        ),
+        Ok(())
+    );
+    let errs = validate(
+        &m,
+        op,
+        &json!({"Choice": {"A": "x", "B": "y"}, "Labels": {"ab": "y"}}),
+    )
+    .unwrap_err();
+    let text: Vec<String> = errs.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        text,
+        [
+            "Choice: exactly one of A, B must be set, 2 are",
+            "Labels.ab: length is 2, below the minimum of 3"
+        ]
+    );
+    let errs = validate(&m, op, &json!({"Choice": {}})).unwrap_err();
+    assert!(matches!(
+        errs[0].kind,
+        ParamErrorKind::UnionMembers { set: 0, .. }
+    ));
+}
