@@ -163,6 +163,25 @@ fn is_empty_token(v: &Value) -> bool {
     }
 }
 
+/// Sets `value` at a dotted path (`DistributionList.Items`), creating objects on the way.
+fn set_path(root: &mut Value, path: &str, value: Value) {
+    let mut cur = root;
+    let parts: Vec<&str> = path.split('.').collect();
+    for (i, part) in parts.iter().enumerate() {
+        if !cur.is_object() {
+            *cur = Value::Object(Map::new());
+        }
+        let obj = cur.as_object_mut().expect("object");
+        if i + 1 == parts.len() {
+            obj.insert((*part).to_string(), value);
+            return;
+        }
+        cur = obj
+            .entry((*part).to_string())
+            .or_insert_with(|| Value::Object(Map::new()));
+    }
+}
+
 impl Paginator {
     /// The input for the next page given the input just sent and its output, or `None` when
     /// this was the last page.
@@ -215,6 +234,47 @@ impl Paginator {
             .iter()
             .map(|e| search(e, output))
             .collect()
+    }
+
+    /// The pages of one paginated call merged into one result, like `aws ... --paginate`
+    /// and botocore's `build_full_result`: each result key (a member name or dotted path)
+    /// holds the concatenation of its lists across pages, each non-aggregate key holds its
+    /// value from the first page that has it, and nothing else is kept (tokens included).
+    pub fn aggregate(&self, pages: &[Value]) -> Value {
+        let mut out = Value::Object(Map::new());
+        for (key, expr) in self.result_keys.iter().zip(&self.result_exprs) {
+            let mut all = Vec::new();
+            let mut seen = false;
+            for page in pages {
+                match search(expr, page) {
+                    Value::Array(items) => {
+                        seen = true;
+                        all.extend(items);
+                    }
+                    Value::Null => {}
+                    other => {
+                        seen = true;
+                        all.push(other);
+                    }
+                }
+            }
+            if seen {
+                set_path(&mut out, key, Value::Array(all));
+            }
+        }
+        for key in &self.non_aggregate_keys {
+            let Ok(expr) = jmespath::compile(key) else {
+                continue;
+            };
+            if let Some(v) = pages
+                .iter()
+                .map(|p| search(&expr, p))
+                .find(|v| !v.is_null())
+            {
+                set_path(&mut out, key, v);
+            }
+        }
+        out
     }
 
     /// `input` with the page size set through the limit key (unchanged when the operation
@@ -316,6 +376,46 @@ mod tests {
             Some(json!({"Bucket": "b", "KeyMarker": "k3"}))
         );
         assert_eq!(p.non_aggregate_keys, ["Bucket"]);
+    }
+
+    #[test]
+    fn aggregate_pages() {
+        let ps = paginators();
+        let p = ps.get("ListObjects").unwrap();
+        let pages = [
+            json!({"IsTruncated": true, "Contents": [{"Key": "a"}], "Name": "b"}),
+            json!({"IsTruncated": false, "Contents": [{"Key": "z"}], "CommonPrefixes": [{"Prefix": "p/"}]}),
+        ];
+        assert_eq!(
+            p.aggregate(&pages),
+            json!({"Contents": [{"Key": "a"}, {"Key": "z"}], "CommonPrefixes": [{"Prefix": "p/"}]})
+        );
+        let p = ps.get("ListParts").unwrap();
+        let pages = [
+            json!({"Bucket": "b", "Uploads": [1], "NextKeyMarker": "k"}),
+            json!({"Bucket": "b", "Uploads": [2, 3]}),
+        ];
+        assert_eq!(
+            p.aggregate(&pages),
+            json!({"Bucket": "b", "Uploads": [1, 2, 3]})
+        );
+        let nested = Paginators::from_json(
+            br#"{"pagination": {"ListDistributions": {"input_token": "Marker",
+                "output_token": "DistributionList.NextMarker", "more_results": "DistributionList.IsTruncated",
+                "result_key": "DistributionList.Items"}}}"#,
+        )
+        .unwrap();
+        let p = nested.get("ListDistributions").unwrap();
+        let page =
+            json!({"DistributionList": {"IsTruncated": true, "NextMarker": "m", "Items": [1]}});
+        assert_eq!(
+            p.next_input(&json!({}), &page),
+            Some(json!({"Marker": "m"}))
+        );
+        assert_eq!(
+            p.aggregate(&[page.clone(), page]),
+            json!({"DistributionList": {"Items": [1, 1]}})
+        );
     }
 
     #[test]

@@ -20,7 +20,9 @@ use crate::{AwsError, HttpResponse};
 
 type PResult<T> = Result<T, String>;
 
-/// Parses a response to `op` (see the module documentation).
+/// Parses a response to `op` (see the module documentation). The result follows the
+/// crate's value conventions: API member names, timestamps as RFC 3339 UTC strings, blobs
+/// (a raw payload body too) as standard base64, `"NaN"`/`"Infinity"` for special floats.
 #[allow(
     clippy::result_large_err,
     reason = "a service error is an ordinary outcome, returned by value as the API promises"

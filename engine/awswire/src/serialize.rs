@@ -85,7 +85,10 @@ fn join(path: &str, member: &str) -> String {
     }
 }
 
-/// Serializes a call into an HTTP request (see the module documentation).
+/// Serializes a call into an HTTP request (see the module documentation). `params` follows
+/// the crate's value conventions (API member names; timestamps as RFC 3339 strings or epoch
+/// seconds; blobs as strings taken as their bytes; `"NaN"`/`"Infinity"` for special floats);
+/// `null` means no parameters.
 pub fn serialize(
     model: &ServiceModel,
     op: &Operation,
