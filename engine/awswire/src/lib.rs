@@ -69,7 +69,7 @@ pub use model::{
 };
 pub use paginate::{Paginator, PaginatorError, Paginators};
 pub use parse::{parse, request_id};
-pub use serialize::{SerializeError, serialize};
+pub use serialize::{SerializeError, serialize, serialize_with_token};
 pub use time::Timestamp;
 pub use validate::{ParamError, ParamErrorKind, validate};
 pub use waiter::{Acceptor, Matcher, Waiter, WaiterError, WaiterState, Waiters};

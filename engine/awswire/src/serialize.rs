@@ -94,6 +94,18 @@ pub fn serialize(
     op: &Operation,
     params: &Value,
 ) -> Result<HttpRequest, SerializeError> {
+    serialize_with_token(model, op, params, &mut || uuid::Uuid::new_v4().to_string())
+}
+
+/// [`serialize`], with absent idempotency tokens filled by `new_token` instead of a random
+/// UUID v4 (for reproducible requests). Retries of one call must resend the same request,
+/// not serialize again, or the token changes.
+pub fn serialize_with_token(
+    model: &ServiceModel,
+    op: &Operation,
+    params: &Value,
+    new_token: &mut dyn FnMut() -> String,
+) -> Result<HttpRequest, SerializeError> {
     let protocol = model.protocol()?;
     let empty = Value::Object(Map::new());
     let params = if params.is_null() { &empty } else { params };
@@ -106,10 +118,7 @@ pub fn serialize(
         for (name, m) in &shape.members {
             if m.traits.idempotency_token == Some(true) && obj.get(name).is_none_or(Value::is_null)
             {
-                obj.insert(
-                    name.clone(),
-                    Value::String(uuid::Uuid::new_v4().to_string()),
-                );
+                obj.insert(name.clone(), Value::String(new_token()));
             }
             if m.traits.eventstream == Some(true)
                 || model.target(m).traits.eventstream == Some(true)
