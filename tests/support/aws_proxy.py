@@ -1,0 +1,114 @@
+#!/usr/bin/env python3
+"""A fault-injecting HTTP proxy in front of the AWS emulator (moto server), for orgop's
+end-to-end tests and benchmarks. Standard library only; binds to 127.0.0.1.
+
+It forwards every request to --upstream unchanged, except:
+  --deny-assume-role ACCOUNT   sts:AssumeRole into a role of ACCOUNT answers 403 AccessDenied
+                               (repeatable)
+  --throttle-ec2 N             the first N ec2 requests answer 503 RequestLimitExceeded
+  --throttle-every K           after those, every K-th ec2 request answers 503 too (0: never)
+  --latency-ms MS              every forwarded request waits MS milliseconds first
+It prints "listening on PORT" once ready, and counts what it did in GET /__proxy/stats.
+
+usage: aws_proxy.py --upstream http://127.0.0.1:5000 [--port 0] [options]
+"""
+import argparse, json, threading, time, urllib.parse, uuid
+import http.client
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+p = argparse.ArgumentParser()
+p.add_argument("--upstream", required=True)
+p.add_argument("--port", type=int, default=0)
+p.add_argument("--deny-assume-role", action="append", default=[])
+p.add_argument("--throttle-ec2", type=int, default=0)
+p.add_argument("--throttle-every", type=int, default=0)
+p.add_argument("--latency-ms", type=int, default=0)
+args = p.parse_args()
+up = urllib.parse.urlparse(args.upstream)
+
+lock = threading.Lock()
+stats = {"forwarded": 0, "denied_assume_role": 0, "throttled": 0, "ec2_requests": 0}
+local = threading.local()
+
+
+def upstream():
+    conn = getattr(local, "conn", None)
+    if conn is None:
+        conn = http.client.HTTPConnection(up.hostname, up.port, timeout=60)
+        local.conn = conn
+    return conn
+
+
+class Handler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *a):
+        pass
+
+    def reply(self, status, body, ctype="text/xml"):
+        data = body.encode()
+        self.send_response(status)
+        self.send_header("Content-Type", ctype)
+        self.send_header("Content-Length", str(len(data)))
+        self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def handle_any(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = self.rfile.read(length) if length else b""
+        if self.path == "/__proxy/stats":
+            with lock:
+                return self.reply(200, json.dumps(stats), "application/json")
+        auth = self.headers.get("Authorization", "")
+        service = auth.split("Credential=")[1].split("/")[3] if "Credential=" in auth else ""
+        form = {}
+        if body and "x-www-form-urlencoded" in self.headers.get("Content-Type", ""):
+            form = dict(urllib.parse.parse_qsl(body.decode()))
+        if service == "sts" and form.get("Action") == "AssumeRole":
+            account = form.get("RoleArn", "::::").split(":")[4]
+            if account in args.deny_assume_role:
+                with lock:
+                    stats["denied_assume_role"] += 1
+                msg = f"User: arn:aws:iam::000000000000:user/orgop is not authorized to perform: sts:AssumeRole on resource: {form.get('RoleArn')}"
+                return self.reply(403, f'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{msg}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>')
+        if service == "ec2":
+            with lock:
+                stats["ec2_requests"] += 1
+                n = stats["ec2_requests"]
+                throttle = n <= args.throttle_ec2 or (args.throttle_every and n % args.throttle_every == 0)
+                if throttle:
+                    stats["throttled"] += 1
+            if throttle:
+                return self.reply(503, f"<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>{uuid.uuid4()}</RequestID></Response>")
+        if args.latency_ms:
+            time.sleep(args.latency_ms / 1000)
+        headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive", "proxy-connection")}
+        for attempt in range(2):
+            try:
+                conn = upstream()
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+                break
+            except (http.client.HTTPException, OSError):
+                local.conn = None
+                if attempt:
+                    raise
+        with lock:
+            stats["forwarded"] += 1
+        self.send_response(resp.status)
+        for k, v in resp.getheaders():
+            if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = handle_any
+
+
+server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+server.daemon_threads = True
+print(f"listening on {server.server_address[1]}", flush=True)
+server.serve_forever()
