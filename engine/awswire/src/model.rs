@@ -3,7 +3,8 @@
 //! Input: the bytes of a botocore `service-2.json` (documentation fields are ignored).
 //! Guarantees: after [`ServiceModel::from_json`] succeeds, every shape reference in the
 //! model (operation inputs, outputs, errors, structure members, list members, map keys and
-//! values) names a shape that exists, and every member reference carries its *effective*
+//! values) names a shape that exists, every list has a member, every map a key and a value,
+//! every `payload` names a member, and every member reference carries its *effective*
 //! serialization traits: the traits written on the reference, falling back to the traits
 //! written on the target shape (the way botocore merges them). Structure members keep the
 //! order in which the model lists them, so serialization is deterministic and in model order.
@@ -26,6 +27,15 @@ pub enum ModelError {
         from: String,
         /// The shape name that is not defined.
         shape: String,
+    },
+    /// A shape lacks a part its type needs (a list without `member`, a map without `key` or
+    /// `value`, a `payload` naming no member).
+    #[error("invalid service model: shape `{shape}` {problem}")]
+    InvalidShape {
+        /// The shape name.
+        shape: String,
+        /// What is wrong.
+        problem: &'static str,
     },
     /// None of the protocols the model lists is one this crate implements.
     #[error("unsupported protocol(s) {0:?}: orgop speaks ec2, query, json, rest-json and rest-xml")]
@@ -585,6 +595,25 @@ impl ServiceModel {
             }
         }
         for (name, s) in self.shapes.iter_mut() {
+            let invalid = |problem| ModelError::InvalidShape {
+                shape: name.clone(),
+                problem,
+            };
+            match s.kind {
+                ShapeType::List if s.member.is_none() => {
+                    return Err(invalid("is a list without `member`"));
+                }
+                ShapeType::Map if s.key.is_none() || s.value.is_none() => {
+                    return Err(invalid("is a map without `key` and `value`"));
+                }
+                _ => {}
+            }
+            if s.payload
+                .as_ref()
+                .is_some_and(|p| !s.members.contains_key(p))
+            {
+                return Err(invalid("names a `payload` that is not one of its members"));
+            }
             for (m, r) in s.members.iter_mut() {
                 fix(r, &|| format!("shape {name} member {m}"))?;
             }

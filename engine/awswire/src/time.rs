@@ -8,7 +8,7 @@
 //! `rfc822` (IMF-fixdate, whole seconds) and `unixTimestamp` (whole seconds, or milliseconds
 //! as a fraction when non-zero). Parsing a wire timestamp accepts any of the three.
 
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 /// A point in time: seconds since the Unix epoch plus nanoseconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -194,21 +194,17 @@ impl Timestamp {
 
     /// The `rfc822` wire format (IMF-fixdate, whole seconds): `Tue, 29 Apr 2014 18:30:38 GMT`.
     pub fn to_rfc822(&self) -> String {
-        if self.secs >= 0 {
-            httpdate::fmt_http_date(SystemTime::UNIX_EPOCH + Duration::from_secs(self.secs as u64))
-        } else {
-            // httpdate cannot express times before 1970; format by hand.
-            const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-            const MONTHS: [&str; 12] = [
-                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-            ];
-            let (y, mo, d, h, mi, s) = self.parts();
-            let wd = DAYS[self.secs.div_euclid(86_400).rem_euclid(7) as usize];
-            format!(
-                "{wd}, {d:02} {} {y:04} {h:02}:{mi:02}:{s:02} GMT",
-                MONTHS[(mo - 1) as usize]
-            )
-        }
+        const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let (y, mo, d, h, mi, s) = self.parts();
+        // 1970-01-01 was a Thursday.
+        let wd = DAYS[self.secs.div_euclid(86_400).rem_euclid(7) as usize];
+        format!(
+            "{wd}, {d:02} {} {y:04} {h:02}:{mi:02}:{s:02} GMT",
+            MONTHS[(mo - 1) as usize]
+        )
     }
 
     /// The `unixTimestamp` wire format as a JSON number: whole seconds, or seconds with a

@@ -703,3 +703,49 @@ fn unions_and_map_keys() {
         ParamErrorKind::UnionMembers { set: 0, .. }
     ));
 }
+
+#[test]
+fn truncated_or_garbled_responses_never_panic() {
+    let ec2 = ec2();
+    let orgs = organizations();
+    let s3 = s3();
+    let cases: Vec<(&ServiceModel, &str, &str)> = vec![
+        (
+            &ec2,
+            "DescribeVolumes",
+            "<DescribeVolumesResponse><volumeSet><item><volumeId>v</volumeId><createTime>2024-01-02T03:04:05Z</createTime><size>8</size><tagSet><item><key>k</key></item></tagSet></item></volumeSet></DescribeVolumesResponse>",
+        ),
+        (
+            &orgs,
+            "ListAccounts",
+            r#"{"Accounts":[{"Id":"1","JoinedTimestamp":1.5e9}],"NextToken":"n"}"#,
+        ),
+        (
+            &s3,
+            "ListObjectsV2",
+            "<ListBucketResult><Contents><Key>a</Key><Size>1</Size><LastModified>2024-01-01T00:00:00Z</LastModified></Contents></ListBucketResult>",
+        ),
+        (&s3, "GetObject", "<Error><Code>NoSuchKey</Code></Error>"),
+    ];
+    for (model, op, body) in cases {
+        let op = model.operation(op).unwrap();
+        for cut in 0..body.len() {
+            for status in [200, 400, 503] {
+                let resp = HttpResponse {
+                    status,
+                    headers: vec![],
+                    body: body.as_bytes()[..cut].to_vec(),
+                };
+                let _ = parse(model, op, &resp);
+                let mut garbled = body.as_bytes().to_vec();
+                garbled[cut] = garbled[cut].wrapping_add(1);
+                let resp = HttpResponse {
+                    status,
+                    headers: vec![],
+                    body: garbled,
+                };
+                let _ = parse(model, op, &resp);
+            }
+        }
+    }
+}
