@@ -749,3 +749,13 @@ fn truncated_or_garbled_responses_never_panic() {
         }
     }
 }
+
+#[test]
+fn loaded_models_can_be_shared_across_threads() {
+    fn shareable<T: Send + Sync + 'static>() {}
+    shareable::<ServiceModel>();
+    shareable::<orgop_awswire::Paginators>();
+    shareable::<orgop_awswire::Waiters>();
+    shareable::<orgop_awswire::AwsError>();
+    shareable::<orgop_awswire::HttpRequest>();
+}
