@@ -3,8 +3,16 @@
 //! Everything here is a function of its inputs: no network, no clock (except UUIDs for
 //! idempotency tokens), no async, no printing. The network layer (`orgop-aws`) loads a
 //! [`ServiceModel`], calls [`validate`] and [`serialize`] to get an [`HttpRequest`], signs and
-//! sends it, and hands the [`HttpResponse`] to [`parse`]. [`Paginator`] and [`Waiter`] hold the
-//! pure logic of `paginators-1.json` and `waiters-2.json`.
+//! sends it (retries resend that same request: serializing again would change an
+//! auto-filled idempotency token), and hands the [`HttpResponse`] to [`parse`], which gives
+//! the result or an [`AwsError`]. [`request_id`] reads the request id of any response.
+//! [`Paginator`] (`next_input`, `aggregate`) and [`Waiter`] (`evaluate`) hold the pure logic of
+//! `paginators-1.json` and `waiters-2.json`; [`apply_sdk_extras`] merges botocore's
+//! `*.sdk-extras.json` into a document before it is parsed.
+//!
+//! Correctness is defined by AWS's protocol compliance cases (`tests/protocol_tests.rs`) and
+//! checked against botocore itself over every operation of every service
+//! (`tests/botocore_models.rs`, opt-in).
 //!
 //! # Value conventions
 //!
@@ -19,7 +27,7 @@
 //! - **floats**: `NaN`, `Infinity` and `-Infinity` are the strings `"NaN"`, `"Infinity"`,
 //!   `"-Infinity"` both ways (JSON numbers cannot hold them).
 //! - **idempotency tokens**: a top-level member marked `idempotencyToken` that is absent is
-//!   filled with a fresh UUID v4.
+//!   filled with a fresh UUID v4 ([`serialize_with_token`] takes the generator).
 //! - **documents** pass through unchanged.
 //!
 //! Protocols: `ec2`, `query`, `json` (1.0 and 1.1), `rest-json`, `rest-xml`. Event streams and
