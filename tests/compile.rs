@@ -2,7 +2,7 @@
 //! (snapshots reviewed and checked in), `asl-validator` accepts every definition (inline and
 //! distributed), shared data is hoisted once, and the inline form executed by an independent
 //! interpreter (aws-local-stepfunctions) passes orgop's own payload types between its states.
-use orgop_plan::contract::{FanoutRequest, WorkerRequest, WorkerSummary};
+use orgop_plan::contract::{FanoutRequest, ResultsRequest, WorkerRequest, WorkerSummary};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

@@ -126,6 +126,7 @@ pub fn compile(l: &Lowered) -> Value {
                 contract::HANDLER: contract::FANOUT,
                 "runbook": name,
                 "targets": serde_json::to_value(&l.targets).expect("targets serialize"),
+                "role": serde_json::to_value(&plan.role).expect("role serializes"),
                 "params": serde_json::to_value(&plan.params).expect("params serialize"),
                 "map": if distributed { "distributed" } else { "inline" },
                 "input.$": "$",
@@ -248,6 +249,7 @@ pub fn compile(l: &Lowered) -> Value {
                 "runbook": name,
                 "run.$": path(fields::RUN),
                 "count.$": path(fields::COUNT),
+                "columns": plan.report.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
                 format!("{results_input}.$"): path(results_input),
                 "execution.$": "$$.Execution.Id"
             }

@@ -3,7 +3,7 @@
 //! The compiler builds these shapes with ASL paths (`"run.$": "$.run"`); the Lambda
 //! deserializes them into these types. The field-name constants below are what both sides
 //! use, so renaming one breaks the build, not a deployed state machine.
-use crate::plan::{ParamDef, Plan, TargetsPlan};
+use crate::plan::{ParamDef, Plan, RolePlan, TargetsPlan};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -45,6 +45,8 @@ pub struct FanoutRequest {
     pub runbook: String,
     /// Where to run.
     pub targets: TargetsPlan,
+    /// The role, assumed in each account to list its enabled regions (`regions: enabled`).
+    pub role: RolePlan,
     /// Parameter definitions, to apply defaults and check overrides once for the run.
     #[serde(default)]
     pub params: BTreeMap<String, ParamDef>,
@@ -146,6 +148,52 @@ pub struct WorkerSummary {
     /// Error message when not ok (truncated by the worker).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
+}
+
+/// The result handler's payload.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ResultsRequest {
+    /// Always [`RESULTS`].
+    pub handler: String,
+    /// Runbook name.
+    pub runbook: String,
+    /// Facts of the run.
+    pub run: RunContext,
+    /// How many items the fanout produced.
+    pub count: usize,
+    /// The report's columns, in order (the findings CSV's columns after the fixed four).
+    #[serde(default)]
+    pub columns: Vec<String>,
+    /// Inline Map: one summary per item (failures recorded by the state machine included).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<WorkerSummary>>,
+    /// Distributed Map: the ResultWriter's output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub map_results: Option<Value>,
+    /// `$$.Execution.Id`.
+    pub execution: String,
+}
+
+/// The result handler's answer (the state machine routes on `failed`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ResultsSummary {
+    /// Items in the run.
+    pub items: usize,
+    /// Items that ended `denied` or `error`.
+    pub failed: usize,
+    /// Items by status.
+    pub by_status: BTreeMap<String, usize>,
+    /// Finding rows.
+    pub findings: usize,
+    /// Actions by outcome.
+    pub actions: BTreeMap<String, usize>,
+    /// Where results.jsonl was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub results_uri: Option<String>,
+    /// Where findings.csv was written.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub findings_uri: Option<String>,
 }
 
 /// Field names the compiler writes into paths.

@@ -16,8 +16,8 @@ mod fanout;
 mod run;
 pub mod sink;
 
-pub use fanout::{FanoutError, Overrides, fanout};
-pub use run::{Connector, Event, RunOptions, Summary, run};
+pub use fanout::{FanoutError, Overrides, failed_item, fanout};
+pub use run::{Connector, Event, RunOptions, Summary, enabled_regions, run};
 
 mod replay;
 pub use replay::ReplayConnector;

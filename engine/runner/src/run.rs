@@ -136,7 +136,8 @@ impl Summary {
     }
 }
 
-async fn enabled_regions<C: Connector>(
+/// The regions enabled in `account` (`account:ListRegions`, asked with `role` from inside it).
+pub async fn enabled_regions<C: Connector>(
     c: &C,
     account: String,
     role: &RolePlan,

@@ -25,11 +25,16 @@ fn cell(v: &Value) -> String {
     }
 }
 
-/// The findings CSV for `results`.
-pub fn csv(plan: &Plan, results: &[ItemResult]) -> Result<String, String> {
+/// The report's column names, in order.
+pub fn columns(plan: &Plan) -> Vec<String> {
+    plan.report.columns.iter().map(|c| c.name.clone()).collect()
+}
+
+/// The findings CSV for `results`: the fixed four columns, then `columns`.
+pub fn csv(columns: &[String], results: &[ItemResult]) -> Result<String, String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     let mut header: Vec<&str> = vec!["account_id", "account_name", "region", "resource_id"];
-    header.extend(plan.report.columns.iter().map(|c| c.name.as_str()));
+    header.extend(columns.iter().map(String::as_str));
     w.write_record(&header).map_err(|e| e.to_string())?;
     for r in results {
         for f in &r.findings {
@@ -40,10 +45,9 @@ pub fn csv(plan: &Plan, results: &[ItemResult]) -> Result<String, String> {
                 cell(&f.resource_id),
             ];
             row.extend(
-                plan.report
-                    .columns
+                columns
                     .iter()
-                    .map(|c| cell(f.columns.get(&c.name).unwrap_or(&Value::Null))),
+                    .map(|c| cell(f.columns.get(c).unwrap_or(&Value::Null))),
             );
             w.write_record(&row).map_err(|e| e.to_string())?;
         }
@@ -58,7 +62,7 @@ pub fn write_dir(dir: &Path, plan: &Plan, results: &[ItemResult]) -> Result<Vec<
     let mut written = Vec::new();
     for (name, text) in [
         ("results.jsonl", jsonl(results)),
-        ("findings.csv", csv(plan, results)?),
+        ("findings.csv", csv(&columns(plan), results)?),
     ] {
         let path = dir.join(name);
         std::fs::File::create(&path)
