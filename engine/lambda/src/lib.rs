@@ -1,0 +1,21 @@
+//! The orgop Lambda's handlers, one binary for all three (the payload's `handler` picks):
+//!
+//! - `fanout`: the execution input's parameters resolved against the runbook's definitions,
+//!   targets -> items; items that failed to list are stored as failed results at once; the
+//!   items are returned (inline Map) or written to S3 (distributed Map).
+//! - `worker`: one item: assume the role, run the plan, store the full result (DynamoDB; large
+//!   results to S3), return a small fixed-size summary. A denied or failed item is a *result*,
+//!   not an error: only orgop's own plumbing failing raises, with the names of
+//!   [`orgop_plan::WorkerError`] that the state machine retries and catches on.
+//! - `results`: every stored result of the execution (plus failures the state machine caught),
+//!   results.jsonl and findings.csv to S3, a summary; optionally an SNS notification.
+//!
+//! Handlers take their dependencies as traits ([`orgop_runner::Connector`], [`ResultsStore`],
+//! [`ObjectStore`]) so tests call them directly with the JSON the compiled ASL produces.
+#![deny(missing_docs)]
+
+mod handlers;
+mod store;
+
+pub use handlers::{Deps, HandlerError, handle};
+pub use store::{DynamoStore, ObjectStore, ResultsStore, StoreError};

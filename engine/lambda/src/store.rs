@@ -1,0 +1,194 @@
+//! Where results live: a DynamoDB table keyed by execution and item (large results in S3),
+//! and S3 objects for items and reports.
+use orgop_exec::ItemResult;
+use std::future::Future;
+
+/// A store failure, classified for retrying.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StoreError {
+    /// Worth retrying (throttling, 5xx, network).
+    pub transient: bool,
+    /// Throttled specifically.
+    pub throttled: bool,
+    /// What happened.
+    pub message: String,
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// Objects in S3 (through the model-driven client in the binary).
+pub trait ObjectStore: Send + Sync {
+    /// Writes an object.
+    fn put(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Reads an object.
+    fn get(
+        &self,
+        bucket: &str,
+        key: &str,
+    ) -> impl Future<Output = Result<Vec<u8>, StoreError>> + Send;
+}
+
+/// The full result of every item, by execution.
+pub trait ResultsStore: Send + Sync {
+    /// Stores one item's result (replacing an earlier one for the same item: retries are safe).
+    fn put(
+        &self,
+        execution: &str,
+        result: &ItemResult,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
+    /// Every result of an execution.
+    fn all(
+        &self,
+        execution: &str,
+    ) -> impl Future<Output = Result<Vec<ItemResult>, StoreError>> + Send;
+}
+
+/// Results larger than this go to S3, with a pointer in DynamoDB (its item limit is 400 KB).
+pub const INLINE_LIMIT: usize = 300 * 1024;
+
+/// The DynamoDB results table: partition key `execution` (S), sort key `item` (S,
+/// `<account>#<region>`), the result as JSON in `result` or, when large, its S3 key in
+/// `result_s3`.
+pub struct DynamoStore<O> {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    objects: O,
+    bucket: Option<String>,
+}
+
+impl<O: ObjectStore> DynamoStore<O> {
+    /// A store on `table`; large results go to `bucket` through `objects`.
+    pub fn new(
+        client: aws_sdk_dynamodb::Client,
+        table: impl Into<String>,
+        objects: O,
+        bucket: Option<String>,
+    ) -> Self {
+        DynamoStore {
+            client,
+            table: table.into(),
+            objects,
+            bucket,
+        }
+    }
+}
+
+fn sdk_error<E: std::fmt::Debug + aws_sdk_dynamodb::error::ProvideErrorMetadata>(
+    e: &aws_sdk_dynamodb::error::SdkError<E>,
+) -> StoreError {
+    use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+    let code = e.code().unwrap_or_default().to_string();
+    let throttled = code.contains("Throttl")
+        || code == "ProvisionedThroughputExceededException"
+        || code == "RequestLimitExceeded";
+    let transient = throttled
+        || matches!(
+            e,
+            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+        )
+        || code == "InternalServerError"
+        || code == "ServiceUnavailable";
+    StoreError {
+        transient,
+        throttled,
+        message: format!("DynamoDB: {} {}", code, e.message().unwrap_or_default()),
+    }
+}
+
+impl<O: ObjectStore> ResultsStore for DynamoStore<O> {
+    async fn put(&self, execution: &str, result: &ItemResult) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::AttributeValue as A;
+        let json = serde_json::to_string(result).map_err(|e| StoreError {
+            transient: false,
+            throttled: false,
+            message: e.to_string(),
+        })?;
+        let item = format!("{}#{}", result.account_id, result.region);
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("execution", A::S(execution.into()))
+            .item("item", A::S(item.clone()))
+            .item("status", A::S(result.status.as_str().into()));
+        if json.len() > INLINE_LIMIT {
+            let bucket = self.bucket.as_deref().ok_or_else(|| StoreError {
+                transient: false,
+                throttled: false,
+                message: format!(
+                    "the result of {item} is {} bytes and no results bucket is configured",
+                    json.len()
+                ),
+            })?;
+            let key = format!(
+                "orgop/results/{}/{}.json",
+                execution_name(execution),
+                item.replace('#', "-")
+            );
+            self.objects
+                .put(bucket, &key, json.into_bytes(), "application/json")
+                .await?;
+            req = req.item("result_s3", A::S(format!("{bucket}/{key}")));
+        } else {
+            req = req.item("result", A::S(json));
+        }
+        req.send().await.map(|_| ()).map_err(|e| sdk_error(&e))
+    }
+
+    async fn all(&self, execution: &str) -> Result<Vec<ItemResult>, StoreError> {
+        use aws_sdk_dynamodb::types::AttributeValue as A;
+        let mut out = Vec::new();
+        let mut start = None;
+        loop {
+            let resp = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .key_condition_expression("#e = :e")
+                .expression_attribute_names("#e", "execution")
+                .expression_attribute_values(":e", A::S(execution.into()))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(|e| sdk_error(&e))?;
+            for item in resp.items() {
+                let text = match (item.get("result"), item.get("result_s3")) {
+                    (Some(A::S(json)), _) => json.clone(),
+                    (_, Some(A::S(location))) => {
+                        let (bucket, key) = location.split_once('/').unwrap_or((location, ""));
+                        String::from_utf8_lossy(&self.objects.get(bucket, key).await?).into_owned()
+                    }
+                    _ => continue,
+                };
+                out.push(serde_json::from_str(&text).map_err(|e| StoreError {
+                    transient: false,
+                    throttled: false,
+                    message: format!("a stored result is not valid: {e}"),
+                })?);
+            }
+            match resp.last_evaluated_key() {
+                Some(k) if !k.is_empty() => start = Some(k.clone()),
+                _ => break,
+            }
+        }
+        out.sort_by(|a: &ItemResult, b| {
+            (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region))
+        });
+        Ok(out)
+    }
+}
+
+/// The name part of an execution ARN (`arn:aws:states:...:execution:<machine>:<name>`).
+pub fn execution_name(execution: &str) -> &str {
+    execution.rsplit(':').next().unwrap_or(execution)
+}
