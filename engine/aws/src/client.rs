@@ -1,0 +1,897 @@
+//! The client the interpreter and the CLI use: any operation of any loaded service, on any
+//! (account, region), from JSON parameters to a JSON result.
+//!
+//! Guarantees: an unknown service, operation or parameter fails before anything is sent
+//! (with the close matches and the parameter's path); each attempt is re-signed and first
+//! takes a token from the bucket of its (account, region, service); throttling, 5xx,
+//! timeouts and connection errors are retried per the [`RetryPolicy`]; the error that ends
+//! a call says which of validation, service error, access denied, throttled-after-retries or
+//! transport it was.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use aws_config::{BehaviorVersion, Region};
+use aws_credential_types::Credentials;
+use aws_credential_types::provider::SharedCredentialsProvider;
+use aws_sigv4::http_request::{
+    PayloadChecksumKind, PercentEncodingMode, SignableBody, SignableRequest, SigningSettings,
+    UriPathNormalizationMode, sign,
+};
+use aws_smithy_runtime_api::client::identity::Identity;
+use futures_core::Stream;
+use orgop_awswire::{AwsError, ParamError, UnknownName, WaiterState};
+use serde_json::Value;
+
+use crate::credentials::{CredentialSource, CredentialsError, RoleSpec};
+use crate::endpoints::{self, Endpoint, EndpointOverrides};
+use crate::http::{Timeouts, Transport, TransportError};
+use crate::models::{LoadError, ModelRegistry, Service};
+use crate::ratelimit::{BucketKey, RateConfig, RateLimiters};
+use crate::retry::{FailureKind, RetryPolicy, classify};
+
+/// Error codes that mean the caller is not allowed to make the call.
+pub const ACCESS_DENIED_CODES: &[&str] = &[
+    "AccessDenied",
+    "AccessDeniedException",
+    "UnauthorizedOperation",
+    "UnauthorizedAccess",
+    "AuthorizationError",
+    "AuthorizationErrorException",
+    "NotAuthorized",
+    "Forbidden",
+    "AccessDeniedForDependencyException",
+];
+
+/// How to build an [`AwsClient`].
+#[derive(Debug, Clone)]
+pub struct ClientOptions {
+    /// The default region (for calls whose target names none and for STS); else the
+    /// standard chain's (`AWS_REGION`, profile), else `us-east-1`.
+    pub region: Option<String>,
+    /// A named profile of the shared config files (else `AWS_PROFILE`, else `default`).
+    pub profile: Option<String>,
+    /// An endpoint URL for every service (`--endpoint-url`), over the environment's.
+    pub endpoint_url: Option<String>,
+    /// Extra model directories in botocore's layout (`--models-dir`), over
+    /// `ORGOP_MODELS_DIR` and the bundle.
+    pub models_dirs: Vec<PathBuf>,
+    /// Fixed credentials instead of the standard chain (tests, `--no-sign`-like uses).
+    pub credentials: Option<Credentials>,
+    /// Retry policy of every call.
+    pub retry: RetryPolicy,
+    /// Rate of each (account, region, service) bucket.
+    pub rate: RateConfig,
+    /// Rate of the run-wide `sts:AssumeRole` bucket (AWS's quota is 100/s per account).
+    pub assume_role_rate: RateConfig,
+    /// Connect and read timeouts.
+    pub timeouts: Timeouts,
+}
+
+impl Default for ClientOptions {
+    fn default() -> Self {
+        ClientOptions {
+            region: None,
+            profile: None,
+            endpoint_url: None,
+            models_dirs: Vec::new(),
+            credentials: None,
+            retry: RetryPolicy::default(),
+            rate: RateConfig::new(20.0, 20.0),
+            assume_role_rate: RateConfig::new(50.0, 10.0),
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+/// Where a call goes.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Target {
+    /// The account (12 digits). With `role`, the account whose role is assumed; without,
+    /// only a label for rate limiting (may be empty).
+    pub account_id: String,
+    /// The region.
+    pub region: String,
+    /// The role to assume in `account_id`, or `None` for the caller's own credentials.
+    pub role: Option<RoleSpec>,
+}
+
+impl Target {
+    /// The caller's own credentials in `region`.
+    pub fn own(region: impl Into<String>) -> Target {
+        Target {
+            account_id: String::new(),
+            region: region.into(),
+            role: None,
+        }
+    }
+
+    /// A role assumed in `account_id`, in `region`.
+    pub fn assume(
+        account_id: impl Into<String>,
+        region: impl Into<String>,
+        role: RoleSpec,
+    ) -> Target {
+        Target {
+            account_id: account_id.into(),
+            region: region.into(),
+            role: Some(role),
+        }
+    }
+}
+
+/// An error answered by AWS for one call.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{service}:{operation}: {error}")]
+pub struct ApiError {
+    /// botocore service name.
+    pub service: String,
+    /// Operation name.
+    pub operation: String,
+    /// Code, message, HTTP status, request id and modeled data.
+    pub error: AwsError,
+}
+
+/// Why a call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The service name is not known (nothing was sent).
+    #[error(transparent)]
+    UnknownService(UnknownName),
+    /// The operation is not in the service's model (nothing was sent).
+    #[error("{service}: {source}")]
+    UnknownOperation {
+        /// botocore service name.
+        service: String,
+        /// The unknown operation with close matches.
+        source: UnknownName,
+    },
+    /// The parameters do not fit the operation's input shape (nothing was sent).
+    #[error("{service}:{operation}: invalid parameters: {}", .errors.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Validation {
+        /// botocore service name.
+        service: String,
+        /// Operation name.
+        operation: String,
+        /// Every problem, each with its parameter path.
+        errors: Vec<ParamError>,
+    },
+    /// Anything else wrong before sending: a model that does not load, a request that
+    /// cannot be serialized, parameters that are not JSON, a waiter or paginator that does
+    /// not exist.
+    #[error("{0}")]
+    Invalid(String),
+    /// The service answered with an error.
+    #[error(transparent)]
+    Api(Box<ApiError>),
+    /// The service said the caller may not do this.
+    #[error("access denied: {0}")]
+    AccessDenied(Box<ApiError>),
+    /// Still throttled when the retries ran out.
+    #[error("throttled after {attempts} attempts: {error}")]
+    Throttled {
+        /// The last throttling error.
+        error: Box<ApiError>,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// The network failed (connection, timeout) on the last attempt.
+    #[error("{service}:{operation}: {error} (after {attempts} attempts)")]
+    Transport {
+        /// botocore service name.
+        service: String,
+        /// Operation name.
+        operation: String,
+        /// What failed.
+        error: TransportError,
+        /// Attempts made.
+        attempts: u32,
+    },
+    /// No credentials, or the role could not be assumed.
+    #[error(transparent)]
+    Credentials(#[from] CredentialsError),
+    /// A waiter reached a failure state, or gave up.
+    #[error("waiter {waiter}: {message}")]
+    Waiter {
+        /// The waiter name.
+        waiter: String,
+        /// What happened.
+        message: String,
+    },
+}
+
+impl CallError {
+    /// True when nothing was sent because the call itself is wrong.
+    pub fn is_before_send(&self) -> bool {
+        matches!(
+            self,
+            CallError::UnknownService(_)
+                | CallError::UnknownOperation { .. }
+                | CallError::Validation { .. }
+                | CallError::Invalid(_)
+        )
+    }
+
+    /// The AWS error, when the service answered one.
+    pub fn aws_error(&self) -> Option<&AwsError> {
+        match self {
+            CallError::Api(e)
+            | CallError::AccessDenied(e)
+            | CallError::Throttled { error: e, .. } => Some(&e.error),
+            _ => None,
+        }
+    }
+
+    /// The error code: the service's, or `Transport`, `Validation`, `Credentials`, ...
+    pub fn code(&self) -> &str {
+        match self {
+            CallError::Api(e)
+            | CallError::AccessDenied(e)
+            | CallError::Throttled { error: e, .. } => &e.error.code,
+            CallError::UnknownService(_) => "UnknownService",
+            CallError::UnknownOperation { .. } => "UnknownOperation",
+            CallError::Validation { .. } => "ValidationError",
+            CallError::Invalid(_) => "InvalidRequest",
+            CallError::Transport { .. } => "Transport",
+            CallError::Credentials(CredentialsError::AssumeRole { code, .. }) => code,
+            CallError::Credentials(_) => "NoCredentials",
+            CallError::Waiter { .. } => "WaiterFailed",
+        }
+    }
+}
+
+impl From<LoadError> for CallError {
+    fn from(e: LoadError) -> CallError {
+        match e {
+            LoadError::Unknown(u) => CallError::UnknownService(u),
+            LoadError::UnknownOperation { service, source } => {
+                CallError::UnknownOperation { service, source }
+            }
+            other => CallError::Invalid(other.to_string()),
+        }
+    }
+}
+
+struct Inner {
+    registry: ModelRegistry,
+    overrides: EndpointOverrides,
+    default_region: String,
+    credentials: CredentialSource,
+    limiters: RateLimiters,
+    retry: RetryPolicy,
+    transport: Transport,
+}
+
+/// The model-driven AWS client. Cheap to clone; share one per run.
+#[derive(Clone)]
+pub struct AwsClient {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AwsClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwsClient")
+            .field("default_region", &self.inner.default_region)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A prepared call: everything resolved and checked, nothing sent.
+struct Prepared {
+    service: Arc<Service>,
+    operation: String,
+}
+
+impl AwsClient {
+    /// A client with credentials and region from the standard chain (environment,
+    /// `AWS_PROFILE`, shared config, web identity, container and instance metadata),
+    /// endpoints overridable by `AWS_ENDPOINT_URL[_<SERVICE>]` and models from the bundle,
+    /// `ORGOP_MODELS_DIR` and `opts.models_dirs`.
+    pub async fn from_env(opts: ClientOptions) -> AwsClient {
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if let Some(p) = &opts.profile {
+            loader = loader.profile_name(p);
+        }
+        if let Some(r) = &opts.region {
+            loader = loader.region(Region::new(r.clone()));
+        }
+        if let Some(c) = &opts.credentials {
+            loader = loader.credentials_provider(c.clone());
+        }
+        let sdk = loader.load().await;
+        let default_region = sdk
+            .region()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|| "us-east-1".to_string());
+        let base = sdk
+            .credentials_provider()
+            .unwrap_or_else(|| SharedCredentialsProvider::new(Credentials::for_tests()));
+        let registry = ModelRegistry::from_env();
+        for d in &opts.models_dirs {
+            registry.add_dir(d.clone());
+        }
+        let mut overrides = EndpointOverrides::from_env();
+        overrides.endpoint_url = opts.endpoint_url.clone();
+        let limiters = RateLimiters::new(opts.rate, opts.assume_role_rate);
+        let credentials = CredentialSource::new(
+            &sdk,
+            base,
+            opts.endpoint_url.as_deref(),
+            limiters.assume_role(),
+        );
+        AwsClient {
+            inner: Arc::new(Inner {
+                registry,
+                overrides,
+                default_region,
+                credentials,
+                limiters,
+                retry: opts.retry,
+                transport: Transport::new(opts.timeouts),
+            }),
+        }
+    }
+
+    /// The region used when a caller has none.
+    pub fn default_region(&self) -> &str {
+        &self.inner.default_region
+    }
+
+    /// The model registry (to list services and operations, or check a call offline).
+    pub fn models(&self) -> &ModelRegistry {
+        &self.inner.registry
+    }
+
+    /// Checks a call without sending it: the service, the operation and the parameters.
+    pub fn check(&self, service: &str, operation: &str, params: &Value) -> Result<(), CallError> {
+        self.prepare(service, operation, params).map(|_| ())
+    }
+
+    fn prepare(
+        &self,
+        service: &str,
+        operation: &str,
+        params: &Value,
+    ) -> Result<Prepared, CallError> {
+        let svc = self.inner.registry.resolve(service, operation)?;
+        let op = svc
+            .operation(operation)
+            .map_err(|source| CallError::UnknownOperation {
+                service: svc.name.clone(),
+                source,
+            })?;
+        svc.model
+            .protocol()
+            .map_err(|e| CallError::Invalid(format!("{}: {e}", svc.name)))?;
+        orgop_awswire::validate(&svc.model, op, params).map_err(|errors| {
+            CallError::Validation {
+                service: svc.name.clone(),
+                operation: operation.to_string(),
+                errors,
+            }
+        })?;
+        Ok(Prepared {
+            service: svc,
+            operation: operation.to_string(),
+        })
+    }
+
+    /// The endpoint a call of `service` in `region` goes to.
+    pub fn endpoint(&self, service: &str, region: &str) -> Result<Endpoint, CallError> {
+        let svc = self.inner.registry.service(service)?;
+        Ok(endpoints::resolve(
+            svc.model.metadata(),
+            region,
+            &self.inner.overrides,
+        ))
+    }
+
+    /// Makes one call: `service` as botocore or IAM names it (`ec2`, `elasticloadbalancing`),
+    /// `operation` as the API reference spells it, `params` as its JSON input.
+    pub async fn call(
+        &self,
+        target: &Target,
+        service: &str,
+        operation: &str,
+        params: Value,
+    ) -> Result<Value, CallError> {
+        let prepared = self.prepare(service, operation, &params)?;
+        self.send(target, &prepared, &params).await.map(|(v, _)| v)
+    }
+
+    /// The pages of a paginated operation, driven by the service's `paginators-1.json`; an
+    /// operation without a paginator yields its single result. The stream ends after the
+    /// first error.
+    pub fn pages(
+        &self,
+        target: &Target,
+        service: &str,
+        operation: &str,
+        params: Value,
+    ) -> impl Stream<Item = Result<Value, CallError>> + Send + 'static {
+        enum State {
+            Start,
+            Next(Value),
+            Done,
+        }
+        let client = self.clone();
+        let target = target.clone();
+        let service = service.to_string();
+        let operation = operation.to_string();
+        let first = params;
+        futures_util::stream::unfold(State::Start, move |state| {
+            let client = client.clone();
+            let target = target.clone();
+            let service = service.clone();
+            let operation = operation.clone();
+            let first = first.clone();
+            async move {
+                let input = match state {
+                    State::Done => return None,
+                    State::Start => first,
+                    State::Next(v) => v,
+                };
+                let prepared = match client.prepare(&service, &operation, &input) {
+                    Ok(p) => p,
+                    Err(e) => return Some((Err(e), State::Done)),
+                };
+                match client.send(&target, &prepared, &input).await {
+                    Err(e) => Some((Err(e), State::Done)),
+                    Ok((out, _)) => {
+                        let next = prepared
+                            .service
+                            .paginators
+                            .get(&prepared.operation)
+                            .and_then(|p| p.next_input(&input, &out));
+                        let state = match next {
+                            Some(n) => State::Next(n),
+                            None => State::Done,
+                        };
+                        Some((Ok(out), state))
+                    }
+                }
+            }
+        })
+    }
+
+    /// Every page of a paginated operation merged into one result, the way
+    /// `aws ... --paginate` prints it (result keys concatenated, the last page's other keys).
+    pub async fn paginate_all(
+        &self,
+        target: &Target,
+        service: &str,
+        operation: &str,
+        params: Value,
+    ) -> Result<Value, CallError> {
+        use futures_util::StreamExt;
+        let svc = self.inner.registry.resolve(service, operation)?;
+        let mut pages = Vec::new();
+        let mut stream = std::pin::pin!(self.pages(target, service, operation, params));
+        while let Some(p) = stream.next().await {
+            pages.push(p?);
+        }
+        Ok(match svc.paginators.get(operation) {
+            Some(p) => p.aggregate(&pages),
+            None => pages.pop().unwrap_or(Value::Null),
+        })
+    }
+
+    /// Waits with a waiter of `waiters-2.json` (`ec2` `VolumeAvailable`): calls its operation
+    /// every `delay` seconds until an acceptor says success (returns the last output) or
+    /// failure, or `max_attempts` (or `max_wait`) runs out.
+    pub async fn wait(
+        &self,
+        target: &Target,
+        service: &str,
+        waiter: &str,
+        params: Value,
+        max_wait: Option<Duration>,
+    ) -> Result<Value, CallError> {
+        let svc = self.inner.registry.service(service)?;
+        let w = svc.waiters.get(waiter).ok_or_else(|| {
+            CallError::Invalid(UnknownName::new("waiter", waiter, svc.waiters.names()).to_string())
+        })?;
+        let prepared = self.prepare(&svc.name, &w.operation, &params)?;
+        let started = tokio::time::Instant::now();
+        let delay = Duration::from_secs(w.delay.max(1));
+        for attempt in 1..=w.max_attempts.max(1) {
+            let result = self.send(target, &prepared, &params).await;
+            let (status, outcome) = match &result {
+                Ok((v, status)) => (*status, Ok(v)),
+                Err(e) => match e.aws_error() {
+                    Some(a) => (a.status, Err(a)),
+                    None => return result.map(|(v, _)| v),
+                },
+            };
+            match w.evaluate(status, outcome) {
+                Some(WaiterState::Success) => {
+                    return Ok(match result {
+                        Ok((v, _)) => v,
+                        Err(_) => Value::Null,
+                    });
+                }
+                Some(WaiterState::Failure) => {
+                    return Err(CallError::Waiter {
+                        waiter: waiter.to_string(),
+                        message: match result {
+                            Err(e) => format!("failed: {e}"),
+                            Ok(_) => "reached a failure state".to_string(),
+                        },
+                    });
+                }
+                Some(WaiterState::Retry) | None => {}
+            }
+            if attempt == w.max_attempts || max_wait.is_some_and(|m| started.elapsed() + delay > m)
+            {
+                break;
+            }
+            tokio::time::sleep(delay).await;
+        }
+        Err(CallError::Waiter {
+            waiter: waiter.to_string(),
+            message: "gave up waiting".to_string(),
+        })
+    }
+
+    async fn credentials_for(&self, target: &Target) -> Result<Credentials, CallError> {
+        match &target.role {
+            None => Ok(self.inner.credentials.base().await?),
+            Some(role) => {
+                let arn = role.arn(endpoints::partition_of(&target.region), &target.account_id);
+                Ok(self.inner.credentials.assumed(&arn, role).await?)
+            }
+        }
+    }
+
+    /// Sends a prepared call with retries; returns the parsed output and HTTP status.
+    async fn send(
+        &self,
+        target: &Target,
+        prepared: &Prepared,
+        params: &Value,
+    ) -> Result<(Value, u16), CallError> {
+        let svc = &prepared.service;
+        let op = svc
+            .operation(&prepared.operation)
+            .map_err(|e| CallError::Invalid(e.to_string()))?;
+        let region = if target.region.is_empty() {
+            self.inner.default_region.clone()
+        } else {
+            target.region.clone()
+        };
+        let endpoint = endpoints::resolve(svc.model.metadata(), &region, &self.inner.overrides);
+        let request = orgop_awswire::serialize(&svc.model, op, params)
+            .map_err(|e| CallError::Invalid(format!("{}:{}: {e}", svc.name, op.name)))?;
+        let (url, host) = build_url(&svc.name, &endpoint, &request, params)?;
+        let bucket = self.inner.limiters.bucket(BucketKey {
+            account: target.account_id.clone(),
+            region: region.clone(),
+            service: svc.name.clone(),
+        });
+        let sign_it = !matches!(op.authtype.as_deref(), Some("none"))
+            && !op.auth.iter().any(|a| a == "smithy.api#noAuth");
+        let retry = self.inner.retry;
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            let creds = self.credentials_for(target).await?;
+            bucket.acquire().await;
+            let http_req = signed_request(
+                &svc.name,
+                &endpoint,
+                &request,
+                &url,
+                &host,
+                sign_it.then_some(&creds),
+            )?;
+            let failure = match self.inner.transport.send(http_req).await {
+                Ok(resp) => match orgop_awswire::parse(&svc.model, op, &resp) {
+                    Ok(v) => {
+                        bucket.on_success();
+                        return Ok((v, resp.status));
+                    }
+                    Err(error) => {
+                        let kind = classify(&error.code, error.status);
+                        if kind == FailureKind::Throttling {
+                            bucket.on_throttle();
+                        }
+                        let api = ApiError {
+                            service: svc.name.clone(),
+                            operation: op.name.clone(),
+                            error,
+                        };
+                        if !retry.should_retry(kind, attempts) {
+                            return Err(final_api_error(api, kind, attempts));
+                        }
+                        kind
+                    }
+                },
+                Err(error) => {
+                    if !retry.should_retry(FailureKind::Transport, attempts) {
+                        return Err(CallError::Transport {
+                            service: svc.name.clone(),
+                            operation: op.name.clone(),
+                            error,
+                            attempts,
+                        });
+                    }
+                    FailureKind::Transport
+                }
+            };
+            let _ = failure;
+            tokio::time::sleep(retry.backoff(attempts)).await;
+        }
+    }
+}
+
+fn final_api_error(api: ApiError, kind: FailureKind, attempts: u32) -> CallError {
+    let api = Box::new(api);
+    if kind == FailureKind::Throttling {
+        CallError::Throttled {
+            error: api,
+            attempts,
+        }
+    } else if ACCESS_DENIED_CODES.contains(&api.error.code.as_str())
+        || (api.error.status == 403 && api.error.code == "403")
+    {
+        CallError::AccessDenied(api)
+    } else {
+        CallError::Api(api)
+    }
+}
+
+/// Whether an S3 bucket name can be a DNS label of a virtual-hosted URL.
+fn dns_compatible_bucket(b: &str) -> bool {
+    (3..=63).contains(&b.len())
+        && b.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !b.starts_with('-')
+        && !b.ends_with('-')
+}
+
+fn is_ip_or_localhost(host: &str) -> bool {
+    let h = host.rsplit_once(':').map_or(host, |(h, p)| {
+        if p.chars().all(|c| c.is_ascii_digit()) {
+            h
+        } else {
+            host
+        }
+    });
+    h == "localhost" || h.parse::<std::net::IpAddr>().is_ok() || h.starts_with('[')
+}
+
+/// The full URL and Host header of a request: host prefix, S3 virtual-host addressing
+/// (path-style when the endpoint is overridden or the bucket is not DNS-compatible).
+fn build_url(
+    service: &str,
+    endpoint: &Endpoint,
+    request: &orgop_awswire::HttpRequest,
+    params: &Value,
+) -> Result<(String, String), CallError> {
+    let (scheme, rest) = endpoint
+        .url
+        .split_once("://")
+        .ok_or_else(|| CallError::Invalid(format!("endpoint `{}` has no scheme", endpoint.url)))?;
+    let (authority, base_path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, ""),
+    };
+    let mut host = authority.to_string();
+    let mut path = request.path_and_query.clone();
+    if service == "s3"
+        && !endpoint.overridden
+        && let Some(bucket) = params.get("Bucket").and_then(Value::as_str)
+        && dns_compatible_bucket(bucket)
+    {
+        let prefix = format!("/{bucket}");
+        if let Some(rest) = path.strip_prefix(&prefix)
+            && (rest.is_empty() || rest.starts_with('/') || rest.starts_with('?'))
+        {
+            host = format!("{bucket}.{host}");
+            path = if rest.starts_with('/') {
+                rest.to_string()
+            } else {
+                format!("/{rest}")
+            };
+        }
+    }
+    if let Some(prefix) = &request.host_prefix
+        && !is_ip_or_localhost(&host)
+    {
+        host = format!("{prefix}{host}");
+    }
+    if !path.starts_with('/') {
+        path.insert(0, '/');
+    }
+    Ok((format!("{scheme}://{host}{base_path}{path}"), host))
+}
+
+/// Builds the HTTP request and signs it with SigV4 (S3: single URI encoding, no path
+/// normalization, `x-amz-content-sha256`).
+fn signed_request(
+    service: &str,
+    endpoint: &Endpoint,
+    request: &orgop_awswire::HttpRequest,
+    url: &str,
+    host: &str,
+    creds: Option<&Credentials>,
+) -> Result<http::Request<Vec<u8>>, CallError> {
+    let invalid = |e: String| CallError::Invalid(format!("{service}: cannot build request: {e}"));
+    let mut headers: Vec<(String, String)> = request
+        .headers
+        .iter()
+        .filter(|(k, _)| {
+            !k.eq_ignore_ascii_case("host") && !k.eq_ignore_ascii_case("content-length")
+        })
+        .cloned()
+        .collect();
+    headers.push(("host".to_string(), host.to_string()));
+    headers.push((
+        "user-agent".to_string(),
+        concat!("orgop/", env!("CARGO_PKG_VERSION")).to_string(),
+    ));
+    let mut builder = http::Request::builder()
+        .method(request.method.as_str())
+        .uri(url);
+    for (k, v) in &headers {
+        builder = builder.header(k.as_str(), v.as_str());
+    }
+    let mut req = builder
+        .body(request.body.clone())
+        .map_err(|e| invalid(e.to_string()))?;
+    let Some(creds) = creds else {
+        return Ok(req);
+    };
+    let mut settings = SigningSettings::default();
+    if service == "s3" {
+        settings.payload_checksum_kind = PayloadChecksumKind::XAmzSha256;
+        settings.percent_encoding_mode = PercentEncodingMode::Single;
+        settings.uri_path_normalization_mode = UriPathNormalizationMode::Disabled;
+    }
+    let identity: Identity = creds.clone().into();
+    let params = aws_sigv4::sign::v4::SigningParams::builder()
+        .identity(&identity)
+        .region(&endpoint.signing_region)
+        .name(&endpoint.signing_name)
+        .time(SystemTime::now())
+        .settings(settings)
+        .build()
+        .map_err(|e| invalid(e.to_string()))?
+        .into();
+    let signable = SignableRequest::new(
+        request.method.as_str(),
+        url,
+        headers.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+        SignableBody::Bytes(&request.body),
+    )
+    .map_err(|e| invalid(e.to_string()))?;
+    let (instructions, _sig) = sign(signable, &params)
+        .map_err(|e| invalid(e.to_string()))?
+        .into_parts();
+    instructions.apply_to_request_http1x(&mut req);
+    Ok(req)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ep(url: &str, overridden: bool) -> Endpoint {
+        Endpoint {
+            url: url.to_string(),
+            signing_region: "us-east-1".into(),
+            signing_name: "s3".into(),
+            partition: "aws".into(),
+            overridden,
+        }
+    }
+
+    fn req(path: &str) -> orgop_awswire::HttpRequest {
+        orgop_awswire::HttpRequest {
+            method: "GET".into(),
+            path_and_query: path.into(),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn s3_is_virtual_hosted_unless_overridden() {
+        let p = serde_json::json!({"Bucket": "my-bucket", "Key": "a/b.txt"});
+        let (url, host) = build_url(
+            "s3",
+            &ep("https://s3.us-east-1.amazonaws.com", false),
+            &req("/my-bucket/a/b.txt"),
+            &p,
+        )
+        .unwrap();
+        assert_eq!(url, "https://my-bucket.s3.us-east-1.amazonaws.com/a/b.txt");
+        assert_eq!(host, "my-bucket.s3.us-east-1.amazonaws.com");
+        let (url, _) = build_url(
+            "s3",
+            &ep("https://s3.us-east-1.amazonaws.com", false),
+            &req("/my-bucket?list-type=2"),
+            &p,
+        )
+        .unwrap();
+        assert_eq!(
+            url,
+            "https://my-bucket.s3.us-east-1.amazonaws.com/?list-type=2"
+        );
+        let (url, _) = build_url(
+            "s3",
+            &ep("http://127.0.0.1:5000", true),
+            &req("/my-bucket/a/b.txt"),
+            &p,
+        )
+        .unwrap();
+        assert_eq!(url, "http://127.0.0.1:5000/my-bucket/a/b.txt");
+        let dotted = serde_json::json!({"Bucket": "my.bucket"});
+        let (url, _) = build_url(
+            "s3",
+            &ep("https://s3.us-east-1.amazonaws.com", false),
+            &req("/my.bucket"),
+            &dotted,
+        )
+        .unwrap();
+        assert_eq!(url, "https://s3.us-east-1.amazonaws.com/my.bucket");
+    }
+
+    #[test]
+    fn host_prefixes_apply_except_to_ip_endpoints() {
+        let mut r = req("/");
+        r.host_prefix = Some("data.".into());
+        let v = serde_json::json!({});
+        let (url, _) = build_url(
+            "x",
+            &ep("https://svc.us-east-1.amazonaws.com", false),
+            &r,
+            &v,
+        )
+        .unwrap();
+        assert_eq!(url, "https://data.svc.us-east-1.amazonaws.com/");
+        let (url, _) = build_url("x", &ep("http://127.0.0.1:5000", true), &r, &v).unwrap();
+        assert_eq!(url, "http://127.0.0.1:5000/");
+    }
+
+    #[test]
+    fn s3_requests_carry_the_payload_hash() {
+        let creds = Credentials::new("AKID", "SECRET", None, None, "test");
+        let r = orgop_awswire::HttpRequest {
+            method: "PUT".into(),
+            path_and_query: "/b/k".into(),
+            body: b"hello".to_vec(),
+            ..Default::default()
+        };
+        let e = ep("http://127.0.0.1:1", true);
+        let signed = signed_request(
+            "s3",
+            &e,
+            &r,
+            "http://127.0.0.1:1/b/k",
+            "127.0.0.1:1",
+            Some(&creds),
+        )
+        .unwrap();
+        assert_eq!(
+            signed.headers()["x-amz-content-sha256"],
+            "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824"
+        );
+        let auth = signed.headers()["authorization"].to_str().unwrap();
+        assert!(
+            auth.starts_with("AWS4-HMAC-SHA256 Credential=AKID/"),
+            "{auth}"
+        );
+        assert!(auth.contains("/us-east-1/s3/aws4_request"), "{auth}");
+        let ec2 = signed_request(
+            "ec2",
+            &e,
+            &r,
+            "http://127.0.0.1:1/b/k",
+            "127.0.0.1:1",
+            Some(&creds),
+        )
+        .unwrap();
+        assert!(!ec2.headers().contains_key("x-amz-content-sha256"));
+    }
+}
