@@ -1,0 +1,297 @@
+//! Retries, backoff, rate limiting and pre-send validation, against an in-process HTTP
+//! server on 127.0.0.1 that speaks DynamoDB's JSON protocol and misbehaves on purpose.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Answer, TestServer};
+use orgop_aws::{
+    AwsClient, CallError, ClientOptions, Credentials, RateConfig, RetryPolicy, Target, Timeouts,
+};
+use serde_json::json;
+
+const THROTTLED: &str = r#"{"__type":"com.amazonaws.dynamodb.v20120810#ThrottlingException","message":"Rate exceeded"}"#;
+
+async fn client(url: &str, retry: RetryPolicy, rate: RateConfig) -> AwsClient {
+    AwsClient::from_env(ClientOptions {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(url.to_string()),
+        credentials: Some(Credentials::new("AKIDTEST", "secret", None, None, "test")),
+        retry,
+        rate,
+        timeouts: Timeouts {
+            connect: Duration::from_secs(2),
+            read: Duration::from_secs(5),
+        },
+        ..ClientOptions::default()
+    })
+    .await
+}
+
+fn quick_retries(max_attempts: u32) -> RetryPolicy {
+    RetryPolicy {
+        max_attempts,
+        base_delay: Duration::from_millis(40),
+        max_backoff: Duration::from_millis(400),
+    }
+}
+
+#[tokio::test]
+async fn throttling_and_503s_are_retried_with_backoff_until_success() {
+    let server = TestServer::start(|i, _| match i {
+        0 | 1 => Answer::json(400, THROTTLED),
+        2 => Answer::json(503, ""),
+        _ => Answer::json(200, r#"{"TableNames":["orders"]}"#),
+    })
+    .await;
+    let c = client(
+        &server.url,
+        quick_retries(5),
+        RateConfig::new(1000.0, 100.0),
+    )
+    .await;
+    let out = c
+        .call(
+            &Target::own("us-east-1"),
+            "dynamodb",
+            "ListTables",
+            json!({}),
+        )
+        .await
+        .expect("succeeds on the fourth attempt");
+    assert_eq!(out, json!({"TableNames": ["orders"]}));
+    assert_eq!(server.count(), 4, "three failures, then the success");
+    // Each wait is drawn from [0, 40ms * 2^(n-1)] (full jitter), so the whole run stays under
+    // the sum of the ceilings (plus slack for scheduling); the retries are not instantaneous
+    // bursts over many runs, which the retry module's own test pins down.
+    let t = server.times();
+    let total = t[3] - t[0];
+    assert!(
+        total <= Duration::from_millis(40 + 80 + 160 + 300),
+        "{total:?}"
+    );
+    // Every request was signed afresh.
+    for s in server.seen.lock().unwrap().iter() {
+        assert!(
+            s.head
+                .contains("X-Amz-Target: DynamoDB_20120810.ListTables")
+                || s.head
+                    .to_ascii_lowercase()
+                    .contains("x-amz-target: dynamodb_20120810.listtables"),
+            "{}",
+            s.head
+        );
+        assert!(
+            s.head
+                .to_ascii_lowercase()
+                .contains("authorization: aws4-hmac-sha256"),
+            "{}",
+            s.head
+        );
+    }
+}
+
+#[tokio::test]
+async fn throttling_that_outlasts_the_retries_is_reported_as_such() {
+    let server = TestServer::start(|_, _| Answer::json(400, THROTTLED)).await;
+    let c = client(
+        &server.url,
+        quick_retries(3),
+        RateConfig::new(1000.0, 100.0),
+    )
+    .await;
+    let err = c
+        .call(
+            &Target::own("us-east-1"),
+            "dynamodb",
+            "ListTables",
+            json!({}),
+        )
+        .await
+        .unwrap_err();
+    match &err {
+        CallError::Throttled { error, attempts } => {
+            assert_eq!(*attempts, 3);
+            assert_eq!(error.error.code, "ThrottlingException");
+            assert_eq!(error.error.message, "Rate exceeded");
+            assert_eq!(error.error.status, 400);
+        }
+        other => panic!("expected Throttled, got {other}"),
+    }
+    assert_eq!(server.count(), 3);
+}
+
+#[tokio::test]
+async fn client_errors_are_not_retried() {
+    let server = TestServer::start(|_, _| {
+        Answer::json(
+            400,
+            r#"{"__type":"com.amazonaws.dynamodb.v20120810#ResourceNotFoundException","message":"Requested resource not found"}"#,
+        )
+    })
+    .await;
+    let c = client(
+        &server.url,
+        quick_retries(5),
+        RateConfig::new(1000.0, 100.0),
+    )
+    .await;
+    let err = c
+        .call(
+            &Target::own("us-east-1"),
+            "dynamodb",
+            "DescribeTable",
+            json!({"TableName": "nope"}),
+        )
+        .await
+        .unwrap_err();
+    let e = err.aws_error().expect("an AWS error");
+    assert_eq!(e.code, "ResourceNotFoundException");
+    assert_eq!(e.request_id.as_deref(), Some("req-test-1"));
+    assert!(matches!(err, CallError::Api(_)), "{err}");
+    assert_eq!(server.count(), 1);
+}
+
+#[tokio::test]
+async fn access_denied_is_its_own_kind() {
+    let server = TestServer::start(|_, _| {
+        Answer::json(
+            400,
+            r#"{"__type":"com.amazon.coral.service#AccessDeniedException","message":"User is not authorized"}"#,
+        )
+    })
+    .await;
+    let c = client(
+        &server.url,
+        quick_retries(5),
+        RateConfig::new(1000.0, 100.0),
+    )
+    .await;
+    let err = c
+        .call(
+            &Target::own("us-east-1"),
+            "dynamodb",
+            "ListTables",
+            json!({}),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CallError::AccessDenied(_)), "{err}");
+    assert_eq!(err.code(), "AccessDeniedException");
+}
+
+#[tokio::test]
+async fn connection_errors_are_retried_then_reported_as_transport() {
+    // Bind then drop: nothing listens on this port any more.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let c = client(
+        &format!("http://127.0.0.1:{port}"),
+        quick_retries(3),
+        RateConfig::new(1000.0, 100.0),
+    )
+    .await;
+    let err = c
+        .call(
+            &Target::own("us-east-1"),
+            "dynamodb",
+            "ListTables",
+            json!({}),
+        )
+        .await
+        .unwrap_err();
+    match err {
+        CallError::Transport { attempts, .. } => assert_eq!(attempts, 3),
+        other => panic!("expected Transport, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn a_burst_is_held_under_the_configured_rate() {
+    let server = TestServer::start(|_, _| Answer::json(200, r#"{"TableNames":[]}"#)).await;
+    // 10 requests per second with a burst of 3, per (account, region, service).
+    let c = client(&server.url, quick_retries(1), RateConfig::new(10.0, 3.0)).await;
+    let target = Target::own("us-east-1");
+    let calls = (0..13).map(|_| c.call(&target, "dynamodb", "ListTables", json!({})));
+    let started = std::time::Instant::now();
+    for r in futures_util::future::join_all(calls).await {
+        r.expect("call succeeds");
+    }
+    let elapsed = started.elapsed();
+    // 3 at once, then 10 more at 10/s: about one second, never faster.
+    assert!(elapsed >= Duration::from_millis(950), "{elapsed:?}");
+    let times = server.times();
+    assert_eq!(times.len(), 13);
+    // In any window of 500 ms, at most burst + rate * 0.5 = 8 requests arrived.
+    for (i, t) in times.iter().enumerate() {
+        let within = times[i..]
+            .iter()
+            .filter(|u| **u - *t < Duration::from_millis(500))
+            .count();
+        assert!(within <= 8, "{within} requests within 500 ms");
+    }
+    // Another service in the same account and region has its own bucket.
+    let other = std::time::Instant::now();
+    c.call(&target, "sqs", "ListQueues", json!({})).await.ok();
+    assert!(other.elapsed() < Duration::from_millis(200));
+}
+
+#[tokio::test]
+async fn bad_input_fails_before_any_request_with_close_matches() {
+    let server = TestServer::start(|_, _| Answer::json(200, "{}")).await;
+    let c = client(
+        &server.url,
+        quick_retries(1),
+        RateConfig::new(1000.0, 100.0),
+    )
+    .await;
+    let t = Target::own("us-east-1");
+
+    let err = c
+        .call(&t, "dynamodbb", "ListTables", json!({}))
+        .await
+        .unwrap_err();
+    match &err {
+        CallError::UnknownService(u) => {
+            assert!(u.suggestions.contains(&"dynamodb".to_string()), "{u}")
+        }
+        other => panic!("{other}"),
+    }
+    let err = c
+        .call(&t, "dynamodb", "ListTable", json!({}))
+        .await
+        .unwrap_err();
+    match &err {
+        CallError::UnknownOperation { source, .. } => {
+            assert_eq!(source.suggestions[0], "ListTables")
+        }
+        other => panic!("{other}"),
+    }
+    let err = c
+        .call(
+            &t,
+            "ec2",
+            "DescribeVolumes",
+            json!({"Filters": [{"Name": "status", "Value": ["available"]}]}),
+        )
+        .await
+        .unwrap_err();
+    match &err {
+        CallError::Validation { errors, .. } => {
+            assert_eq!(errors[0].path, "Filters[0].Value");
+            assert!(err.to_string().contains("Values"), "{err}");
+        }
+        other => panic!("{other}"),
+    }
+    let err = c
+        .call(&t, "dynamodb", "DescribeTable", json!({}))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("TableName"), "{err}");
+    assert!(err.is_before_send());
+    assert_eq!(server.count(), 0, "nothing was sent");
+}
