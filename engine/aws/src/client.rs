@@ -34,6 +34,8 @@ use crate::retry::{FailureKind, RetryPolicy, classify};
 /// Error codes that mean the caller is not allowed to make the call.
 pub const ACCESS_DENIED_CODES: &[&str] = &[
     "AccessDenied",
+    "UnrecognizedClientException",
+    "InvalidClientTokenId",
     "AccessDeniedException",
     "UnauthorizedOperation",
     "UnauthorizedAccess",
@@ -455,6 +457,28 @@ impl AwsClient {
         })
     }
 
+    /// The pages of a call as a list: every page when `paginate` (and the operation has a
+    /// paginator), else the single result. The shape the interpreter's `AwsApi` answers.
+    pub async fn call_pages(
+        &self,
+        target: &Target,
+        service: &str,
+        operation: &str,
+        params: Value,
+        paginate: bool,
+    ) -> Result<Vec<Value>, CallError> {
+        use futures_util::StreamExt;
+        if !paginate {
+            return Ok(vec![self.call(target, service, operation, params).await?]);
+        }
+        let mut pages = Vec::new();
+        let mut stream = std::pin::pin!(self.pages(target, service, operation, params));
+        while let Some(p) = stream.next().await {
+            pages.push(p?);
+        }
+        Ok(pages)
+    }
+
     /// Every page of a paginated operation merged into one result, the way
     /// `aws ... --paginate` prints it (result keys concatenated, the last page's other keys).
     pub async fn paginate_all(
@@ -464,13 +488,10 @@ impl AwsClient {
         operation: &str,
         params: Value,
     ) -> Result<Value, CallError> {
-        use futures_util::StreamExt;
         let svc = self.inner.registry.resolve(service, operation)?;
-        let mut pages = Vec::new();
-        let mut stream = std::pin::pin!(self.pages(target, service, operation, params));
-        while let Some(p) = stream.next().await {
-            pages.push(p?);
-        }
+        let mut pages = self
+            .call_pages(target, service, operation, params, true)
+            .await?;
         Ok(match svc.paginators.get(operation) {
             Some(p) => p.aggregate(&pages),
             None => pages.pop().unwrap_or(Value::Null),
@@ -534,12 +555,16 @@ impl AwsClient {
         })
     }
 
-    async fn credentials_for(&self, target: &Target) -> Result<Credentials, CallError> {
+    async fn credentials_for(
+        &self,
+        target: &Target,
+        region: &str,
+    ) -> Result<Credentials, CallError> {
         match &target.role {
             None => Ok(self.inner.credentials.base().await?),
             Some(role) => {
-                let arn = role.arn(endpoints::partition_of(&target.region), &target.account_id);
-                Ok(self.inner.credentials.assumed(&arn, role).await?)
+                let arn = role.arn(endpoints::partition_of(region), &target.account_id);
+                Ok(self.inner.credentials.assumed(&arn, role, region).await?)
             }
         }
     }
@@ -560,9 +585,15 @@ impl AwsClient {
         } else {
             target.region.clone()
         };
+        if !valid_region(&region) {
+            return Err(CallError::Invalid(format!(
+                "`{region}` is not a region name (letters, digits and dashes)"
+            )));
+        }
         let endpoint = endpoints::resolve(svc.model.metadata(), &region, &self.inner.overrides);
-        let request = orgop_awswire::serialize(&svc.model, op, params)
+        let mut request = orgop_awswire::serialize(&svc.model, op, params)
             .map_err(|e| CallError::Invalid(format!("{}:{}: {e}", svc.name, op.name)))?;
+        add_required_checksum(op, &mut request);
         let (url, host) = build_url(&svc.name, &endpoint, &request, params)?;
         let bucket = self.inner.limiters.bucket(BucketKey {
             account: target.account_id.clone(),
@@ -575,7 +606,7 @@ impl AwsClient {
         let mut attempts = 0u32;
         loop {
             attempts += 1;
-            let creds = self.credentials_for(target).await?;
+            let creds = self.credentials_for(target, &region).await?;
             bucket.acquire().await;
             let http_req = signed_request(
                 &svc.name,
@@ -592,7 +623,7 @@ impl AwsClient {
                         return Ok((v, resp.status));
                     }
                     Err(error) => {
-                        let kind = classify(&error.code, error.status);
+                        let kind = classify_with_model(&svc.model, op, &error);
                         if kind == FailureKind::Throttling {
                             bucket.on_throttle();
                         }
@@ -623,6 +654,64 @@ impl AwsClient {
             tokio::time::sleep(retry.backoff(attempts)).await;
         }
     }
+}
+
+/// Whether a region name is safe to put in a host name.
+fn valid_region(region: &str) -> bool {
+    !region.is_empty()
+        && region.len() <= 63
+        && region
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+}
+
+/// The retry class of an error: the model's `retryable` trait on the error shape first
+/// (`{"retryable": {"throttling": true}}`), then the SDKs' code and status lists.
+fn classify_with_model(
+    model: &orgop_awswire::ServiceModel,
+    op: &orgop_awswire::Operation,
+    error: &AwsError,
+) -> FailureKind {
+    let by_code = classify(&error.code, error.status);
+    if by_code != FailureKind::Permanent {
+        return by_code;
+    }
+    match model
+        .error_shape(op, &error.code)
+        .and_then(|(_, s)| s.retryable.as_ref())
+    {
+        Some(r) if r.throttling => FailureKind::Throttling,
+        Some(_) => FailureKind::Transient,
+        None => FailureKind::Permanent,
+    }
+}
+
+/// Operations that require a request checksum (`httpChecksumRequired`, or
+/// `httpChecksum.requestChecksumRequired`, e.g. S3 `DeleteObjects`) get a CRC32 checksum
+/// header, as botocore sends by default, unless the caller supplied one.
+fn add_required_checksum(op: &orgop_awswire::Operation, request: &mut orgop_awswire::HttpRequest) {
+    use base64::Engine;
+    let required = op.http_checksum_required
+        || op
+            .http_checksum
+            .as_ref()
+            .is_some_and(|c| c.request_checksum_required);
+    let present = request.headers.iter().any(|(k, _)| {
+        let k = k.to_ascii_lowercase();
+        k == "content-md5" || k.starts_with("x-amz-checksum-")
+    });
+    if !required || present {
+        return;
+    }
+    let crc = crc32fast::hash(&request.body);
+    let value = base64::engine::general_purpose::STANDARD.encode(crc.to_be_bytes());
+    request
+        .headers
+        .push(("x-amz-checksum-crc32".to_string(), value));
+    request.headers.push((
+        "x-amz-sdk-checksum-algorithm".to_string(),
+        "CRC32".to_string(),
+    ));
 }
 
 fn final_api_error(api: ApiError, kind: FailureKind, attempts: u32) -> CallError {

@@ -2,7 +2,8 @@
 //! accounts with `aws-sdk-sts`.
 //!
 //! Guarantees: the base credentials come from the same chain as every AWS SDK (environment,
-//! `AWS_PROFILE` and the shared config files, web identity, ECS and EC2 metadata, ...);
+//! `AWS_PROFILE` and the shared config files, web identity, ECS and EC2 metadata, ...), are
+//! fetched once and again only when less than five minutes of validity remain;
 //! assumed-role credentials are cached per (role ARN, external id) and assumed again when
 //! less than five minutes of validity remain; concurrent callers for the same role wait for
 //! one `AssumeRole` rather than each making their own; every `AssumeRole` of the run first
@@ -87,6 +88,8 @@ type RoleSlot = Arc<tokio::sync::Mutex<Option<Credentials>>>;
 /// Base credentials plus a cache of assumed roles.
 pub(crate) struct CredentialSource {
     base: SharedCredentialsProvider,
+    base_cache: tokio::sync::Mutex<Option<Credentials>>,
+    home_partition: String,
     sts: aws_sdk_sts::Client,
     roles: std::sync::Mutex<HashMap<RoleKey, RoleSlot>>,
     limiter: Arc<TokenBucket>,
@@ -110,8 +113,14 @@ impl CredentialSource {
         if let Some(url) = sts_endpoint {
             conf = conf.endpoint_url(url);
         }
+        let home_partition = sdk
+            .region()
+            .map(|r| crate::endpoints::partition_of(r.as_ref()).to_string())
+            .unwrap_or_else(|| "aws".to_string());
         CredentialSource {
             base,
+            base_cache: tokio::sync::Mutex::new(None),
+            home_partition,
             sts: aws_sdk_sts::Client::from_conf(conf.build()),
             roles: std::sync::Mutex::new(HashMap::new()),
             limiter,
@@ -120,17 +129,27 @@ impl CredentialSource {
 
     /// The caller's own credentials.
     pub(crate) async fn base(&self) -> Result<Credentials, CredentialsError> {
-        self.base
+        let mut cached = self.base_cache.lock().await;
+        if let Some(c) = cached.as_ref().filter(|c| fresh(c)) {
+            return Ok(c.clone());
+        }
+        let c = self
+            .base
             .provide_credentials()
             .await
-            .map_err(|e| CredentialsError::Chain(DisplayErrorContext(&e).to_string()))
+            .map_err(|e| CredentialsError::Chain(DisplayErrorContext(&e).to_string()))?;
+        *cached = Some(c.clone());
+        Ok(c)
     }
 
     /// Credentials of `role` (an ARN), assumed once and cached until shortly before expiry.
+    /// `region` is the target's: a role in another partition (aws-cn, aws-us-gov) is assumed
+    /// through that partition's STS.
     pub(crate) async fn assumed(
         &self,
         role_arn: &str,
         role: &RoleSpec,
+        region: &str,
     ) -> Result<Credentials, CredentialsError> {
         let slot = {
             let mut roles = self.roles.lock().unwrap_or_else(|e| e.into_inner());
@@ -144,14 +163,20 @@ impl CredentialSource {
             return Ok(c.clone());
         }
         self.limiter.acquire().await;
-        let out = self
+        let mut request = self
             .sts
             .assume_role()
             .role_arn(role_arn)
             .role_session_name(role.session_name.as_deref().unwrap_or("orgop"))
             .set_external_id(role.external_id.clone())
-            .send()
-            .await;
+            .customize();
+        if crate::endpoints::partition_of(region) != self.home_partition {
+            request = request.config_override(
+                aws_sdk_sts::config::Builder::default()
+                    .region(aws_config::Region::new(region.to_string())),
+            );
+        }
+        let out = request.send().await;
         let out = match out {
             Ok(o) => o,
             Err(e) => {

@@ -330,3 +330,36 @@ async fn waiters_poll_until_the_acceptor_matches() {
         .unwrap_err();
     assert!(err.to_string().contains("VolumeAvailable"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_operations_that_require_a_checksum_are_sent_with_one() {
+    let (_moto, c) = moto().await;
+    let t = own();
+    call(&c, &t, "s3", "CreateBucket", json!({"Bucket": "scratch"})).await;
+    for k in ["a", "b", "c"] {
+        call(
+            &c,
+            &t,
+            "s3",
+            "PutObject",
+            json!({"Bucket": "scratch", "Key": k, "Body": k}),
+        )
+        .await;
+    }
+    let deleted = call(
+        &c,
+        &t,
+        "s3",
+        "DeleteObjects",
+        json!({"Bucket": "scratch", "Delete": {"Objects": [{"Key": "a"}, {"Key": "b"}]}}),
+    )
+    .await;
+    assert_eq!(
+        deleted["Deleted"].as_array().map(Vec::len),
+        Some(2),
+        "{deleted}"
+    );
+    let left = call(&c, &t, "s3", "ListObjectsV2", json!({"Bucket": "scratch"})).await;
+    assert_eq!(left["Contents"][0]["Key"], "c");
+    assert_eq!(left["KeyCount"], 1);
+}

@@ -295,3 +295,153 @@ async fn bad_input_fails_before_any_request_with_close_matches() {
     assert!(err.is_before_send());
     assert_eq!(server.count(), 0, "nothing was sent");
 }
+
+fn assume_role_answer(expires_in: Duration) -> Answer {
+    let exp = aws_smithy_types::DateTime::from(std::time::SystemTime::now() + expires_in)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap();
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let body = format!(
+        r#"<AssumeRoleResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/">
+  <AssumeRoleResult>
+    <Credentials>
+      <AccessKeyId>ASIAASSUMED{n}</AccessKeyId>
+      <SecretAccessKey>secret{n}</SecretAccessKey>
+      <SessionToken>token{n}</SessionToken>
+      <Expiration>{exp}</Expiration>
+    </Credentials>
+    <AssumedRoleUser><AssumedRoleId>AROA:orgop</AssumedRoleId><Arn>arn:aws:sts::111111111111:assumed-role/R/orgop</Arn></AssumedRoleUser>
+  </AssumeRoleResult>
+  <ResponseMetadata><RequestId>sts-1</RequestId></ResponseMetadata>
+</AssumeRoleResponse>"#
+    );
+    Answer {
+        status: 200,
+        headers: vec![("Content-Type".into(), "text/xml".into())],
+        body: body.into_bytes(),
+    }
+}
+
+fn is_assume_role(s: &common::Seen) -> bool {
+    String::from_utf8_lossy(&s.body).contains("Action=AssumeRole")
+}
+
+fn assume_role_requests(server: &TestServer) -> Vec<String> {
+    server
+        .seen
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|s| is_assume_role(s))
+        .map(|s| String::from_utf8_lossy(&s.body).to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn assumed_roles_are_cached_per_account_and_role() {
+    let server = TestServer::start(|_, s| {
+        if is_assume_role(s) {
+            assume_role_answer(Duration::from_secs(3600))
+        } else {
+            Answer::json(200, r#"{"TableNames":[]}"#)
+        }
+    })
+    .await;
+    let c = client(
+        &server.url,
+        quick_retries(1),
+        RateConfig::new(1000.0, 100.0),
+    )
+    .await;
+    let role = orgop_aws::RoleSpec {
+        name: "OrgOpsAudit".into(),
+        external_id: Some("ext-42".into()),
+        session_name: Some("run-7".into()),
+    };
+    let a = Target::assume("111111111111", "us-east-1", role.clone());
+    let b = Target::assume("222222222222", "eu-west-1", role);
+    for _ in 0..3 {
+        c.call(&a, "dynamodb", "ListTables", json!({}))
+            .await
+            .unwrap();
+        c.call(&b, "dynamodb", "ListTables", json!({}))
+            .await
+            .unwrap();
+    }
+    let assumed = assume_role_requests(&server);
+    assert_eq!(assumed.len(), 2, "one AssumeRole per account: {assumed:?}");
+    assert!(
+        assumed[0].contains("RoleArn=arn%3Aaws%3Aiam%3A%3A111111111111%3Arole%2FOrgOpsAudit"),
+        "{}",
+        assumed[0]
+    );
+    assert!(assumed[0].contains("ExternalId=ext-42"), "{}", assumed[0]);
+    assert!(
+        assumed[0].contains("RoleSessionName=run-7"),
+        "{}",
+        assumed[0]
+    );
+    // The calls were signed with the assumed credentials and carried the session token.
+    let seen = server.seen.lock().unwrap();
+    let ddb: Vec<&common::Seen> = seen.iter().filter(|s| !is_assume_role(s)).collect();
+    assert_eq!(ddb.len(), 6);
+    for s in ddb {
+        let head = s.head.to_ascii_lowercase();
+        assert!(head.contains("credential=asiaassumed"), "{}", s.head);
+        assert!(head.contains("x-amz-security-token: token"), "{}", s.head);
+    }
+}
+
+#[tokio::test]
+async fn assumed_roles_near_expiry_are_refreshed() {
+    let server = TestServer::start(|_, s| {
+        if is_assume_role(s) {
+            // Valid for two minutes: inside the five-minute refresh margin.
+            assume_role_answer(Duration::from_secs(120))
+        } else {
+            Answer::json(200, r#"{"TableNames":[]}"#)
+        }
+    })
+    .await;
+    let c = client(
+        &server.url,
+        quick_retries(1),
+        RateConfig::new(1000.0, 100.0),
+    )
+    .await;
+    let a = Target::assume("111111111111", "us-east-1", orgop_aws::RoleSpec::new("R"));
+    c.call(&a, "dynamodb", "ListTables", json!({}))
+        .await
+        .unwrap();
+    c.call(&a, "dynamodb", "ListTables", json!({}))
+        .await
+        .unwrap();
+    assert_eq!(assume_role_requests(&server).len(), 2);
+}
+
+#[tokio::test]
+async fn a_refused_assume_role_is_a_credentials_error() {
+    let server = TestServer::start(|_, _| Answer {
+        status: 403,
+        headers: vec![("Content-Type".into(), "text/xml".into())],
+        body: br#"<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>not authorized to perform sts:AssumeRole</Message></Error><RequestId>r</RequestId></ErrorResponse>"#.to_vec(),
+    })
+    .await;
+    let c = client(
+        &server.url,
+        quick_retries(1),
+        RateConfig::new(1000.0, 100.0),
+    )
+    .await;
+    let a = Target::assume("111111111111", "us-east-1", orgop_aws::RoleSpec::new("R"));
+    let err = c
+        .call(&a, "dynamodb", "ListTables", json!({}))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), "AccessDenied", "{err}");
+    assert!(
+        err.to_string().contains("arn:aws:iam::111111111111:role/R"),
+        "{err}"
+    );
+}
