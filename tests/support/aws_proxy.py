@@ -8,7 +8,8 @@ It forwards every request to --upstream unchanged, except:
   --throttle-ec2 N             the first N ec2 requests answer 503 RequestLimitExceeded
   --throttle-every K           after those, every K-th ec2 request answers 503 too (0: never)
   --latency-ms MS              every forwarded request waits MS milliseconds first
-It prints "listening on PORT" once ready, and counts what it did in GET /__proxy/stats.
+It prints "listening on PORT" once ready, and counts what it did in GET /__proxy/stats
+(including `ec2_mutating`: ec2 requests whose Action is not a Describe/List/Get).
 
 usage: aws_proxy.py --upstream http://127.0.0.1:5000 [--port 0] [options]
 """
@@ -27,7 +28,8 @@ args = p.parse_args()
 up = urllib.parse.urlparse(args.upstream)
 
 lock = threading.Lock()
-stats = {"forwarded": 0, "denied_assume_role": 0, "throttled": 0, "ec2_requests": 0}
+stats = {"forwarded": 0, "denied_assume_role": 0, "throttled": 0, "ec2_requests": 0, "ec2_mutating": 0}
+READ_VERBS = ("Describe", "List", "Get")
 local = threading.local()
 
 
@@ -75,6 +77,8 @@ class Handler(BaseHTTPRequestHandler):
         if service == "ec2":
             with lock:
                 stats["ec2_requests"] += 1
+                if not form.get("Action", "").startswith(READ_VERBS):
+                    stats["ec2_mutating"] += 1
                 n = stats["ec2_requests"]
                 throttle = n <= args.throttle_ec2 or (args.throttle_every and n % args.throttle_every == 0)
                 if throttle:

@@ -43,6 +43,9 @@ enum Command {
     /// Run a runbook in every targeted account and region, from this machine.
     #[command(after_help = run::AFTER_HELP)]
     Run(run::RunArgs),
+    /// Make one AWS call by its IAM-style name and print the result as JSON, like
+    /// `aws <service> <operation>`: for exploring an API before writing a step.
+    Call(orgop_aws::cli::CallArgs),
 }
 
 #[derive(Args, Debug)]
@@ -79,6 +82,7 @@ pub fn main_orgop() -> ExitCode {
             EXIT_OK
         }
         Command::Run(a) => run::run(a),
+        Command::Call(a) => call(&a),
     })
 }
 
@@ -98,6 +102,36 @@ struct CompileCli {
 pub fn main_compile() -> ExitCode {
     let cli = CompileCli::parse();
     ExitCode::from(compile(&cli.args.paths, &cli.args.out, &cli.args.format))
+}
+
+fn call(args: &orgop_aws::cli::CallArgs) -> u8 {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("orgop: cannot start the async runtime: {e}");
+            return EXIT_USAGE;
+        }
+    };
+    match rt.block_on(orgop_aws::cli::call_command(args)) {
+        Ok(v) => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&v).expect("JSON serializes")
+            );
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("orgop call: {e}");
+            if e.is_before_send() {
+                EXIT_USAGE
+            } else {
+                EXIT_INVALID
+            }
+        }
+    }
 }
 
 fn validate(paths: &[PathBuf], format: &str) -> u8 {

@@ -150,13 +150,20 @@ pub fn run(a: RunArgs) -> u8 {
             Arc::new(ReplayConnector::new(root)),
             opts,
         )),
-        None => {
-            let _ = &a.endpoint_url;
-            eprintln!(
-                "orgop: live AWS runs need the model-driven AWS client (engine/aws), which is not built yet; use --replay ROOT for a recorded organization"
-            );
-            EXIT_USAGE
-        }
+        None => rt.block_on(async {
+            let client = orgop_aws::AwsClient::from_env(orgop_aws::ClientOptions {
+                endpoint_url: a.endpoint_url.clone(),
+                ..orgop_aws::ClientOptions::default()
+            })
+            .await;
+            execute(
+                &a,
+                &lowered,
+                Arc::new(orgop_runner::LiveConnector::new(client)),
+                opts,
+            )
+            .await
+        }),
     }
 }
 

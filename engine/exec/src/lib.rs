@@ -22,7 +22,7 @@ mod replay;
 mod result;
 mod template;
 
-pub use api::{ApiError, AwsApi, Call, ErrorKind};
+pub use api::{ApiError, AwsApi, Call, ErrorKind, classify};
 pub use expr::{ExprContext, search};
 pub use interp::{ActionBudget, Item, RunFacts, run_item};
 pub use replay::ReplayApi;

@@ -19,5 +19,7 @@ pub mod sink;
 pub use fanout::{FanoutError, Overrides, failed_item, fanout};
 pub use run::{Connector, Event, RunOptions, Summary, enabled_regions, run};
 
+mod live;
 mod replay;
+pub use live::{LiveApi, LiveConnector};
 pub use replay::ReplayConnector;

@@ -1,0 +1,105 @@
+//! Sessions on real AWS (or an emulator behind `--endpoint-url`), through the model-driven
+//! client: the caller's own credentials for Organizations, `sts:AssumeRole` per target.
+use crate::run::Connector;
+use orgop_aws::{AwsClient, CallError, RoleSpec, Target};
+use orgop_exec::{ApiError, AwsApi, Call, ErrorKind};
+use orgop_plan::RolePlan;
+use serde_json::Value;
+
+/// The client bound to one target.
+#[derive(Debug, Clone)]
+pub struct LiveApi {
+    client: AwsClient,
+    target: Target,
+}
+
+impl LiveApi {
+    /// `client` calling as `target`.
+    pub fn new(client: AwsClient, target: Target) -> LiveApi {
+        LiveApi { client, target }
+    }
+}
+
+/// The interpreter's view of a client error.
+pub fn api_error(e: &CallError) -> ApiError {
+    let kind = match e {
+        CallError::AccessDenied(_) => ErrorKind::Denied,
+        CallError::Throttled { .. } => ErrorKind::Throttled,
+        CallError::Transport { .. } => ErrorKind::Transport,
+        e if e.is_before_send() => ErrorKind::Invalid,
+        CallError::Credentials(orgop_aws::CredentialsError::Chain(_)) => ErrorKind::Denied,
+        e => match orgop_exec::classify(e.code()) {
+            ErrorKind::Other if e.code() == "Transport" => ErrorKind::Transport,
+            k => k,
+        },
+    };
+    let message = match e.aws_error() {
+        Some(a) => a.message.clone(),
+        None => e.to_string(),
+    };
+    ApiError {
+        code: e.code().to_string(),
+        message,
+        kind,
+    }
+}
+
+impl AwsApi for LiveApi {
+    async fn call(&self, call: Call<'_>) -> Result<Vec<Value>, ApiError> {
+        self.client
+            .call_pages(
+                &self.target,
+                call.service,
+                call.operation,
+                call.params.clone(),
+                call.paginate,
+            )
+            .await
+            .map_err(|e| api_error(&e))
+    }
+}
+
+/// Opens live sessions.
+#[derive(Debug, Clone)]
+pub struct LiveConnector {
+    client: AwsClient,
+}
+
+impl LiveConnector {
+    /// Sessions from `client` (its credentials, region and endpoint overrides).
+    pub fn new(client: AwsClient) -> LiveConnector {
+        LiveConnector { client }
+    }
+}
+
+impl Connector for LiveConnector {
+    type Api = LiveApi;
+
+    async fn org(&self) -> Result<LiveApi, ApiError> {
+        Ok(LiveApi::new(
+            self.client.clone(),
+            Target::own(self.client.default_region()),
+        ))
+    }
+
+    async fn item(
+        &self,
+        account_id: &str,
+        region: &str,
+        role: &RolePlan,
+    ) -> Result<LiveApi, ApiError> {
+        let spec = RoleSpec {
+            name: role.name.clone(),
+            external_id: role.external_id.clone(),
+            session_name: Some(role.session_name.clone()),
+        };
+        Ok(LiveApi::new(
+            self.client.clone(),
+            Target::assume(account_id, region, spec),
+        ))
+    }
+
+    fn home_region(&self) -> String {
+        self.client.default_region().to_string()
+    }
+}
