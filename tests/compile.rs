@@ -308,9 +308,12 @@ fn inline_state_machine_runs_in_an_independent_interpreter_with_orgop_payloads()
         assert_eq!(w.plan.steps[0].operation, "DescribeSecurityGroups");
         assert!(!w.run.apply);
     }
+    assert_eq!(fanout.role.name, "orgop/OrgOpAudit");
     // The results handler gets one small summary per item, not the plan or shared data.
-    let summaries: Vec<WorkerSummary> =
-        serde_json::from_value(out["results"]["items"].clone()).unwrap();
+    let results: ResultsRequest = serde_json::from_value(out["results"].clone()).unwrap();
+    assert_eq!(results.columns, ["name", "vpc"]);
+    assert_eq!(results.count, 6);
+    let summaries: Vec<WorkerSummary> = results.items.unwrap();
     assert_eq!(summaries.len(), 6);
     assert!(
         !out["results"]
