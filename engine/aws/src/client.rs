@@ -46,6 +46,14 @@ pub const ACCESS_DENIED_CODES: &[&str] = &[
     "AccessDeniedForDependencyException",
 ];
 
+/// Error codes that mean the credentials sent have expired.
+pub const EXPIRED_CREDENTIALS_CODES: &[&str] = &[
+    "ExpiredToken",
+    "ExpiredTokenException",
+    "RequestExpired",
+    "TokenRefreshRequired",
+];
+
 /// How to build an [`AwsClient`].
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
@@ -309,10 +317,17 @@ impl AwsClient {
         let base = sdk
             .credentials_provider()
             .unwrap_or_else(|| SharedCredentialsProvider::new(Credentials::for_tests()));
-        let registry = ModelRegistry::from_env();
-        for d in &opts.models_dirs {
-            registry.add_dir(d.clone());
-        }
+        // Without extra directories every client shares the process-wide registry, so a
+        // model is parsed once per process however many clients there are.
+        let registry = if opts.models_dirs.is_empty() {
+            crate::models::global().clone()
+        } else {
+            let r = ModelRegistry::from_env();
+            for d in &opts.models_dirs {
+                r.add_dir(d.clone());
+            }
+            r
+        };
         let mut overrides = EndpointOverrides::from_env();
         overrides.endpoint_url = opts.endpoint_url.clone();
         let limiters = RateLimiters::new(opts.rate, opts.assume_role_rate);
@@ -555,6 +570,16 @@ impl AwsClient {
         })
     }
 
+    fn forget_credentials(&self, target: &Target, region: &str) {
+        match &target.role {
+            None => self.inner.credentials.forget_base(),
+            Some(role) => {
+                let arn = role.arn(endpoints::partition_of(region), &target.account_id);
+                self.inner.credentials.forget_role(&arn, role);
+            }
+        }
+    }
+
     async fn credentials_for(
         &self,
         target: &Target,
@@ -616,26 +641,34 @@ impl AwsClient {
                 &host,
                 sign_it.then_some(&creds),
             )?;
-            let failure = match self.inner.transport.send(http_req).await {
+            match self.inner.transport.send(http_req).await {
                 Ok(resp) => match orgop_awswire::parse(&svc.model, op, &resp) {
                     Ok(v) => {
                         bucket.on_success();
                         return Ok((v, resp.status));
                     }
                     Err(error) => {
-                        let kind = classify_with_model(&svc.model, op, &error);
+                        let mut kind = classify_with_model(&svc.model, op, &error);
                         if kind == FailureKind::Throttling {
                             bucket.on_throttle();
+                        }
+                        let mut fresh_try = false;
+                        if EXPIRED_CREDENTIALS_CODES.contains(&error.code.as_str()) {
+                            // Credentials expired early (revoked session, clock skew): drop
+                            // the cached ones and try once more with fresh ones, whatever
+                            // the retry policy says.
+                            self.forget_credentials(target, &region);
+                            fresh_try = attempts == 1;
+                            kind = FailureKind::Transient;
                         }
                         let api = ApiError {
                             service: svc.name.clone(),
                             operation: op.name.clone(),
                             error,
                         };
-                        if !retry.should_retry(kind, attempts) {
+                        if !fresh_try && !retry.should_retry(kind, attempts) {
                             return Err(final_api_error(api, kind, attempts));
                         }
-                        kind
                     }
                 },
                 Err(error) => {
@@ -647,10 +680,8 @@ impl AwsClient {
                             attempts,
                         });
                     }
-                    FailureKind::Transport
                 }
-            };
-            let _ = failure;
+            }
             tokio::time::sleep(retry.backoff(attempts)).await;
         }
     }
@@ -665,8 +696,8 @@ fn valid_region(region: &str) -> bool {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
 }
 
-/// The retry class of an error: the model's `retryable` trait on the error shape first
-/// (`{"retryable": {"throttling": true}}`), then the SDKs' code and status lists.
+/// The retry class of an error: the SDKs' code and status lists, then the model's
+/// `retryable` trait on the error shape (`{"retryable": {"throttling": true}}`).
 fn classify_with_model(
     model: &orgop_awswire::ServiceModel,
     op: &orgop_awswire::Operation,
@@ -794,6 +825,21 @@ fn build_url(
         path.insert(0, '/');
     }
     Ok((format!("{scheme}://{host}{base_path}{path}"), host))
+}
+
+/// The signed HTTP request for a serialized call, exactly as [`AwsClient::call`] sends it:
+/// the URL from `endpoint` (with host prefix and S3 virtual-host addressing), then SigV4 with
+/// `creds` at the current time. `params` are the call's parameters (S3's `Bucket`). For
+/// dry runs, debugging and benchmarks; sending is the caller's business.
+pub fn sign_request(
+    service: &str,
+    endpoint: &Endpoint,
+    request: &orgop_awswire::HttpRequest,
+    params: &Value,
+    creds: &Credentials,
+) -> Result<http::Request<Vec<u8>>, CallError> {
+    let (url, host) = build_url(service, endpoint, request, params)?;
+    signed_request(service, endpoint, request, &url, &host, Some(creds))
 }
 
 /// Builds the HTTP request and signs it with SigV4 (S3: single URI encoding, no path

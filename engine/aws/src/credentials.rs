@@ -142,6 +142,28 @@ impl CredentialSource {
         Ok(c)
     }
 
+    /// Drops the cached base credentials (the next call fetches them again).
+    pub(crate) fn forget_base(&self) {
+        if let Ok(mut c) = self.base_cache.try_lock() {
+            *c = None;
+        }
+    }
+
+    /// Drops the cached credentials of a role (the next call assumes it again).
+    pub(crate) fn forget_role(&self, role_arn: &str, role: &RoleSpec) {
+        let slot = {
+            let roles = self.roles.lock().unwrap_or_else(|e| e.into_inner());
+            roles
+                .get(&(role_arn.to_string(), role.external_id.clone()))
+                .cloned()
+        };
+        if let Some(slot) = slot
+            && let Ok(mut c) = slot.try_lock()
+        {
+            *c = None;
+        }
+    }
+
     /// Credentials of `role` (an ARN), assumed once and cached until shortly before expiry.
     /// `region` is the target's: a role in another partition (aws-cn, aws-us-gov) is assumed
     /// through that partition's STS.

@@ -30,7 +30,10 @@ pub mod models;
 pub mod ratelimit;
 pub mod retry;
 
-pub use client::{ACCESS_DENIED_CODES, ApiError, AwsClient, CallError, ClientOptions, Target};
+pub use client::{
+    ACCESS_DENIED_CODES, ApiError, AwsClient, CallError, ClientOptions, EXPIRED_CREDENTIALS_CODES,
+    Target, sign_request,
+};
 pub use credentials::{CredentialsError, RoleSpec};
 pub use endpoints::Endpoint;
 pub use http::{Timeouts, TransportError};
