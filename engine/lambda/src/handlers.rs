@@ -22,6 +22,10 @@ pub struct Deps<C, S, O> {
     pub bucket: Option<String>,
     /// "Now", epoch seconds (the worker's clock; tests fix it).
     pub now: fn() -> f64,
+    /// SNS topic for the run's summary.
+    pub notify_topic: Option<String>,
+    /// The client notifications go through.
+    pub client: Option<orgop_aws::AwsClient>,
 }
 
 /// An error leaving a handler: its name is what Step Functions retries and catches on.
@@ -298,6 +302,23 @@ async fn results<C: Connector, S: ResultsStore, O: ObjectStore>(
             )
             .await?;
         out.findings_uri = Some(format!("s3://{bucket}/{prefix}/findings.csv"));
+    }
+    if let (Some(topic), Some(client)) = (&deps.notify_topic, &deps.client) {
+        let subject = format!(
+            "orgop {}: {} items, {} failed, {} findings",
+            req.runbook, out.items, out.failed, out.findings
+        );
+        let message = serde_json::to_string_pretty(&out).unwrap_or_default();
+        crate::live::notify(client, topic, &subject, &message)
+            .await
+            .map_err(|e| {
+                let kind = if matches!(e, orgop_aws::CallError::Throttled { .. }) {
+                    WorkerError::Throttled
+                } else {
+                    WorkerError::Transient
+                };
+                HandlerError::new(kind, format!("notifying {topic}: {e}"))
+            })?;
     }
     Ok(out)
 }

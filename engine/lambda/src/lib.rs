@@ -15,7 +15,18 @@
 #![deny(missing_docs)]
 
 mod handlers;
+mod live;
 mod store;
 
 pub use handlers::{Deps, HandlerError, handle};
+pub use live::{S3Objects, deps_from_env, notify};
 pub use store::{DynamoStore, ObjectStore, ResultsStore, StoreError};
+
+impl From<HandlerError> for lambda_runtime::Diagnostic {
+    fn from(e: HandlerError) -> lambda_runtime::Diagnostic {
+        lambda_runtime::Diagnostic {
+            error_type: e.kind.name().to_string(),
+            error_message: e.message,
+        }
+    }
+}

@@ -1,0 +1,139 @@
+//! The orgop Lambda's handlers, called with exactly the JSON the compiled state machine
+//! produces: the compiled `unused-ebs` definition is executed by aws-local-stepfunctions, and
+//! each of its Lambda tasks runs the real `orgop-lambda --invoke` against moto server. The
+//! worker stores results in DynamoDB and the result handler writes the CSV and JSONL to S3.
+use orgop_plan::MapKind;
+use orgop_testkit::{moto, repo, seed_org, venv_python};
+use serde_json::{Value, json};
+use std::process::Command;
+
+fn python(script: &str, env: &[(&str, &str)]) -> String {
+    let o = Command::new(venv_python())
+        .args(["-c", script])
+        .envs(env.iter().copied())
+        .output()
+        .expect("python runs");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+const AWS: &str = r#"
+import boto3, json, os, sys
+kw = dict(endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
+ddb = boto3.client("dynamodb", **kw)
+s3 = boto3.client("s3", **kw)
+"#;
+
+#[test]
+fn handlers_run_the_compiled_state_machine_against_the_emulator() {
+    let emulator = moto();
+    let url = emulator.url();
+    let env = [("AWS_ENDPOINT_URL", url.as_str())];
+    let seed = seed_org(&url, 3, "us-east-1,eu-west-1", 2);
+    python(
+        &format!(
+            "{AWS}
+ddb.create_table(TableName='orgop-results', BillingMode='PAY_PER_REQUEST',
+  AttributeDefinitions=[{{'AttributeName': 'execution', 'AttributeType': 'S'}}, {{'AttributeName': 'item', 'AttributeType': 'S'}}],
+  KeySchema=[{{'AttributeName': 'execution', 'KeyType': 'HASH'}}, {{'AttributeName': 'item', 'KeyType': 'RANGE'}}])
+s3.create_bucket(Bucket='orgop-results')"
+        ),
+        &env,
+    );
+
+    // Compile the shipped runbook; aws-local-stepfunctions runs the inline Map form.
+    let text = std::fs::read_to_string(repo().join("runbooks/unused-ebs.yaml")).unwrap();
+    let mut lowered = orgop_check::check_source("runbooks/unused-ebs.yaml", &text)
+        .lowered
+        .unwrap();
+    lowered.map = MapKind::Inline;
+    let definition = orgop_statemachine::to_json(&orgop_statemachine::compile(&lowered));
+    let dir = std::env::temp_dir().join(format!("orgop-lambda-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("definition.json"), &definition).unwrap();
+    std::fs::write(
+        dir.join("scenario.json"),
+        json!({"input": {"params": {"min_age_days": 0}}, "lambda": env!("CARGO_BIN_EXE_orgop-lambda")}).to_string(),
+    )
+    .unwrap();
+    let o = Command::new("node")
+        .arg(repo().join("tests/asl/execute.mjs"))
+        .arg(dir.join("definition.json"))
+        .arg(dir.join("scenario.json"))
+        .current_dir(repo().join("tests/asl"))
+        .env("AWS_ENDPOINT_URL", &url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("ORGOP_RESULTS_TABLE", "orgop-results")
+        .env("ORGOP_RESULTS_BUCKET", "orgop-results")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let out: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(out["status"], "SUCCEEDED", "{out:#}");
+
+    // 3 members + the management account, 2 regions: one worker each.
+    assert_eq!(out["workers"].as_array().unwrap().len(), 8);
+    let summary = &out["output"]["summary"];
+    assert_eq!(summary["items"], 8, "{summary}");
+    assert_eq!(summary["failed"], 0);
+    let expected = seed["findings"].as_array().unwrap().len();
+    assert_eq!(summary["findings"], expected);
+    assert_eq!(
+        summary["actions"]["planned"],
+        2 * expected,
+        "a schedule without apply only plans"
+    );
+
+    // The worker stored every item's full result in DynamoDB ...
+    let execution = "arn:aws:states:us-east-1:123456789012:execution:orgop-test:run-1";
+    let stored = Command::new(venv_python())
+        .args(["-c", &format!("{AWS}\nr = ddb.query(TableName='orgop-results', KeyConditionExpression='#e = :e', ExpressionAttributeNames={{'#e': 'execution'}}, ExpressionAttributeValues={{':e': {{'S': sys.argv[1]}}}})\nprint(json.dumps([json.loads(i['result']['S']) for i in r['Items']]))"), execution])
+        .envs(env)
+        .output()
+        .unwrap();
+    assert!(
+        stored.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stored.stderr)
+    );
+    let stored: Vec<Value> = serde_json::from_slice(&stored.stdout).unwrap();
+    assert_eq!(stored.len(), 8);
+    let found: usize = stored
+        .iter()
+        .map(|r| r["findings"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(found, expected);
+
+    // ... and the result handler wrote the report to S3.
+    let key = "orgop/unused-ebs/run-1/findings.csv";
+    assert_eq!(summary["findings_uri"], format!("s3://orgop-results/{key}"));
+    let csv = python(
+        &format!(
+            "{AWS}\nprint(s3.get_object(Bucket='orgop-results', Key='{key}')['Body'].read().decode(), end='')"
+        ),
+        &env,
+    );
+    let mut lines = csv.lines();
+    assert_eq!(
+        lines.next().unwrap(),
+        "account_id,account_name,region,resource_id,size_gib,volume_type,availability_zone,created,age_days"
+    );
+    let rows: Vec<&str> = lines.collect();
+    assert_eq!(rows.len(), expected);
+    for f in seed["findings"].as_array().unwrap() {
+        assert!(
+            rows.iter()
+                .any(|r| r.contains(f["volume_id"].as_str().unwrap())),
+            "{f} missing from the CSV"
+        );
+    }
+    let jsonl = python(
+        &format!(
+            "{AWS}\nprint(s3.get_object(Bucket='orgop-results', Key='orgop/unused-ebs/run-1/results.jsonl')['Body'].read().decode(), end='')"
+        ),
+        &env,
+    );
+    assert_eq!(jsonl.lines().count(), 8);
+}
