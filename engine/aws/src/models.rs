@@ -449,12 +449,55 @@ mod tests {
                 "shapes":{}}"#,
         )
         .unwrap();
+        // A newer version, gzipped, with sdk-extras and paginators: botocore's layout as
+        // recent releases ship it. The newest version wins.
+        let newer = dir.join("demo").join("2021-01-01");
+        std::fs::create_dir_all(&newer).unwrap();
+        let gz = |bytes: &[u8]| {
+            use std::io::Write;
+            let mut e = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+            e.write_all(bytes).unwrap();
+            e.finish().unwrap()
+        };
+        std::fs::write(
+            newer.join("service-2.json.gz"),
+            gz(
+                br#"{"metadata":{"protocol":"json","jsonVersion":"1.1","targetPrefix":"Demo",
+                "apiVersion":"2021-01-01","endpointPrefix":"demo","serviceId":"Demo"},
+                "operations":{"Ping":{"name":"Ping","http":{"method":"POST","requestUri":"/"}}},
+                "shapes":{}}"#,
+            ),
+        )
+        .unwrap();
+        std::fs::write(
+            newer.join("service-2.sdk-extras.json"),
+            br#"{"version":1.0,"merge":{"operations":{"Pong":{"name":"Pong",
+                "http":{"method":"POST","requestUri":"/"}}}}}"#,
+        )
+        .unwrap();
+        std::fs::write(
+            newer.join("paginators-1.json.gz"),
+            gz(br#"{"pagination":{"Ping":{"input_token":"T","output_token":"T","result_key":"R"}}}"#),
+        )
+        .unwrap();
         let reg = ModelRegistry::bundled_only();
         assert!(reg.service("demo").is_err());
         reg.add_dir(&dir);
-        let s = reg.resolve("demo", "Ping").unwrap();
-        assert_eq!(s.api_version, "2020-01-01");
+        let s = reg.resolve("demo", "Pong").unwrap();
+        assert_eq!(s.api_version, "2021-01-01");
+        assert!(s.paginators.get("Ping").is_some());
         assert!(reg.service_names().contains(&"demo".to_string()));
+        // A directory overrides the bundle for the services it has.
+        let ec2 = dir.join("ec2").join("2016-11-15");
+        std::fs::create_dir_all(&ec2).unwrap();
+        std::fs::copy(
+            newer.join("service-2.json.gz"),
+            ec2.join("service-2.json.gz"),
+        )
+        .unwrap();
+        let reg = ModelRegistry::bundled_only();
+        reg.add_dir(&dir);
+        assert!(reg.resolve("ec2", "Ping").is_ok());
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
