@@ -4,9 +4,9 @@
 //! Guarantees: an unknown service, operation or parameter fails before anything is sent
 //! (with the close matches and the parameter's path); each attempt is re-signed and first
 //! takes a token from the bucket of its (account, region, service); throttling, 5xx,
-//! timeouts and connection errors are retried per the [`RetryPolicy`]; the error that ends
-//! a call says which of validation, service error, access denied, throttled-after-retries or
-//! transport it was.
+//! timeouts and connection errors are retried per the [`RetryPolicy`] while the target's
+//! retry quota lasts; the error that ends a call says which of validation, service error,
+//! access denied, throttled-after-retries or transport it was.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -620,11 +620,13 @@ impl AwsClient {
             .map_err(|e| CallError::Invalid(format!("{}:{}: {e}", svc.name, op.name)))?;
         add_required_checksum(op, &mut request);
         let (url, host) = build_url(&svc.name, &endpoint, &request, params)?;
-        let bucket = self.inner.limiters.bucket(BucketKey {
+        let key = BucketKey {
             account: target.account_id.clone(),
             region: region.clone(),
             service: svc.name.clone(),
-        });
+        };
+        let bucket = self.inner.limiters.bucket(key.clone());
+        let quota = self.inner.limiters.retry_quota(key);
         let sign_it = !matches!(op.authtype.as_deref(), Some("none"))
             && !op.auth.iter().any(|a| a == "smithy.api#noAuth");
         let retry = self.inner.retry;
@@ -645,6 +647,7 @@ impl AwsClient {
                 Ok(resp) => match orgop_awswire::parse(&svc.model, op, &resp) {
                     Ok(v) => {
                         bucket.on_success();
+                        quota.on_success();
                         return Ok((v, resp.status));
                     }
                     Err(error) => {
@@ -666,13 +669,17 @@ impl AwsClient {
                             operation: op.name.clone(),
                             error,
                         };
-                        if !fresh_try && !retry.should_retry(kind, attempts) {
+                        let retry_it = fresh_try
+                            || (retry.should_retry(kind, attempts) && quota.try_acquire(kind));
+                        if !retry_it {
                             return Err(final_api_error(api, kind, attempts));
                         }
                     }
                 },
                 Err(error) => {
-                    if !retry.should_retry(FailureKind::Transport, attempts) {
+                    if !(retry.should_retry(FailureKind::Transport, attempts)
+                        && quota.try_acquire(FailureKind::Transport))
+                    {
                         return Err(CallError::Transport {
                             service: svc.name.clone(),
                             operation: op.name.clone(),

@@ -121,6 +121,7 @@ pub struct BucketKey {
 pub struct RateLimiters {
     per_target: RateConfig,
     buckets: Mutex<HashMap<BucketKey, Arc<TokenBucket>>>,
+    quotas: Mutex<HashMap<BucketKey, Arc<crate::retry::RetryQuota>>>,
     assume_role: Arc<TokenBucket>,
 }
 
@@ -131,6 +132,7 @@ impl RateLimiters {
         RateLimiters {
             per_target,
             buckets: Mutex::new(HashMap::new()),
+            quotas: Mutex::new(HashMap::new()),
             assume_role: Arc::new(TokenBucket::new(assume_role)),
         }
     }
@@ -141,6 +143,12 @@ impl RateLimiters {
         b.entry(key)
             .or_insert_with(|| Arc::new(TokenBucket::new(self.per_target)))
             .clone()
+    }
+
+    /// The retry quota of one (account, region, service).
+    pub fn retry_quota(&self, key: BucketKey) -> Arc<crate::retry::RetryQuota> {
+        let mut q = self.quotas.lock().unwrap_or_else(|e| e.into_inner());
+        q.entry(key).or_default().clone()
     }
 
     /// The run-wide bucket for `sts:AssumeRole`.

@@ -4,6 +4,9 @@
 //! code, an HTTP 5xx or 429, a known transient error code, a timeout or a connection error —
 //! and only while fewer than `max_attempts` attempts were made. The delay before retry `n`
 //! (1-based) is drawn uniformly from `[0, min(max_backoff, base * 2^(n-1))]` ("full jitter").
+//! A [`RetryQuota`] per (account, region, service) caps retries during an outage the way the
+//! SDKs' standard mode does: 500 tokens, a retry costs 5 (10 after a timeout or connection
+//! error), a success returns 1; with the quota spent, failures are returned at once.
 
 use std::time::Duration;
 
@@ -111,6 +114,61 @@ impl RetryPolicy {
     }
 }
 
+/// The SDKs' retry quota: a bucket of tokens that retries spend and successes refill.
+#[derive(Debug)]
+pub struct RetryQuota {
+    tokens: std::sync::Mutex<u32>,
+    capacity: u32,
+}
+
+impl Default for RetryQuota {
+    fn default() -> Self {
+        RetryQuota::new(500)
+    }
+}
+
+impl RetryQuota {
+    /// Cost of a retry after a service error.
+    pub const RETRY_COST: u32 = 5;
+    /// Cost of a retry after a timeout or connection error.
+    pub const TIMEOUT_COST: u32 = 10;
+
+    /// A full quota of `capacity` tokens.
+    pub fn new(capacity: u32) -> RetryQuota {
+        RetryQuota {
+            tokens: std::sync::Mutex::new(capacity),
+            capacity,
+        }
+    }
+
+    /// Takes the cost of retrying after a failure of `kind`; false when the quota is spent.
+    pub fn try_acquire(&self, kind: FailureKind) -> bool {
+        let cost = if kind == FailureKind::Transport {
+            Self::TIMEOUT_COST
+        } else {
+            Self::RETRY_COST
+        };
+        let mut t = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        if *t >= cost {
+            *t -= cost;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// A request succeeded: give back one token.
+    pub fn on_success(&self) {
+        let mut t = self.tokens.lock().unwrap_or_else(|e| e.into_inner());
+        *t = (*t + 1).min(self.capacity);
+    }
+
+    /// Tokens left.
+    pub fn available(&self) -> u32 {
+        *self.tokens.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -134,6 +192,19 @@ mod tests {
             FailureKind::Permanent
         );
         assert_eq!(classify("AccessDenied", 403), FailureKind::Permanent);
+    }
+
+    #[test]
+    fn the_retry_quota_runs_out_and_refills() {
+        let q = RetryQuota::new(20);
+        assert!(q.try_acquire(FailureKind::Transport));
+        assert!(q.try_acquire(FailureKind::Throttling));
+        assert!(q.try_acquire(FailureKind::Transient));
+        assert!(!q.try_acquire(FailureKind::Transient), "0 tokens left");
+        for _ in 0..100 {
+            q.on_success();
+        }
+        assert_eq!(q.available(), 20);
     }
 
     #[test]
