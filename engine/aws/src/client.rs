@@ -615,11 +615,12 @@ impl AwsClient {
                 "`{region}` is not a region name (letters, digits and dashes)"
             )));
         }
-        let endpoint = endpoints::resolve(svc.model.metadata(), &region, &self.inner.overrides);
+        let mut endpoint = endpoints::resolve(svc.model.metadata(), &region, &self.inner.overrides);
         let mut request = orgop_awswire::serialize(&svc.model, op, params)
             .map_err(|e| CallError::Invalid(format!("{}:{}: {e}", svc.name, op.name)))?;
         add_required_checksum(op, &mut request);
-        let (url, host) = build_url(&svc.name, &endpoint, &request, params)?;
+        let (mut url, mut host) = build_url(&svc.name, &endpoint, &request, params)?;
+        let mut redirected = false;
         let key = BucketKey {
             account: target.account_id.clone(),
             region: region.clone(),
@@ -651,6 +652,26 @@ impl AwsClient {
                         return Ok((v, resp.status));
                     }
                     Err(error) => {
+                        if let Some(bucket_region) =
+                            s3_region_redirect(&svc.name, &resp, &endpoint, redirected)
+                        {
+                            // A bucket in another region: sign for (and, unless the endpoint
+                            // is overridden, send to) its region, once, like botocore's
+                            // S3RegionRedirector. Not counted as a retry.
+                            redirected = true;
+                            let moved = endpoints::resolve(
+                                svc.model.metadata(),
+                                &bucket_region,
+                                &self.inner.overrides,
+                            );
+                            endpoint = Endpoint {
+                                signing_region: bucket_region,
+                                ..moved
+                            };
+                            (url, host) = build_url(&svc.name, &endpoint, &request, params)?;
+                            attempts -= 1;
+                            continue;
+                        }
                         let mut kind = classify_with_model(&svc.model, op, &error);
                         if kind == FailureKind::Throttling {
                             bucket.on_throttle();
@@ -692,6 +713,21 @@ impl AwsClient {
             tokio::time::sleep(retry.backoff(attempts)).await;
         }
     }
+}
+
+/// The region S3 says a bucket lives in, when a request went to the wrong one (301, 307 or
+/// 400 with `x-amz-bucket-region`) and has not been redirected yet.
+fn s3_region_redirect(
+    service: &str,
+    resp: &orgop_awswire::HttpResponse,
+    endpoint: &Endpoint,
+    redirected: bool,
+) -> Option<String> {
+    if service != "s3" || redirected || !matches!(resp.status, 301 | 307 | 400) {
+        return None;
+    }
+    let region = resp.header("x-amz-bucket-region")?;
+    (region != endpoint.signing_region && valid_region(region)).then(|| region.to_string())
 }
 
 /// Whether a region name is safe to put in a host name.

@@ -363,3 +363,32 @@ async fn s3_operations_that_require_a_checksum_are_sent_with_one() {
     assert_eq!(left["Contents"][0]["Key"], "c");
     assert_eq!(left["KeyCount"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_waiter_stops_on_a_failure_state() {
+    let (_moto, c) = moto().await;
+    let t = own();
+    let vol = call(
+        &c,
+        &t,
+        "ec2",
+        "CreateVolume",
+        json!({"AvailabilityZone": "us-east-1a", "Size": 1}),
+    )
+    .await;
+    let id = vol["VolumeId"].as_str().unwrap().to_string();
+    call(&c, &t, "ec2", "DeleteVolume", json!({"VolumeId": id})).await;
+    // VolumeInUse has no acceptor for InvalidVolume.NotFound: the wait fails at once.
+    let started = std::time::Instant::now();
+    let err = c
+        .wait(&t, "ec2", "VolumeInUse", json!({"VolumeIds": [id]}), None)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CallError::Waiter { .. }), "{err}");
+    assert!(err.to_string().contains("InvalidVolume.NotFound"), "{err}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+    // VolumeDeleted treats InvalidVolume.NotFound as success.
+    c.wait(&t, "ec2", "VolumeDeleted", json!({"VolumeIds": [id]}), None)
+        .await
+        .expect("a deleted volume satisfies VolumeDeleted");
+}

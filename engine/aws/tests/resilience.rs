@@ -495,3 +495,69 @@ async fn expired_assumed_credentials_are_dropped_and_the_call_retried_once() {
     );
     assert_eq!(server.count(), 4);
 }
+
+#[tokio::test]
+async fn s3_requests_for_a_bucket_in_another_region_are_redirected_once() {
+    let server = TestServer::start(|i, _| {
+        if i == 0 {
+            Answer {
+                status: 301,
+                headers: vec![
+                    ("Content-Type".into(), "application/xml".into()),
+                    ("x-amz-bucket-region".into(), "eu-west-1".into()),
+                ],
+                body: br#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>PermanentRedirect</Code><Message>The bucket you are attempting to access must be addressed using the specified endpoint.</Message><RequestId>r1</RequestId></Error>"#.to_vec(),
+            }
+        } else {
+            Answer {
+                status: 200,
+                headers: vec![("Content-Type".into(), "application/xml".into())],
+                body: br#"<?xml version="1.0" encoding="UTF-8"?><ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>far-away</Name><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated></ListBucketResult>"#.to_vec(),
+            }
+        }
+    })
+    .await;
+    let c = client(
+        &server.url,
+        quick_retries(1),
+        RateConfig::new(1000.0, 100.0),
+    )
+    .await;
+    let out = c
+        .call(
+            &Target::own("us-east-1"),
+            "s3",
+            "ListObjectsV2",
+            json!({"Bucket": "far-away"}),
+        )
+        .await
+        .expect("answered after the redirect");
+    assert_eq!(out["Name"], "far-away");
+    let seen = server.seen.lock().unwrap();
+    assert_eq!(seen.len(), 2);
+    let auth = |s: &common::Seen| {
+        s.head
+            .lines()
+            .find(|l| l.to_ascii_lowercase().starts_with("authorization:"))
+            .unwrap_or_default()
+            .to_string()
+    };
+    assert!(
+        auth(&seen[0]).contains("/us-east-1/s3/aws4_request"),
+        "{}",
+        auth(&seen[0])
+    );
+    assert!(
+        auth(&seen[1]).contains("/eu-west-1/s3/aws4_request"),
+        "{}",
+        auth(&seen[1])
+    );
+    assert!(
+        seen[1]
+            .head
+            .to_ascii_lowercase()
+            .contains("x-amz-content-sha256: e3b0c442"),
+        "{}",
+        seen[1].head
+    );
+}
