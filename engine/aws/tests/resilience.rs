@@ -561,3 +561,70 @@ async fn s3_requests_for_a_bucket_in_another_region_are_redirected_once() {
         seen[1].head
     );
 }
+
+#[tokio::test]
+async fn connections_are_reused() {
+    let server = TestServer::start(|_, _| Answer::json(200, r#"{"TableNames":[]}"#)).await;
+    let c = client(
+        &server.url,
+        quick_retries(1),
+        RateConfig::new(1000.0, 100.0),
+    )
+    .await;
+    for _ in 0..5 {
+        c.call(
+            &Target::own("us-east-1"),
+            "dynamodb",
+            "ListTables",
+            json!({}),
+        )
+        .await
+        .unwrap();
+    }
+    assert_eq!(server.count(), 5);
+    assert_eq!(
+        server.connections.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "five sequential calls over one pooled connection"
+    );
+}
+
+#[tokio::test]
+async fn a_silent_server_times_out_and_is_retried() {
+    let server = TestServer::silent().await;
+    let c = AwsClient::from_env(ClientOptions {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(server.url.clone()),
+        credentials: Some(Credentials::new("AKIDTEST", "secret", None, None, "test")),
+        retry: quick_retries(2),
+        timeouts: Timeouts {
+            connect: Duration::from_millis(200),
+            read: Duration::from_millis(300),
+        },
+        ..ClientOptions::default()
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let err = c
+        .call(
+            &Target::own("us-east-1"),
+            "dynamodb",
+            "ListTables",
+            json!({}),
+        )
+        .await
+        .unwrap_err();
+    match &err {
+        CallError::Transport {
+            error: orgop_aws::TransportError::Timeout(_),
+            attempts,
+            ..
+        } => {
+            assert_eq!(*attempts, 2)
+        }
+        other => panic!("expected a timeout, got {other}"),
+    }
+    let took = started.elapsed();
+    assert!(took >= Duration::from_millis(600), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}

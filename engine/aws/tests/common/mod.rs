@@ -42,6 +42,8 @@ type Handler = dyn Fn(usize, &Seen) -> Answer + Send + Sync;
 pub struct TestServer {
     pub url: String,
     pub seen: Arc<Mutex<Vec<Seen>>>,
+    /// TCP connections accepted.
+    pub connections: Arc<std::sync::atomic::AtomicUsize>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -63,11 +65,14 @@ impl TestServer {
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let handler: Arc<Handler> = Arc::new(handler);
         let seen2 = seen.clone();
+        let connections: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+        let connections2 = connections.clone();
         let task = tokio::spawn(async move {
             loop {
                 let Ok((mut sock, _)) = listener.accept().await else {
                     return;
                 };
+                connections2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
                 let seen = seen2.clone();
                 let handler = handler.clone();
                 tokio::spawn(async move {
@@ -131,7 +136,38 @@ impl TestServer {
                 });
             }
         });
-        TestServer { url, seen, task }
+        TestServer {
+            url,
+            seen,
+            connections,
+            task,
+        }
+    }
+
+    /// A server that accepts connections and reads requests but never answers.
+    pub async fn silent() -> TestServer {
+        let listener = TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1");
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let connections: Arc<std::sync::atomic::AtomicUsize> = Arc::default();
+        let connections2 = connections.clone();
+        let task = tokio::spawn(async move {
+            let mut held = Vec::new();
+            loop {
+                let Ok((sock, _)) = listener.accept().await else {
+                    return;
+                };
+                connections2.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                held.push(sock);
+            }
+        });
+        TestServer {
+            url,
+            seen: Arc::default(),
+            connections,
+            task,
+        }
     }
 
     pub fn count(&self) -> usize {
