@@ -62,14 +62,22 @@ async fn throttling_and_503s_are_retried_with_backoff_until_success() {
         .expect("succeeds on the fourth attempt");
     assert_eq!(out, json!({"TableNames": ["orders"]}));
     assert_eq!(server.count(), 4, "three failures, then the success");
-    // Each wait is drawn from [0, 40ms * 2^(n-1)] (full jitter), so the whole run stays under
-    // the sum of the ceilings (plus generous slack for a loaded machine); the spread of the
-    // draws is pinned down by the retry module's own test.
+    // The wait before retry n is drawn from [0, 40ms * 2^(n-1)] (full jitter): each gap
+    // between attempts stays under its ceiling (plus slack for a loaded machine), and the
+    // waits are not all zero (three uniform draws summing under 1 ms: p < 1e-6).
     let t = server.times();
-    let total = t[3] - t[0];
+    let gaps: Vec<Duration> = t.windows(2).map(|w| w[1] - w[0]).collect();
+    let slack = Duration::from_millis(300);
+    for (n, (gap, ceiling)) in gaps.iter().zip([40u64, 80, 160]).enumerate() {
+        assert!(
+            *gap <= Duration::from_millis(ceiling) + slack,
+            "wait before retry {}: {gap:?}",
+            n + 1
+        );
+    }
     assert!(
-        total <= Duration::from_millis(40 + 80 + 160 + 300),
-        "{total:?}"
+        gaps.iter().sum::<Duration>() >= Duration::from_millis(1),
+        "{gaps:?}"
     );
     // Every request was signed afresh.
     for s in server.seen.lock().unwrap().iter() {
