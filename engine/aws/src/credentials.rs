@@ -16,7 +16,7 @@ use std::time::{Duration, SystemTime};
 use aws_config::SdkConfig;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::{ProvideCredentials, SharedCredentialsProvider};
-use aws_sdk_sts::error::{DisplayErrorContext, ProvideErrorMetadata};
+use aws_sdk_sts::error::ProvideErrorMetadata;
 
 use crate::ratelimit::TokenBucket;
 
@@ -95,6 +95,21 @@ pub(crate) struct CredentialSource {
     limiter: Arc<TokenBucket>,
 }
 
+/// An error and its sources, each once, joined with `: ` (the SDK's own context printer adds
+/// Debug dumps of raw responses, too much for a one-line diagnostic).
+fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut cur = Some(e);
+    while let Some(err) = cur {
+        let s = err.to_string();
+        if !s.is_empty() && !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+        cur = err.source();
+    }
+    parts.join(": ")
+}
+
 fn fresh(c: &Credentials) -> bool {
     match c.expiry() {
         None => true,
@@ -137,7 +152,7 @@ impl CredentialSource {
             .base
             .provide_credentials()
             .await
-            .map_err(|e| CredentialsError::Chain(DisplayErrorContext(&e).to_string()))?;
+            .map_err(|e| CredentialsError::Chain(error_chain(&e)))?;
         *cached = Some(c.clone());
         Ok(c)
     }
@@ -211,7 +226,7 @@ impl CredentialSource {
                         if e.raw_response().is_some_and(|r| r.status().as_u16() == 429) {
                             self.limiter.on_throttle();
                         }
-                        ("Transport".to_string(), DisplayErrorContext(&e).to_string())
+                        ("Transport".to_string(), error_chain(&e))
                     }
                 };
                 if code.contains("Throttl") {
