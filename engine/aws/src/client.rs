@@ -642,7 +642,7 @@ impl AwsClient {
                 &request,
                 &url,
                 &host,
-                sign_it.then_some(&creds),
+                sign_it.then_some((&creds, SystemTime::now())),
             )?;
             match self.inner.transport.send(http_req).await {
                 Ok(resp) => match orgop_awswire::parse(&svc.model, op, &resp) {
@@ -881,8 +881,20 @@ pub fn sign_request(
     params: &Value,
     creds: &Credentials,
 ) -> Result<http::Request<Vec<u8>>, CallError> {
+    sign_request_at(service, endpoint, request, params, creds, SystemTime::now())
+}
+
+/// [`sign_request`] at a given time (for reproducible signatures).
+pub fn sign_request_at(
+    service: &str,
+    endpoint: &Endpoint,
+    request: &orgop_awswire::HttpRequest,
+    params: &Value,
+    creds: &Credentials,
+    time: SystemTime,
+) -> Result<http::Request<Vec<u8>>, CallError> {
     let (url, host) = build_url(service, endpoint, request, params)?;
-    signed_request(service, endpoint, request, &url, &host, Some(creds))
+    signed_request(service, endpoint, request, &url, &host, Some((creds, time)))
 }
 
 /// Builds the HTTP request and signs it with SigV4 (S3: single URI encoding, no path
@@ -893,7 +905,7 @@ fn signed_request(
     request: &orgop_awswire::HttpRequest,
     url: &str,
     host: &str,
-    creds: Option<&Credentials>,
+    creds: Option<(&Credentials, SystemTime)>,
 ) -> Result<http::Request<Vec<u8>>, CallError> {
     let invalid = |e: String| CallError::Invalid(format!("{service}: cannot build request: {e}"));
     let mut headers: Vec<(String, String)> = request
@@ -918,7 +930,7 @@ fn signed_request(
     let mut req = builder
         .body(request.body.clone())
         .map_err(|e| invalid(e.to_string()))?;
-    let Some(creds) = creds else {
+    let Some((creds, time)) = creds else {
         return Ok(req);
     };
     let mut settings = SigningSettings::default();
@@ -932,7 +944,7 @@ fn signed_request(
         .identity(&identity)
         .region(&endpoint.signing_region)
         .name(&endpoint.signing_name)
-        .time(SystemTime::now())
+        .time(time)
         .settings(settings)
         .build()
         .map_err(|e| invalid(e.to_string()))?
@@ -1048,7 +1060,7 @@ mod tests {
             &r,
             "http://127.0.0.1:1/b/k",
             "127.0.0.1:1",
-            Some(&creds),
+            Some((&creds, SystemTime::now())),
         )
         .unwrap();
         assert_eq!(
@@ -1067,7 +1079,7 @@ mod tests {
             &r,
             "http://127.0.0.1:1/b/k",
             "127.0.0.1:1",
-            Some(&creds),
+            Some((&creds, SystemTime::now())),
         )
         .unwrap();
         assert!(!ec2.headers().contains_key("x-amz-content-sha256"));
