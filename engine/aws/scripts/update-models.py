@@ -195,6 +195,12 @@ def main():
                        opt("paginators-1"), opt("waiters-2")))
         f.write("];\n")
 
+    # Leave the generated table as `cargo fmt` would, so regenerating changes no line twice.
+    try:
+        subprocess.call(["rustfmt", "--edition", "2024", BUNDLED_RS])
+    except OSError:
+        print("rustfmt not found: run `cargo fmt -p orgop-aws`", file=sys.stderr)
+
     print("botocore %s: %d services, %.1f KiB compressed"
           % (manifest["botocore_version"], len(SERVICES), total / 1024.0))
 
