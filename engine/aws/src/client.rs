@@ -291,6 +291,8 @@ impl std::fmt::Debug for AwsClient {
 struct Prepared {
     service: Arc<Service>,
     operation: String,
+    /// The parameters after botocore's customizations (see [`customize_params`]).
+    params: Value,
 }
 
 impl AwsClient {
@@ -381,7 +383,8 @@ impl AwsClient {
         svc.model
             .protocol()
             .map_err(|e| CallError::Invalid(format!("{}: {e}", svc.name)))?;
-        orgop_awswire::validate(&svc.model, op, params).map_err(|errors| {
+        let params = customize_params(&svc, op, params);
+        orgop_awswire::validate(&svc.model, op, &params).map_err(|errors| {
             CallError::Validation {
                 service: svc.name.clone(),
                 operation: operation.to_string(),
@@ -391,6 +394,7 @@ impl AwsClient {
         Ok(Prepared {
             service: svc,
             operation: operation.to_string(),
+            params,
         })
     }
 
@@ -414,7 +418,7 @@ impl AwsClient {
         params: Value,
     ) -> Result<Value, CallError> {
         let prepared = self.prepare(service, operation, &params)?;
-        self.send(target, &prepared, &params).await.map(|(v, _)| v)
+        self.send(target, &prepared).await.map(|(v, _)| v)
     }
 
     /// The pages of a paginated operation, driven by the service's `paginators-1.json`; an
@@ -453,14 +457,14 @@ impl AwsClient {
                     Ok(p) => p,
                     Err(e) => return Some((Err(e), State::Done)),
                 };
-                match client.send(&target, &prepared, &input).await {
+                match client.send(&target, &prepared).await {
                     Err(e) => Some((Err(e), State::Done)),
                     Ok((out, _)) => {
                         let next = prepared
                             .service
                             .paginators
                             .get(&prepared.operation)
-                            .and_then(|p| p.next_input(&input, &out));
+                            .and_then(|p| p.next_input(&prepared.params, &out));
                         let state = match next {
                             Some(n) => State::Next(n),
                             None => State::Done,
@@ -532,7 +536,7 @@ impl AwsClient {
         let started = tokio::time::Instant::now();
         let delay = Duration::from_secs(w.delay.max(1));
         for attempt in 1..=w.max_attempts.max(1) {
-            let result = self.send(target, &prepared, &params).await;
+            let result = self.send(target, &prepared).await;
             let (status, outcome) = match &result {
                 Ok((v, status)) => (*status, Ok(v)),
                 Err(e) => match e.aws_error() {
@@ -595,13 +599,9 @@ impl AwsClient {
     }
 
     /// Sends a prepared call with retries; returns the parsed output and HTTP status.
-    async fn send(
-        &self,
-        target: &Target,
-        prepared: &Prepared,
-        params: &Value,
-    ) -> Result<(Value, u16), CallError> {
+    async fn send(&self, target: &Target, prepared: &Prepared) -> Result<(Value, u16), CallError> {
         let svc = &prepared.service;
+        let params = &prepared.params;
         let op = svc
             .operation(&prepared.operation)
             .map_err(|e| CallError::Invalid(e.to_string()))?;
@@ -619,6 +619,12 @@ impl AwsClient {
         let mut request = orgop_awswire::serialize(&svc.model, op, params)
             .map_err(|e| CallError::Invalid(format!("{}:{}: {e}", svc.name, op.name)))?;
         add_required_checksum(op, &mut request);
+        if svc.name == "apigateway" && request.header("Accept").is_none() {
+            // API Gateway answers HAL unless asked for JSON (botocore's add_accept_header).
+            request
+                .headers
+                .push(("Accept".to_string(), "application/json".to_string()));
+        }
         let (mut url, mut host) = build_url(&svc.name, &endpoint, &request, params)?;
         let mut redirected = false;
         let key = BucketKey {
@@ -728,6 +734,32 @@ fn s3_region_redirect(
     }
     let region = resp.header("x-amz-bucket-region")?;
     (region != endpoint.signing_region && valid_region(region)).then(|| region.to_string())
+}
+
+/// botocore's parameter customizations that runbook authors rely on, applied before
+/// validation: Route 53 ids are accepted as the API returns them (`/hostedzone/Z123`,
+/// `/change/C123`, `/delegationset/N123`) and sent bare.
+fn customize_params(svc: &Service, op: &orgop_awswire::Operation, params: &Value) -> Value {
+    let mut params = params.clone();
+    if svc.name != "route53" {
+        return params;
+    }
+    let Some(input) = op.input.as_ref().and_then(|r| svc.model.shape(&r.shape)) else {
+        return params;
+    };
+    if let Value::Object(map) = &mut params {
+        for (name, member) in &input.members {
+            if matches!(
+                member.shape.as_str(),
+                "ResourceId" | "DelegationSetId" | "ChangeId"
+            ) && let Some(Value::String(v)) = map.get_mut(name)
+                && let Some((_, bare)) = v.rsplit_once('/')
+            {
+                *v = bare.to_string();
+            }
+        }
+    }
+    params
 }
 
 /// Whether a region name is safe to put in a host name.

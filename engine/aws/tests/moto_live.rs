@@ -392,3 +392,35 @@ async fn a_waiter_stops_on_a_failure_state() {
         .await
         .expect("a deleted volume satisfies VolumeDeleted");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn route53_ids_are_accepted_as_the_api_returns_them() {
+    let (_moto, c) = moto().await;
+    let t = own();
+    let zone = call(
+        &c,
+        &t,
+        "route53",
+        "CreateHostedZone",
+        json!({"Name": "example.com.", "CallerReference": "orgop-test-1"}),
+    )
+    .await;
+    let id = zone["HostedZone"]["Id"].as_str().unwrap().to_string();
+    assert!(id.starts_with("/hostedzone/"), "{id}");
+    // Fed back as returned, like a runbook chaining two steps.
+    let got = call(&c, &t, "route53", "GetHostedZone", json!({"Id": id})).await;
+    assert_eq!(got["HostedZone"]["Name"], "example.com.");
+    let records = call(
+        &c,
+        &t,
+        "route53",
+        "ListResourceRecordSets",
+        json!({"HostedZoneId": id}),
+    )
+    .await;
+    assert!(
+        records["ResourceRecordSets"]
+            .as_array()
+            .is_some_and(|r| !r.is_empty())
+    );
+}
