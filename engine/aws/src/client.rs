@@ -144,7 +144,7 @@ pub struct ApiError {
 }
 
 /// Why a call failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CallError {
     /// The service name is not known (nothing was sent).
     #[error(transparent)]
