@@ -32,7 +32,8 @@ fn main() {
         ec2.model.metadata(),
         "us-east-1",
         &endpoints::EndpointOverrides::default(),
-    );
+    )
+    .unwrap();
     let creds = Credentials::new("AKIDEXAMPLE", "wJalrXUtnFEMI/K7MDENG", None, None, "bench");
     let response = orgop_awswire::HttpResponse {
         status: 200,

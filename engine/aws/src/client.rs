@@ -77,6 +77,10 @@ pub struct ClientOptions {
     pub assume_role_rate: RateConfig,
     /// Connect and read timeouts.
     pub timeouts: Timeouts,
+    /// Use FIPS endpoints (else `AWS_USE_FIPS_ENDPOINT` / the profile's `use_fips_endpoint`).
+    pub use_fips: Option<bool>,
+    /// Use dual-stack endpoints (else `AWS_USE_DUALSTACK_ENDPOINT` / the profile's).
+    pub use_dualstack: Option<bool>,
 }
 
 impl Default for ClientOptions {
@@ -91,6 +95,8 @@ impl Default for ClientOptions {
             rate: RateConfig::new(20.0, 20.0),
             assume_role_rate: RateConfig::new(50.0, 10.0),
             timeouts: Timeouts::default(),
+            use_fips: None,
+            use_dualstack: None,
         }
     }
 }
@@ -251,6 +257,12 @@ impl CallError {
     }
 }
 
+impl From<endpoints::EndpointError> for CallError {
+    fn from(e: endpoints::EndpointError) -> CallError {
+        CallError::Invalid(e.to_string())
+    }
+}
+
 impl From<LoadError> for CallError {
     fn from(e: LoadError) -> CallError {
         match e {
@@ -332,6 +344,8 @@ impl AwsClient {
         };
         let mut overrides = EndpointOverrides::from_env();
         overrides.endpoint_url = opts.endpoint_url.clone();
+        overrides.use_fips = opts.use_fips.or(sdk.use_fips()).unwrap_or(false);
+        overrides.use_dualstack = opts.use_dualstack.or(sdk.use_dual_stack()).unwrap_or(false);
         let limiters = RateLimiters::new(opts.rate, opts.assume_role_rate);
         let credentials = CredentialSource::new(
             &sdk,
@@ -405,7 +419,7 @@ impl AwsClient {
             svc.model.metadata(),
             region,
             &self.inner.overrides,
-        ))
+        )?)
     }
 
     /// Makes one call: `service` as botocore or IAM names it (`ec2`, `elasticloadbalancing`),
@@ -615,7 +629,8 @@ impl AwsClient {
                 "`{region}` is not a region name (letters, digits and dashes)"
             )));
         }
-        let mut endpoint = endpoints::resolve(svc.model.metadata(), &region, &self.inner.overrides);
+        let mut endpoint =
+            endpoints::resolve(svc.model.metadata(), &region, &self.inner.overrides)?;
         let mut request = orgop_awswire::serialize(&svc.model, op, params)
             .map_err(|e| CallError::Invalid(format!("{}:{}: {e}", svc.name, op.name)))?;
         add_required_checksum(op, &mut request);
@@ -669,7 +684,7 @@ impl AwsClient {
                                 svc.model.metadata(),
                                 &bucket_region,
                                 &self.inner.overrides,
-                            );
+                            )?;
                             endpoint = Endpoint {
                                 signing_region: bucket_region,
                                 ..moved

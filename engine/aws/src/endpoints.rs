@@ -125,7 +125,20 @@ fn regex_lite_match(re: &str, region: &str) -> bool {
     })
 }
 
-/// Endpoint overrides, in precedence order after an explicit URL.
+/// Why no endpoint could be resolved.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{service} has no {variant} endpoint in {region}")]
+pub struct EndpointError {
+    /// The service's endpoint prefix.
+    pub service: String,
+    /// The region asked for.
+    pub region: String,
+    /// The variant asked for (`FIPS`, `dual-stack`, `FIPS dual-stack`).
+    pub variant: String,
+}
+
+/// Endpoint settings: overrides, in precedence order after an explicit URL, and the FIPS and
+/// dual-stack variants.
 #[derive(Debug, Clone, Default)]
 pub struct EndpointOverrides {
     /// An explicit URL for every service (`--endpoint-url`).
@@ -135,13 +148,23 @@ pub struct EndpointOverrides {
     pub per_service: HashMap<String, String>,
     /// `AWS_ENDPOINT_URL`.
     pub global: Option<String>,
+    /// Use FIPS endpoints (`AWS_USE_FIPS_ENDPOINT=true`).
+    pub use_fips: bool,
+    /// Use dual-stack (IPv6) endpoints (`AWS_USE_DUALSTACK_ENDPOINT=true`).
+    pub use_dualstack: bool,
 }
 
 impl EndpointOverrides {
     /// Reads `AWS_ENDPOINT_URL` and every `AWS_ENDPOINT_URL_<SERVICE>` from the environment,
-    /// unless `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is true.
+    /// unless `AWS_IGNORE_CONFIGURED_ENDPOINT_URLS` is true, and `AWS_USE_FIPS_ENDPOINT` and
+    /// `AWS_USE_DUALSTACK_ENDPOINT`.
     pub fn from_env() -> EndpointOverrides {
-        let mut o = EndpointOverrides::default();
+        let flag = |name: &str| std::env::var(name).is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+        let mut o = EndpointOverrides {
+            use_fips: flag("AWS_USE_FIPS_ENDPOINT"),
+            use_dualstack: flag("AWS_USE_DUALSTACK_ENDPOINT"),
+            ..EndpointOverrides::default()
+        };
         let ignore = std::env::var("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
             .is_ok_and(|v| v.eq_ignore_ascii_case("true"));
         if ignore {
@@ -197,8 +220,29 @@ fn merge(into: &mut serde_json::Map<String, Value>, from: &Value) {
     }
 }
 
-/// Resolves the endpoint of a service (by its model metadata) in a region.
-pub fn resolve(metadata: &Metadata, region: &str, overrides: &EndpointOverrides) -> Endpoint {
+/// The variant of `data` (an endpoint entry or a defaults block) whose tags are exactly
+/// `tags`.
+fn variant<'a>(data: &'a Value, tags: &[&str]) -> Option<&'a serde_json::Map<String, Value>> {
+    data.get("variants")?.as_array()?.iter().find_map(|v| {
+        let vt: Vec<&str> = v
+            .get("tags")?
+            .as_array()?
+            .iter()
+            .filter_map(Value::as_str)
+            .collect();
+        let same = vt.len() == tags.len() && tags.iter().all(|t| vt.contains(t));
+        if same { v.as_object() } else { None }
+    })
+}
+
+/// Resolves the endpoint of a service (by its model metadata) in a region: botocore's
+/// `endpoints.json` algorithm, with the FIPS / dual-stack variant when asked for (an error
+/// when the service has none there), under any URL override.
+pub fn resolve(
+    metadata: &Metadata,
+    region: &str,
+    overrides: &EndpointOverrides,
+) -> Result<Endpoint, EndpointError> {
     let prefix = metadata
         .endpoint_prefix
         .clone()
@@ -212,6 +256,8 @@ pub fn resolve(metadata: &Metadata, region: &str, overrides: &EndpointOverrides)
     let mut merged = serde_json::Map::new();
     merge(&mut merged, &partition.defaults);
     let mut region_key = region.to_string();
+    // Where variants are looked up, most specific first.
+    let mut variant_sources: Vec<&Value> = Vec::new();
     if let Some(svc) = partition.services.get(&prefix) {
         merge(&mut merged, &svc.defaults);
         let entry = if let Some(e) = svc.endpoints.get(region) {
@@ -224,6 +270,43 @@ pub fn resolve(metadata: &Metadata, region: &str, overrides: &EndpointOverrides)
         };
         if let Some(e) = entry {
             merge(&mut merged, e);
+            variant_sources.push(e);
+        }
+        variant_sources.push(&svc.defaults);
+    }
+    variant_sources.push(&partition.defaults);
+    let mut tags = Vec::new();
+    if overrides.use_fips {
+        tags.push("fips");
+    }
+    if overrides.use_dualstack {
+        tags.push("dualstack");
+    }
+    let mut dns_suffix = partition.dns_suffix.clone();
+    if !tags.is_empty() && overrides.for_service(metadata).is_none() {
+        let mut chosen = serde_json::Map::new();
+        for source in variant_sources {
+            if let Some(v) = variant(source, &tags) {
+                for (k, val) in v {
+                    chosen.entry(k.clone()).or_insert_with(|| val.clone());
+                }
+            }
+        }
+        let Some(hostname) = chosen.get("hostname").cloned() else {
+            return Err(EndpointError {
+                service: prefix,
+                region: region.to_string(),
+                variant: match (overrides.use_fips, overrides.use_dualstack) {
+                    (true, true) => "FIPS dual-stack",
+                    (true, false) => "FIPS",
+                    _ => "dual-stack",
+                }
+                .to_string(),
+            });
+        };
+        merged.insert("hostname".to_string(), hostname);
+        if let Some(s) = chosen.get("dnsSuffix").and_then(Value::as_str) {
+            dns_suffix = s.to_string();
         }
     }
     let mut signing_region = region.to_string();
@@ -241,24 +324,24 @@ pub fn resolve(metadata: &Metadata, region: &str, overrides: &EndpointOverrides)
         .unwrap_or("{service}.{region}.{dnsSuffix}")
         .replace("{service}", &prefix)
         .replace("{region}", &region_key)
-        .replace("{dnsSuffix}", &partition.dns_suffix);
+        .replace("{dnsSuffix}", &dns_suffix);
 
     if let Some(url) = overrides.for_service(metadata) {
-        return Endpoint {
+        return Ok(Endpoint {
             url: url.trim_end_matches('/').to_string(),
             signing_region,
             signing_name,
             partition: partition.partition.clone(),
             overridden: true,
-        };
+        });
     }
-    Endpoint {
+    Ok(Endpoint {
         url: format!("https://{hostname}"),
         signing_region,
         signing_name,
         partition: partition.partition.clone(),
         overridden: false,
-    }
+    })
 }
 
 #[cfg(test)]
@@ -269,7 +352,7 @@ mod tests {
     fn ep(service: &str, region: &str) -> Endpoint {
         let reg = ModelRegistry::bundled_only();
         let s = reg.service(service).unwrap();
-        resolve(s.model.metadata(), region, &EndpointOverrides::default())
+        resolve(s.model.metadata(), region, &EndpointOverrides::default()).unwrap()
     }
 
     #[test]
@@ -369,16 +452,19 @@ mod tests {
             global: Some("http://global:1".into()),
             ..Default::default()
         };
-        assert_eq!(resolve(md, "us-east-1", &o).url, "http://global:1");
+        assert_eq!(resolve(md, "us-east-1", &o).unwrap().url, "http://global:1");
         o.per_service
             .insert("ELASTIC_LOAD_BALANCING_V2".into(), "http://elb:2/".into());
-        let e = resolve(md, "us-east-1", &o);
+        let e = resolve(md, "us-east-1", &o).unwrap();
         assert_eq!(e.url, "http://elb:2");
         assert!(e.overridden);
         o.endpoint_url = Some("http://explicit:3".into());
-        assert_eq!(resolve(md, "us-east-1", &o).url, "http://explicit:3");
         assert_eq!(
-            resolve(md, "us-east-1", &o).signing_name,
+            resolve(md, "us-east-1", &o).unwrap().url,
+            "http://explicit:3"
+        );
+        assert_eq!(
+            resolve(md, "us-east-1", &o).unwrap().signing_name,
             "elasticloadbalancing"
         );
     }

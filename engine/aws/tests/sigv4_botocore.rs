@@ -110,7 +110,8 @@ fn orgop_signs_like_botocore() {
             svc.model.metadata(),
             c.region,
             &EndpointOverrides::default(),
-        );
+        )
+        .unwrap();
         let creds = Credentials::new(
             "AKIDEXAMPLE",
             "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY",
