@@ -1,8 +1,9 @@
 //! The HTTP transport: hyper 1 over rustls (no OpenSSL), the same stack `aws-config` uses.
 //!
 //! Guarantees: connections are pooled and reused per host; a connection attempt gives up
-//! after the connect timeout; waiting for the response head, and then for the whole body,
-//! each give up after the read timeout. Plain `http://` URLs are allowed (for emulators).
+//! after the connect timeout; connecting plus waiting for the response head gives up after
+//! connect + read timeout, and reading the body after another read timeout. Plain `http://`
+//! URLs are allowed (for emulators).
 
 use std::sync::Arc;
 use std::time::Duration;
