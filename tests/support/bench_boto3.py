@@ -33,8 +33,15 @@ def session_for(account):
         return creds[account]
 
 
+local = threading.local()
+
+
 def item(account, region):
-    ec2 = boto3.session.Session().client("ec2", region_name=region, endpoint_url=args.endpoint, **session_for(account))
+    # One boto3 Session per thread (Sessions are not thread-safe; each caches its loaded
+    # models), one client per item with the account's cached credentials.
+    if not hasattr(local, "session"):
+        local.session = boto3.session.Session()
+    ec2 = local.session.client("ec2", region_name=region, endpoint_url=args.endpoint, **session_for(account))
     found = 0
     for page in ec2.get_paginator("describe_volumes").paginate(Filters=[{"Name": "status", "Values": ["available"]}]):
         for v in page["Volumes"]:

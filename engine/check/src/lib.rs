@@ -66,7 +66,7 @@ pub fn check_source(file: &str, text: &str) -> FileReport {
     diags.dedup();
     report.diagnostics = diags;
     if !report.has_errors() {
-        match serde_json::from_value::<Runbook>(loaded.value.clone()) {
+        match loaded.runbook() {
             Ok(rb) => {
                 report.lowered = Some(lower::lower(file, &rb, &loaded.spans));
                 report.runbook = Some(rb);

@@ -310,7 +310,7 @@ fn findings(
         .map(Vec::as_slice)
         .unwrap_or_default()
     {
-        let mut row = Map::new();
+        let mut row = indexmap::IndexMap::new();
         for (name, e) in &columns {
             row.insert(name.clone(), e.search(r, &scope.ctx).map_err(err)?);
         }

@@ -1,6 +1,6 @@
 //! What one item produced: the record written to results.jsonl and the results store.
 use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
+use serde_json::Value;
 
 /// How an item ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -45,8 +45,8 @@ pub struct ItemError {
 pub struct Finding {
     /// The resource id (`report.resource_id`).
     pub resource_id: Value,
-    /// The report's columns, in order.
-    pub columns: Map<String, Value>,
+    /// The report's columns, in the runbook's order.
+    pub columns: indexmap::IndexMap<String, Value>,
 }
 
 /// What happened to one action for one result.

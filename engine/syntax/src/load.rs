@@ -11,8 +11,11 @@ use saphyr_parser::{Event, Parser, ScalarStyle as YStyle};
 /// A runbook file as data plus positions.
 #[derive(Debug, Clone)]
 pub struct Loaded {
-    /// The document as JSON.
+    /// The document as JSON (object keys sorted: use [`Loaded::runbook`] where the author's
+    /// order matters).
     pub value: serde_json::Value,
+    /// The document as YAML, merge keys applied: keeps the author's key order.
+    pub yaml: serde_yaml::Value,
     /// Where each node of `value` is in the text.
     pub spans: SpanMap,
 }
@@ -67,7 +70,15 @@ pub fn load(file: &str, text: &str) -> Result<Loaded, Box<Diagnostic>> {
             ));
         }
     };
-    Ok(Loaded { value, spans })
+    Ok(Loaded { value, yaml, spans })
+}
+
+impl Loaded {
+    /// The typed runbook, deserialized from the YAML so ordered maps (report columns) keep
+    /// the author's order.
+    pub fn runbook(&self) -> Result<crate::model::Runbook, String> {
+        serde_yaml::from_value(self.yaml.clone()).map_err(|e| e.to_string())
+    }
 }
 
 fn yaml_error(file: &str, e: &serde_yaml::Error) -> Diagnostic {
