@@ -230,4 +230,55 @@ fn unused_ebs_across_an_emulated_organization() {
     let (o, results) = run(&emulator.url(), &out_dir("again"), &[]);
     assert_eq!(o.status.code(), Some(0));
     assert!(findings(&results).is_empty());
+
+    // Results can go straight to S3.
+    let mk = orgop(
+        &emulator.url(),
+        &[
+            "call",
+            "s3:CreateBucket",
+            "--params",
+            r#"{"Bucket": "orgop-runs"}"#,
+        ],
+    );
+    assert!(
+        mk.status.success(),
+        "{}",
+        String::from_utf8_lossy(&mk.stderr)
+    );
+    let o = orgop(
+        &emulator.url(),
+        &[
+            "run",
+            "runbooks/unused-ebs.yaml",
+            "--out",
+            "s3://orgop-runs/unused-ebs/2026-11-28",
+        ],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    let got = orgop(
+        &emulator.url(),
+        &[
+            "call",
+            "s3:GetObject",
+            "--params",
+            r#"{"Bucket": "orgop-runs", "Key": "unused-ebs/2026-11-28/results.jsonl"}"#,
+        ],
+    );
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    let body: Value = serde_json::from_slice(&got.stdout).unwrap();
+    use base64::Engine as _;
+    let text = base64::engine::general_purpose::STANDARD
+        .decode(body["Body"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(String::from_utf8(text).unwrap().lines().count(), 26);
 }

@@ -16,6 +16,7 @@ Without --apply, actions are planned and reported, never sent.
 Writes DIR/results.jsonl (one JSON object per account x region: account_id, account_name,
 region, status ok|denied|error|skipped, error, findings, actions, calls, duration_ms) and
 DIR/findings.csv (account_id, account_name, region, resource_id, then the report's columns).
+With --out s3://BUCKET/PREFIX both go to S3 instead, with your own credentials.
 
 Exit status: 0 when every item ended ok or skipped; 1 when any item ended denied or error (or
 the runbook is invalid); 2 on usage or I/O errors, or when the organization cannot be listed.";
@@ -49,8 +50,12 @@ pub struct RunArgs {
     #[arg(long, value_name = "URL")]
     endpoint_url: Option<String>,
     /// Where to write results.jsonl and findings.csv.
-    #[arg(long, value_name = "DIR", default_value = "orgop-results")]
-    out: PathBuf,
+    #[arg(
+        long,
+        value_name = "DIR|s3://BUCKET/PREFIX",
+        default_value = "orgop-results"
+    )]
+    out: String,
     /// Answer every call from a recorded organization instead of AWS (ROOT/org/ for
     /// Organizations, ROOT/<account>/<region>/ per item, placebo layout).
     #[arg(long, value_name = "ROOT")]
@@ -243,7 +248,18 @@ async fn execute<C: Connector>(
             return EXIT_USAGE;
         }
     };
-    let files = match orgop_runner::sink::write_dir(&a.out, &lowered.plan, &results) {
+    let written = if a.out.starts_with("s3://") {
+        let client = orgop_aws::AwsClient::from_env(orgop_aws::ClientOptions {
+            endpoint_url: a.endpoint_url.clone(),
+            ..orgop_aws::ClientOptions::default()
+        })
+        .await;
+        orgop_runner::sink::write_s3(&client, &a.out, &lowered.plan, &results).await
+    } else {
+        orgop_runner::sink::write_dir(std::path::Path::new(&a.out), &lowered.plan, &results)
+            .map(|f| f.iter().map(|p| p.display().to_string()).collect())
+    };
+    let files = match written {
         Ok(f) => f,
         Err(e) => {
             eprintln!("orgop: {e}");
@@ -259,7 +275,7 @@ async fn execute<C: Connector>(
     }
     eprintln!("{}", summary_table(&summary, &results, apply));
     for f in files {
-        eprintln!("wrote {}", f.display());
+        eprintln!("wrote {f}");
     }
     if summary.all_ran() {
         EXIT_OK

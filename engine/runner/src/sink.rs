@@ -72,3 +72,40 @@ pub fn write_dir(dir: &Path, plan: &Plan, results: &[ItemResult]) -> Result<Vec<
     }
     Ok(written)
 }
+
+/// Writes `results.jsonl` and `findings.csv` under `s3://bucket/prefix/` with the caller's
+/// own credentials; returns their URIs.
+pub async fn write_s3(
+    client: &orgop_aws::AwsClient,
+    uri: &str,
+    plan: &Plan,
+    results: &[ItemResult],
+) -> Result<Vec<String>, String> {
+    let rest = uri
+        .strip_prefix("s3://")
+        .ok_or_else(|| format!("{uri}: not an s3:// URI"))?;
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(format!("{uri}: no bucket"));
+    }
+    let prefix = prefix.trim_end_matches('/');
+    let target = orgop_aws::Target::own(client.default_region());
+    let mut written = Vec::new();
+    for (name, text, content_type) in [
+        ("results.jsonl", jsonl(results), "application/x-ndjson"),
+        ("findings.csv", csv(&columns(plan), results)?, "text/csv"),
+    ] {
+        let key = if prefix.is_empty() {
+            name.to_string()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        let params = serde_json::json!({"Bucket": bucket, "Key": key, "Body": text, "ContentType": content_type});
+        client
+            .call(&target, "s3", "PutObject", params)
+            .await
+            .map_err(|e| format!("s3://{bucket}/{key}: {e}"))?;
+        written.push(format!("s3://{bucket}/{key}"));
+    }
+    Ok(written)
+}
