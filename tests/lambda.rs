@@ -22,6 +22,8 @@ import boto3, json, os, sys
 kw = dict(endpoint_url=os.environ["AWS_ENDPOINT_URL"], region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing")
 ddb = boto3.client("dynamodb", **kw)
 s3 = boto3.client("s3", **kw)
+sns = boto3.client("sns", **kw)
+sqs = boto3.client("sqs", **kw)
 "#;
 
 #[test]
@@ -30,13 +32,18 @@ fn handlers_run_the_compiled_state_machine_against_the_emulator() {
     let url = emulator.url();
     let env = [("AWS_ENDPOINT_URL", url.as_str())];
     let seed = seed_org(&url, 3, "us-east-1,eu-west-1", 2);
-    python(
+    let topic = python(
         &format!(
             "{AWS}
 ddb.create_table(TableName='orgop-results', BillingMode='PAY_PER_REQUEST',
   AttributeDefinitions=[{{'AttributeName': 'execution', 'AttributeType': 'S'}}, {{'AttributeName': 'item', 'AttributeType': 'S'}}],
   KeySchema=[{{'AttributeName': 'execution', 'KeyType': 'HASH'}}, {{'AttributeName': 'item', 'KeyType': 'RANGE'}}])
-s3.create_bucket(Bucket='orgop-results')"
+s3.create_bucket(Bucket='orgop-results')
+topic = sns.create_topic(Name='orgop-runs')['TopicArn']
+queue = sqs.create_queue(QueueName='orgop-runs')['QueueUrl']
+arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=['QueueArn'])['Attributes']['QueueArn']
+sns.subscribe(TopicArn=topic, Protocol='sqs', Endpoint=arn)
+print(topic, end='')"
         ),
         &env,
     );
@@ -67,6 +74,7 @@ s3.create_bucket(Bucket='orgop-results')"
         .env("AWS_REGION", "us-east-1")
         .env("ORGOP_RESULTS_TABLE", "orgop-results")
         .env("ORGOP_RESULTS_BUCKET", "orgop-results")
+        .env("ORGOP_SNS_TOPIC_ARN", &topic)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -129,6 +137,17 @@ s3.create_bucket(Bucket='orgop-results')"
             "{f} missing from the CSV"
         );
     }
+    // The run's summary was published to the SNS topic (read back through a subscribed queue).
+    let note = python(
+        &format!(
+            "{AWS}\nq = sqs.get_queue_url(QueueName='orgop-runs')['QueueUrl']\nm = sqs.receive_message(QueueUrl=q, WaitTimeSeconds=1)['Messages'][0]\nprint(json.loads(m['Body'])['Subject'], end='')"
+        ),
+        &env,
+    );
+    assert_eq!(
+        note,
+        format!("orgop unused-ebs: 8 items, 0 failed, {expected} findings")
+    );
     let jsonl = python(
         &format!(
             "{AWS}\nprint(s3.get_object(Bucket='orgop-results', Key='orgop/unused-ebs/run-1/results.jsonl')['Body'].read().decode(), end='')"
