@@ -25,20 +25,48 @@ pub struct RunFacts {
     pub now: f64,
 }
 
+/// A run-wide counter kept outside this process (the Lambda's results table), so workers in
+/// different invocations share one `safety.max_actions_per_run`.
+pub trait SharedBudget: Send + Sync {
+    /// Takes one unit; `false` when the run's cap is reached (or the counter cannot be
+    /// reached: an action is never sent without its unit).
+    fn take(&self) -> std::pin::Pin<Box<dyn std::future::Future<Output = bool> + Send + '_>>;
+}
+
 /// The run-wide action cap (`safety.max_actions_per_run`), shared by every item.
-#[derive(Debug)]
-pub struct ActionBudget(Option<AtomicI64>);
+pub enum ActionBudget {
+    /// No cap.
+    Unlimited,
+    /// A cap counted in this process (`orgop run`).
+    Local(AtomicI64),
+    /// A cap counted elsewhere (the Lambda workers of one execution).
+    Shared(Box<dyn SharedBudget>),
+}
+
+impl std::fmt::Debug for ActionBudget {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ActionBudget::Unlimited => f.write_str("Unlimited"),
+            ActionBudget::Local(n) => write!(f, "Local({n:?})"),
+            ActionBudget::Shared(_) => f.write_str("Shared"),
+        }
+    }
+}
 
 impl ActionBudget {
-    /// A budget of `max` resources, or unlimited.
+    /// A budget of `max` resources counted in this process, or unlimited.
     pub fn new(max: Option<u32>) -> ActionBudget {
-        ActionBudget(max.map(|m| AtomicI64::new(i64::from(m))))
+        match max {
+            Some(m) => ActionBudget::Local(AtomicI64::new(i64::from(m))),
+            None => ActionBudget::Unlimited,
+        }
     }
 
-    fn take(&self) -> bool {
-        match &self.0 {
-            None => true,
-            Some(left) => left.fetch_sub(1, Ordering::SeqCst) > 0,
+    async fn take(&self) -> bool {
+        match self {
+            ActionBudget::Unlimited => true,
+            ActionBudget::Local(left) => left.fetch_sub(1, Ordering::SeqCst) > 0,
+            ActionBudget::Shared(b) => b.take().await,
         }
     }
 }
@@ -424,7 +452,7 @@ async fn run_actions<A: AwsApi>(
                     ));
                     continue;
                 }
-                if !budget.take() {
+                if !budget.take().await {
                     result.actions.push(record(
                         parameters,
                         ActionOutcome::Skipped,

@@ -24,7 +24,7 @@ mod template;
 
 pub use api::{ApiError, AwsApi, Call, ErrorKind, classify};
 pub use expr::{ExprContext, search};
-pub use interp::{ActionBudget, Item, RunFacts, run_item};
+pub use interp::{ActionBudget, Item, RunFacts, SharedBudget, run_item};
 pub use replay::ReplayApi;
 pub use result::{ActionOutcome, ActionRecord, Finding, ItemError, ItemResult, Status};
 pub use template::{render_value, truthy_condition};

@@ -215,8 +215,11 @@ async fn worker<C: Connector, S: ResultsStore, O: ObjectStore>(
         apply: req.run.apply,
         now: (deps.now)(),
     };
-    // The run-wide cap is enforced per worker here; a shared counter is future work.
-    let budget = ActionBudget::new(req.plan.safety.max_actions_per_run);
+    // The run-wide cap is one counter for the whole execution, kept by the results store.
+    let budget = match req.plan.safety.max_actions_per_run {
+        Some(max) => deps.store.run_budget(&req.run.execution, max),
+        None => ActionBudget::new(None),
+    };
     let result = match deps
         .connector
         .item(&req.item.account_id, &req.item.region, &req.plan.role)

@@ -1,6 +1,6 @@
 //! Where results live: a DynamoDB table keyed by execution and item (large results in S3),
 //! and S3 objects for items and reports.
-use orgop_exec::ItemResult;
+use orgop_exec::{ActionBudget, ItemResult, SharedBudget};
 use std::future::Future;
 
 /// A store failure, classified for retrying.
@@ -51,6 +51,43 @@ pub trait ResultsStore: Send + Sync {
         &self,
         execution: &str,
     ) -> impl Future<Output = Result<Vec<ItemResult>, StoreError>> + Send;
+
+    /// The execution's `safety.max_actions_per_run`, shared by all its workers. The default
+    /// counts in this process only.
+    fn run_budget(&self, _execution: &str, max: u32) -> ActionBudget {
+        ActionBudget::new(Some(max))
+    }
+}
+
+/// The run-wide action cap as a counter item (`item` = `#budget`) in the results table,
+/// taken with a conditional `UpdateItem`: workers in any invocation share it.
+pub struct DynamoBudget {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    execution: String,
+    max: u32,
+}
+
+impl SharedBudget for DynamoBudget {
+    fn take(&self) -> std::pin::Pin<Box<dyn Future<Output = bool> + Send + '_>> {
+        use aws_sdk_dynamodb::types::AttributeValue as A;
+        Box::pin(async move {
+            self.client
+                .update_item()
+                .table_name(&self.table)
+                .key("execution", A::S(self.execution.clone()))
+                .key("item", A::S("#budget".into()))
+                .update_expression("ADD taken :one")
+                .condition_expression("attribute_not_exists(taken) OR taken < :max")
+                .expression_attribute_values(":one", A::N("1".into()))
+                .expression_attribute_values(":max", A::N(self.max.to_string()))
+                .send()
+                .await
+                // A refused condition means the cap is reached; any other failure also sends
+                // nothing: an action never goes out without its unit.
+                .is_ok()
+        })
+    }
 }
 
 /// Results larger than this go to S3, with a pointer in DynamoDB (its item limit is 400 KB).
@@ -143,6 +180,15 @@ impl<O: ObjectStore> ResultsStore for DynamoStore<O> {
             req = req.item("result", A::S(json));
         }
         req.send().await.map(|_| ()).map_err(|e| sdk_error(&e))
+    }
+
+    fn run_budget(&self, execution: &str, max: u32) -> ActionBudget {
+        ActionBudget::Shared(Box::new(DynamoBudget {
+            client: self.client.clone(),
+            table: self.table.clone(),
+            execution: execution.to_string(),
+            max,
+        }))
     }
 
     async fn all(&self, execution: &str) -> Result<Vec<ItemResult>, StoreError> {
