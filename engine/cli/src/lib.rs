@@ -104,16 +104,23 @@ pub fn main_compile() -> ExitCode {
     ExitCode::from(compile(&cli.args.paths, &cli.args.out, &cli.args.format))
 }
 
-fn call(args: &orgop_aws::cli::CallArgs) -> u8 {
-    let rt = match tokio::runtime::Builder::new_multi_thread()
+/// The async runtime for commands that talk to AWS; says why when it cannot start.
+fn runtime() -> Option<tokio::runtime::Runtime> {
+    match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
     {
-        Ok(rt) => rt,
+        Ok(rt) => Some(rt),
         Err(e) => {
             eprintln!("orgop: cannot start the async runtime: {e}");
-            return EXIT_USAGE;
+            None
         }
+    }
+}
+
+fn call(args: &orgop_aws::cli::CallArgs) -> u8 {
+    let Some(rt) = crate::runtime() else {
+        return EXIT_USAGE;
     };
     match rt.block_on(orgop_aws::cli::call_command(args)) {
         Ok(v) => {

@@ -138,15 +138,8 @@ pub fn run(a: RunArgs) -> u8 {
         execution: format!("local-{}-{}", lowered.plan.runbook, now as u64),
         now,
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("orgop: cannot start the async runtime: {e}");
-            return EXIT_USAGE;
-        }
+    let Some(rt) = crate::runtime() else {
+        return EXIT_USAGE;
     };
     match &a.replay {
         Some(root) => rt.block_on(execute(
