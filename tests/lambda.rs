@@ -65,6 +65,45 @@ print(topic, end='')"
         json!({"input": {"params": {"min_age_days": 0}}, "lambda": env!("CARGO_BIN_EXE_orgop-lambda")}).to_string(),
     )
     .unwrap();
+    // A Slack stand-in: a webhook endpoint on 127.0.0.1 that records what it is sent.
+    let hook = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let hook_url = format!(
+        "http://127.0.0.1:{}/services/T0/B0/x",
+        hook.local_addr().unwrap().port()
+    );
+    let received = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = hook.accept().unwrap();
+        s.set_read_timeout(Some(std::time::Duration::from_secs(30)))
+            .unwrap();
+        let mut buf = Vec::new();
+        let mut chunk = [0u8; 4096];
+        loop {
+            let n = s.read(&mut chunk).unwrap_or(0);
+            buf.extend_from_slice(&chunk[..n]);
+            let text = String::from_utf8_lossy(&buf).to_string();
+            if let Some((head, body)) = text.split_once("\r\n\r\n") {
+                let len: usize = head
+                    .lines()
+                    .find_map(|l| {
+                        l.to_ascii_lowercase()
+                            .strip_prefix("content-length:")
+                            .map(|v| v.trim().parse().unwrap())
+                    })
+                    .unwrap_or(0);
+                if body.len() >= len || n == 0 {
+                    s.write_all(
+                        b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\nconnection: close\r\n\r\nok",
+                    )
+                    .unwrap();
+                    return text;
+                }
+            }
+            if n == 0 {
+                return text;
+            }
+        }
+    });
     let o = Command::new("node")
         .arg(repo().join("tests/asl/execute.mjs"))
         .arg(dir.join("definition.json"))
@@ -77,6 +116,7 @@ print(topic, end='')"
         .env("ORGOP_RESULTS_TABLE", "orgop-results")
         .env("ORGOP_RESULTS_BUCKET", "orgop-results")
         .env("ORGOP_SNS_TOPIC_ARN", &topic)
+        .env("ORGOP_SLACK_WEBHOOK_URL", &hook_url)
         .output()
         .unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
@@ -151,6 +191,15 @@ print(topic, end='')"
     assert_eq!(
         note,
         format!("orgop unused-ebs: 8 items, 0 failed, {expected} findings")
+    );
+    let posted = received.join().unwrap();
+    assert!(posted.starts_with("POST /services/T0/B0/x"), "{posted}");
+    let body: Value = serde_json::from_str(posted.split_once("\r\n\r\n").unwrap().1).unwrap();
+    assert_eq!(
+        body["text"],
+        format!(
+            "orgop unused-ebs: 8 items, 0 failed, {expected} findings (s3://orgop-results/orgop/unused-ebs/run-1/findings.csv)"
+        )
     );
     let jsonl = python(
         &format!(

@@ -24,6 +24,8 @@ pub struct Deps<C, S, O> {
     pub now: fn() -> f64,
     /// SNS topic for the run's summary.
     pub notify_topic: Option<String>,
+    /// Slack incoming-webhook URL for the run's summary.
+    pub slack_webhook: Option<String>,
     /// The client notifications go through.
     pub client: Option<orgop_aws::AwsClient>,
 }
@@ -306,11 +308,35 @@ async fn results<C: Connector, S: ResultsStore, O: ObjectStore>(
             .await?;
         out.findings_uri = Some(format!("s3://{bucket}/{prefix}/findings.csv"));
     }
+    let subject = format!(
+        "orgop {}: {} items, {} failed, {} findings",
+        req.runbook, out.items, out.failed, out.findings
+    );
+    if let (Some(url), Some(client)) = (&deps.slack_webhook, &deps.client) {
+        let text = match &out.findings_uri {
+            Some(uri) => format!("{subject} ({uri})"),
+            None => subject.clone(),
+        };
+        match client
+            .post_json(url, &serde_json::json!({ "text": text }))
+            .await
+        {
+            Ok(status) if (200..300).contains(&status) => {}
+            Ok(status) => {
+                return Err(HandlerError::new(
+                    WorkerError::Transient,
+                    format!("the Slack webhook answered HTTP {status}"),
+                ));
+            }
+            Err(e) => {
+                return Err(HandlerError::new(
+                    WorkerError::Transient,
+                    format!("the Slack webhook: {e}"),
+                ));
+            }
+        }
+    }
     if let (Some(topic), Some(client)) = (&deps.notify_topic, &deps.client) {
-        let subject = format!(
-            "orgop {}: {} items, {} failed, {} findings",
-            req.runbook, out.items, out.failed, out.findings
-        );
         let message = serde_json::to_string_pretty(&out).unwrap_or_default();
         crate::live::notify(client, topic, &subject, &message)
             .await

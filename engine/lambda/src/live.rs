@@ -103,7 +103,7 @@ pub async fn notify(
 
 /// The live dependencies, from the environment: credentials, region and `AWS_ENDPOINT_URL`
 /// as every AWS SDK reads them; `ORGOP_RESULTS_TABLE` (required), `ORGOP_RESULTS_BUCKET`,
-/// `ORGOP_SNS_TOPIC_ARN`.
+/// `ORGOP_SNS_TOPIC_ARN`, `ORGOP_SLACK_WEBHOOK_URL`.
 pub async fn deps_from_env()
 -> Result<Deps<LiveConnector, DynamoStore<S3Objects>, S3Objects>, String> {
     let table = std::env::var("ORGOP_RESULTS_TABLE").map_err(|_| {
@@ -134,6 +134,9 @@ pub async fn deps_from_env()
         notify_topic: std::env::var("ORGOP_SNS_TOPIC_ARN")
             .ok()
             .filter(|t| !t.is_empty()),
+        slack_webhook: std::env::var("ORGOP_SLACK_WEBHOOK_URL")
+            .ok()
+            .filter(|u| !u.is_empty()),
         client: Some(client),
     })
 }
