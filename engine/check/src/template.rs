@@ -2,12 +2,10 @@
 //! or `when` condition reads exists (strict undefined): `params.x` is declared, `steps.x` is an
 //! earlier step, `item` only under `for_each`.
 use crate::suggest;
-use minijinja::{Environment, UndefinedBehavior};
 use orgop_plan::functions::TEMPLATE_GLOBALS;
 use orgop_syntax::{Diagnostic, NodeSpans, Span, SpanMap, pointer_push};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::sync::OnceLock;
 
 /// What templates at one place may read.
 pub struct Scope<'a> {
@@ -21,26 +19,7 @@ pub struct Scope<'a> {
     pub has_item: bool,
 }
 
-/// The environment templates are checked (and rendered) with: strict undefined.
-pub fn environment() -> &'static Environment<'static> {
-    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
-    ENV.get_or_init(|| {
-        let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env
-    })
-}
-
-/// Whether a string is a template at all.
-pub fn is_template(s: &str) -> bool {
-    s.contains("{{") || s.contains("{%") || s.contains("{#")
-}
-
-/// The expression inside a string that is exactly `{{ expr }}` (so it keeps its type).
-pub fn whole_expression(s: &str) -> Option<&str> {
-    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
-    (!inner.contains("{{") && !inner.contains("}}")).then_some(inner)
-}
+pub use orgop_exec::{environment, is_template, whole_expression};
 
 /// Checks every template string inside `value` (recursively), found at `pointer`.
 pub fn check_value(

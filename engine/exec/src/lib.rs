@@ -27,4 +27,4 @@ pub use expr::{ExprContext, search};
 pub use interp::{ActionBudget, Item, RunFacts, SharedBudget, run_item};
 pub use replay::ReplayApi;
 pub use result::{ActionOutcome, ActionRecord, Finding, ItemError, ItemResult, Status};
-pub use template::{render_value, truthy_condition};
+pub use template::{environment, is_template, render_value, truthy_condition, whole_expression};

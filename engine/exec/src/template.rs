@@ -3,7 +3,9 @@ use minijinja::{Environment, UndefinedBehavior};
 use serde_json::Value;
 use std::sync::OnceLock;
 
-fn env() -> &'static Environment<'static> {
+/// The one template environment (strict undefined): the checker compiles with it, the
+/// interpreter renders with it.
+pub fn environment() -> &'static Environment<'static> {
     static ENV: OnceLock<Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = Environment::new();
@@ -12,11 +14,13 @@ fn env() -> &'static Environment<'static> {
     })
 }
 
-fn is_template(s: &str) -> bool {
+/// Whether a string is a template at all.
+pub fn is_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
 }
 
-fn whole_expression(s: &str) -> Option<&str> {
+/// The expression inside a string that is exactly `{{ expr }}` (so it keeps its type).
+pub fn whole_expression(s: &str) -> Option<&str> {
     let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
     (!inner.contains("{{") && !inner.contains("}}")).then_some(inner)
 }
@@ -27,7 +31,7 @@ pub fn render_value(v: &Value, ctx: &minijinja::Value) -> Result<Value, String> 
     Ok(match v {
         Value::String(s) if is_template(s) => {
             if let Some(expr) = whole_expression(s) {
-                let out = env()
+                let out = environment()
                     .compile_expression(expr)
                     .and_then(|e| e.eval(ctx))
                     .map_err(|e| format!("{s}: {e}"))?;
@@ -36,7 +40,11 @@ pub fn render_value(v: &Value, ctx: &minijinja::Value) -> Result<Value, String> 
                 }
                 serde_json::to_value(&out).map_err(|e| format!("{s}: {e}"))?
             } else {
-                Value::String(env().render_str(s, ctx).map_err(|e| format!("{s}: {e}"))?)
+                Value::String(
+                    environment()
+                        .render_str(s, ctx)
+                        .map_err(|e| format!("{s}: {e}"))?,
+                )
             }
         }
         Value::Array(items) => Value::Array(
@@ -56,7 +64,7 @@ pub fn render_value(v: &Value, ctx: &minijinja::Value) -> Result<Value, String> 
 
 /// Evaluates a `when` condition.
 pub fn truthy_condition(expr: &str, ctx: &minijinja::Value) -> Result<bool, String> {
-    env()
+    environment()
         .compile_expression(expr)
         .and_then(|e| e.eval(ctx))
         .map(|v| v.is_true())
