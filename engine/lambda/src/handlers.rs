@@ -1,6 +1,6 @@
 //! The three handlers and the dispatcher.
 use crate::store::{ObjectStore, ResultsStore, StoreError, execution_name};
-use orgop_exec::{ActionBudget, ErrorKind, ItemResult, RunFacts, Status, run_item};
+use orgop_exec::{ActionBudget, ErrorKind, ItemResult, RunFacts, Status};
 use orgop_plan::contract::{
     self, ExecutionInput, FanoutRequest, FanoutResponse, ResultsRequest, ResultsSummary,
     RunContext, S3Location, WorkerRequest, WorkerSummary,
@@ -222,30 +222,15 @@ async fn worker<C: Connector, S: ResultsStore, O: ObjectStore>(
         Some(max) => deps.store.run_budget(&req.run.execution, max),
         None => ActionBudget::new(None),
     };
-    let result = match deps
-        .connector
-        .item(&req.item.account_id, &req.item.region, &req.plan.role)
-        .await
-    {
-        Ok(api) => run_item(&req.plan, &req.shared, &req.item, &facts, &api, &budget).await,
-        Err(e) => {
-            let status = if e.kind == ErrorKind::Denied {
-                Status::Denied
-            } else {
-                Status::Error
-            };
-            let mut r = orgop_runner::failed_item(
-                &req.item.account_id,
-                &req.item.account_name,
-                &req.item.region,
-                status,
-                &e.code,
-                &format!("assuming role {}: {}", req.plan.role.name, e.message),
-            );
-            r.applied = facts.apply;
-            r
-        }
-    };
+    let result = orgop_runner::run_one(
+        &*deps.connector,
+        &req.plan,
+        &req.shared,
+        &req.item,
+        &facts,
+        &budget,
+    )
+    .await;
     deps.store.put(&req.run.execution, &result).await?;
     Ok(summary_of(&result))
 }

@@ -17,7 +17,7 @@ mod run;
 pub mod sink;
 
 pub use fanout::{FanoutError, Overrides, failed_item, fanout};
-pub use run::{Connector, Event, RunOptions, Summary, enabled_regions, run};
+pub use run::{Connector, Event, RunOptions, Summary, enabled_regions, run, run_one};
 
 mod live;
 mod replay;

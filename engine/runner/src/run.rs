@@ -244,7 +244,10 @@ pub async fn run<C: Connector>(
     Ok(results)
 }
 
-async fn run_one<C: Connector>(
+/// One item: assume the role, run the plan. A session that cannot be opened is the item's
+/// `denied` (or `error`) record, never an error of the caller. Shared by `orgop run` and the
+/// Lambda worker.
+pub async fn run_one<C: Connector>(
     connector: &C,
     plan: &orgop_plan::Plan,
     shared: &Map<String, Value>,
