@@ -15,6 +15,7 @@ use std::sync::OnceLock;
 use orgop_awswire::Metadata;
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::bundled;
 
@@ -33,8 +34,34 @@ struct Partition {
     defaults: Value,
     #[serde(default)]
     regions: HashMap<String, Value>,
+    /// Each service's block stays unparsed text until first asked for: the bundle holds
+    /// hundreds of services and a process talks to a handful (parsing them all cost ~7 MB).
     #[serde(default)]
-    services: HashMap<String, ServiceEndpoints>,
+    services: HashMap<String, LazyService>,
+}
+
+/// One service's block of `endpoints.json`, parsed on first use.
+#[derive(Debug)]
+struct LazyService {
+    raw: Box<RawValue>,
+    parsed: OnceLock<ServiceEndpoints>,
+}
+
+impl<'de> Deserialize<'de> for LazyService {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(LazyService {
+            raw: Box::<RawValue>::deserialize(d)?,
+            parsed: OnceLock::new(),
+        })
+    }
+}
+
+impl LazyService {
+    fn get(&self) -> &ServiceEndpoints {
+        self.parsed.get_or_init(|| {
+            serde_json::from_str(self.raw.get()).expect("bundled endpoints.json service parses")
+        })
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -258,7 +285,7 @@ pub fn resolve(
     let mut region_key = region.to_string();
     // Where variants are looked up, most specific first.
     let mut variant_sources: Vec<&Value> = Vec::new();
-    if let Some(svc) = partition.services.get(&prefix) {
+    if let Some(svc) = partition.services.get(&prefix).map(LazyService::get) {
         merge(&mut merged, &svc.defaults);
         let entry = if let Some(e) = svc.endpoints.get(region) {
             Some(e)
@@ -353,6 +380,19 @@ mod tests {
         let reg = ModelRegistry::bundled_only();
         let s = reg.service(service).unwrap();
         resolve(s.model.metadata(), region, &EndpointOverrides::default()).unwrap()
+    }
+
+    #[test]
+    fn every_bundled_service_block_parses() {
+        let mut n = 0;
+        for p in &endpoints().partitions {
+            for (name, svc) in &p.services {
+                let parsed: Result<ServiceEndpoints, _> = serde_json::from_str(svc.raw.get());
+                assert!(parsed.is_ok(), "{} {name}: {parsed:?}", p.partition);
+                n += 1;
+            }
+        }
+        assert!(n > 300, "only {n} service blocks");
     }
 
     #[test]

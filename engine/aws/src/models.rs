@@ -307,7 +307,13 @@ impl ModelRegistry {
 
 /// Decompresses a gzip member.
 pub(crate) fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
-    let mut out = Vec::with_capacity(bytes.len() * 8);
+    // The gzip trailer ends with the uncompressed size (mod 2^32): allocate exactly that,
+    // not a doubling buffer up to twice the size, since the text may be kept.
+    let size = match bytes.len().checked_sub(4).map(|at| &bytes[at..]) {
+        Some(&[a, b, c, d]) => u32::from_le_bytes([a, b, c, d]) as usize,
+        _ => 0,
+    };
+    let mut out = Vec::with_capacity(size.min(64 << 20) + 1);
     flate2::read::GzDecoder::new(bytes)
         .read_to_end(&mut out)
         .map_err(|e| format!("gzip: {e}"))?;
