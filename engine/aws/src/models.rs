@@ -286,7 +286,7 @@ impl ModelRegistry {
             .find(|b| b.0 == name)
             .ok_or_else(|| format!("no model for `{name}`"))?;
         let service = gunzip(b.2)?;
-        let model = ServiceModel::from_json(&service).map_err(|e| e.to_string())?;
+        let model = ServiceModel::from_json_vec(service).map_err(|e| e.to_string())?;
         let paginators = match b.3 {
             Some(p) => Paginators::from_json(&gunzip(p)?).map_err(|e| e.to_string())?,
             None => Paginators::from_json(b"{}").map_err(|e| e.to_string())?,
@@ -366,7 +366,7 @@ fn read_with_extras(dir: &Path, stem: &str) -> Result<Option<Vec<u8>>, String> {
 
 fn load_from_dir(name: &str, vdir: &Path) -> Result<Service, String> {
     let service = read_with_extras(vdir, "service-2")?.ok_or("no service-2.json")?;
-    let model = ServiceModel::from_json(&service).map_err(|e| e.to_string())?;
+    let model = ServiceModel::from_json_vec(service).map_err(|e| e.to_string())?;
     let paginators = Paginators::from_json(
         &read_with_extras(vdir, "paginators-1")?.unwrap_or_else(|| b"{}".to_vec()),
     )

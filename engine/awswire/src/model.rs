@@ -1,4 +1,5 @@
-//! botocore service models (`service-2.json`), parsed once into typed shapes.
+//! botocore service models (`service-2.json`): checked whole at load, each operation and
+//! shape parsed into typed values on first use.
 //!
 //! Input: the bytes of a botocore `service-2.json` (documentation fields are ignored).
 //! Guarantees: after [`ServiceModel::from_json`] succeeds, every shape reference in the
@@ -9,10 +10,13 @@
 //! written on the target shape (the way botocore merges them). Structure members keep the
 //! order in which the model lists them, so serialization is deterministic and in model order.
 
-use std::collections::HashMap;
+use std::borrow::Cow;
+use std::collections::{HashMap, HashSet};
+use std::sync::OnceLock;
 
 use indexmap::IndexMap;
 use serde::Deserialize;
+use serde_json::value::RawValue;
 
 /// An error in a service model document.
 #[derive(Debug, thiserror::Error)]
@@ -533,101 +537,160 @@ pub struct HttpChecksum {
 }
 
 #[derive(Deserialize)]
-struct RawModel {
+struct RawModel<'a> {
     #[serde(default)]
     metadata: Metadata,
-    #[serde(default)]
-    operations: IndexMap<String, Operation>,
-    #[serde(default)]
-    shapes: HashMap<String, Shape>,
+    #[serde(default, borrow)]
+    operations: IndexMap<Cow<'a, str>, &'a RawValue>,
+    #[serde(default, borrow)]
+    shapes: IndexMap<Cow<'a, str>, &'a RawValue>,
 }
 
-/// A parsed botocore service model.
+/// A definition kept as its place in the model text and parsed, references resolved, on
+/// first use.
+#[derive(Debug, Clone)]
+struct Lazy<T> {
+    at: u32,
+    len: u32,
+    /// An error shape (`exception` or an `error` trait): the candidates of
+    /// [`ServiceModel::error_shape`]'s last resort.
+    is_error: bool,
+    parsed: OnceLock<Box<T>>,
+}
+
+impl<T> Lazy<T> {
+    fn new(text: &str, raw: &RawValue, is_error: bool) -> Lazy<T> {
+        let at = raw.get().as_ptr() as usize - text.as_ptr() as usize;
+        Lazy {
+            at: at as u32,
+            len: raw.get().len() as u32,
+            is_error,
+            parsed: OnceLock::new(),
+        }
+    }
+
+    fn text<'t>(&self, text: &'t str) -> &'t str {
+        &text[self.at as usize..(self.at + self.len) as usize]
+    }
+}
+
+/// A botocore service model.
+///
+/// Every definition is checked when the model is loaded, but only the operations and shapes
+/// a caller uses are kept parsed: the text of a large model (EC2's is 1.2 MB) is several
+/// times smaller than all of its shapes as typed values, and a process uses a few dozen.
 #[derive(Debug, Clone)]
 pub struct ServiceModel {
     metadata: Metadata,
-    operations: IndexMap<String, Operation>,
-    shapes: HashMap<String, Shape>,
+    text: Box<str>,
+    operations: IndexMap<Box<str>, Lazy<Operation>>,
+    shapes: HashMap<Box<str>, Lazy<Shape>>,
 }
 
 impl ServiceModel {
-    /// Parses a botocore `service-2.json`, checks every shape reference and resolves the
-    /// effective traits of every reference.
+    /// Parses a botocore `service-2.json` and checks every shape reference, list, map and
+    /// payload (see the module documentation).
     pub fn from_json(bytes: &[u8]) -> Result<ServiceModel, ModelError> {
-        let raw: RawModel = serde_json::from_slice(bytes)?;
-        let mut model = ServiceModel {
-            metadata: raw.metadata,
-            operations: raw.operations,
-            shapes: raw.shapes,
-        };
-        model.resolve()?;
-        Ok(model)
+        ServiceModel::from_json_vec(bytes.to_vec())
     }
 
-    fn resolve(&mut self) -> Result<(), ModelError> {
-        // Only the shapes' own traits are needed to resolve references, so take those and
-        // then fix every reference in place (no copy of the shapes).
-        let own: HashMap<String, Traits> = self
-            .shapes
-            .iter()
-            .map(|(n, s)| (n.clone(), s.traits.clone()))
-            .collect();
-        let fix = |r: &mut ShapeRef, from: &dyn Fn() -> String| -> Result<(), ModelError> {
-            let target = own.get(&r.shape).ok_or_else(|| ModelError::MissingShape {
-                from: from(),
-                shape: r.shape.clone(),
-            })?;
-            r.traits = r.traits.or(target);
-            Ok(())
+    /// [`ServiceModel::from_json`] taking the document by value, which the model keeps.
+    pub fn from_json_vec(bytes: Vec<u8>) -> Result<ServiceModel, ModelError> {
+        let text = match String::from_utf8(bytes) {
+            Ok(t) => t.into_boxed_str(),
+            Err(e) => {
+                // serde_json names the position of the bad byte.
+                return Err(
+                    serde_json::from_slice::<serde::de::IgnoredAny>(e.as_bytes())
+                        .err()
+                        .map(ModelError::Json)
+                        .unwrap_or(ModelError::InvalidShape {
+                            shape: String::new(),
+                            problem: "is not UTF-8",
+                        }),
+                );
+            }
         };
-        for (name, op) in self.operations.iter_mut() {
-            if op.name.is_empty() {
-                op.name = name.clone();
-            }
-            if let Some(r) = op.input.as_mut() {
-                fix(r, &|| format!("operation {name} input"))?;
-            }
-            if let Some(r) = op.output.as_mut() {
-                fix(r, &|| format!("operation {name} output"))?;
-            }
-            for r in op.errors.iter_mut() {
-                fix(r, &|| format!("operation {name} errors"))?;
-            }
+        let raw: RawModel = serde_json::from_str(&text)?;
+        let names: HashSet<&str> = raw.shapes.keys().map(|k| k.as_ref()).collect();
+        let mut shapes = HashMap::with_capacity(raw.shapes.len());
+        for (name, r) in &raw.shapes {
+            let shape: Shape = serde_json::from_str(r.get())?;
+            check_shape(name, &shape, &names)?;
+            let is_error = shape.exception || shape.error.is_some();
+            shapes.insert(Box::from(name.as_ref()), Lazy::new(&text, r, is_error));
         }
-        for (name, s) in self.shapes.iter_mut() {
-            let invalid = |problem| ModelError::InvalidShape {
-                shape: name.clone(),
-                problem,
-            };
-            match s.kind {
-                ShapeType::List if s.member.is_none() => {
-                    return Err(invalid("is a list without `member`"));
-                }
-                ShapeType::Map if s.key.is_none() || s.value.is_none() => {
-                    return Err(invalid("is a map without `key` and `value`"));
-                }
-                _ => {}
-            }
-            if s.payload
-                .as_ref()
-                .is_some_and(|p| !s.members.contains_key(p))
-            {
-                return Err(invalid("names a `payload` that is not one of its members"));
-            }
-            for (m, r) in s.members.iter_mut() {
-                fix(r, &|| format!("shape {name} member {m}"))?;
-            }
-            for (what, r) in [
-                ("member", s.member.as_deref_mut()),
-                ("key", s.key.as_deref_mut()),
-                ("value", s.value.as_deref_mut()),
-            ] {
-                if let Some(r) = r {
-                    fix(r, &|| format!("shape {name} {what}"))?;
-                }
-            }
+        let mut operations = IndexMap::with_capacity(raw.operations.len());
+        for (name, r) in &raw.operations {
+            let op: Operation = serde_json::from_str(r.get())?;
+            check_operation(name, &op, &names)?;
+            operations.insert(Box::from(name.as_ref()), Lazy::new(&text, r, false));
         }
-        Ok(())
+        let metadata = raw.metadata;
+        drop(names);
+        Ok(ServiceModel {
+            metadata,
+            text,
+            operations,
+            shapes,
+        })
+    }
+
+    #[cfg(test)]
+    fn parsed_shapes(&self) -> usize {
+        self.shapes
+            .values()
+            .filter(|l| l.parsed.get().is_some())
+            .count()
+    }
+
+    /// The traits written on a shape itself (what its references fall back to).
+    fn own_traits(&self, name: &str) -> Traits {
+        let lazy = &self.shapes[name];
+        match lazy.parsed.get() {
+            Some(shape) => shape.traits.clone(),
+            None => serde_json::from_str(lazy.text(&self.text)).expect("checked at load"),
+        }
+    }
+
+    fn resolve_ref(&self, r: &mut ShapeRef) {
+        r.traits = r.traits.or(&self.own_traits(&r.shape));
+    }
+
+    fn parse_shape(&self, lazy: &Lazy<Shape>) -> Box<Shape> {
+        let mut s: Box<Shape> =
+            serde_json::from_str(lazy.text(&self.text)).expect("checked at load");
+        let refs = s.members.values_mut().chain(
+            [
+                s.member.as_deref_mut(),
+                s.key.as_deref_mut(),
+                s.value.as_deref_mut(),
+            ]
+            .into_iter()
+            .flatten(),
+        );
+        for r in refs {
+            r.traits = r.traits.or(&self.own_traits(&r.shape));
+        }
+        s
+    }
+
+    fn parse_operation(&self, name: &str, lazy: &Lazy<Operation>) -> Box<Operation> {
+        let mut op: Box<Operation> =
+            serde_json::from_str(lazy.text(&self.text)).expect("checked at load");
+        if op.name.is_empty() {
+            op.name = name.to_string();
+        }
+        if let Some(r) = op.input.as_mut() {
+            self.resolve_ref(r);
+        }
+        if let Some(r) = op.output.as_mut() {
+            self.resolve_ref(r);
+        }
+        for r in op.errors.iter_mut() {
+            self.resolve_ref(r);
+        }
+        op
     }
 
     /// The model's metadata.
@@ -650,28 +713,35 @@ impl ServiceModel {
 
     /// An operation by its exact name, or the close matches.
     pub fn operation(&self, name: &str) -> Result<&Operation, UnknownName> {
-        self.operations.get(name).ok_or_else(|| {
-            UnknownName::new(
+        match self.operations.get_key_value(name) {
+            Some((key, lazy)) => Ok(lazy.parsed.get_or_init(|| self.parse_operation(key, lazy))),
+            None => Err(UnknownName::new(
                 "operation",
                 name,
-                self.operations.keys().map(String::as_str),
-            )
-        })
+                self.operations.keys().map(|k| &**k),
+            )),
+        }
     }
 
     /// All operation names, in model order.
     pub fn operation_names(&self) -> impl Iterator<Item = &str> {
-        self.operations.keys().map(String::as_str)
+        self.operations.keys().map(|k| &**k)
     }
 
     /// A shape by name.
     pub fn shape(&self, name: &str) -> Option<&Shape> {
-        self.shapes.get(name)
+        self.shape_named(name).map(|(_, s)| s)
+    }
+
+    fn shape_named(&self, name: &str) -> Option<(&str, &Shape)> {
+        let (key, lazy) = self.shapes.get_key_value(name)?;
+        Some((key, lazy.parsed.get_or_init(|| self.parse_shape(lazy))))
     }
 
     /// The shape a reference points at (always present after [`ServiceModel::from_json`]).
     pub(crate) fn target(&self, r: &ShapeRef) -> &Shape {
-        &self.shapes[&r.shape]
+        self.shape(&r.shape)
+            .expect("references are checked at load")
     }
 
     /// The error shape for a wire error code: a shape of the operation's errors (or else of
@@ -682,22 +752,92 @@ impl ServiceModel {
                 || (name == code && s.error.as_ref().and_then(|e| e.code.as_deref()).is_none())
         };
         for r in &op.errors {
-            if let Some((n, s)) = self.shapes.get_key_value(&r.shape)
+            if let Some((n, s)) = self.shape_named(&r.shape)
                 && is(n, s)
             {
-                return Some((n.as_str(), s));
+                return Some((n, s));
             }
         }
-        if let Some((n, s)) = self.shapes.get_key_value(code)
+        if let Some((n, s)) = self.shape_named(code)
             && (s.exception || s.error.is_some())
         {
-            return Some((n.as_str(), s));
+            return Some((n, s));
         }
-        self.shapes
+        let mut candidates: Vec<&str> = self
+            .shapes
             .iter()
+            .filter(|(_, l)| l.is_error)
+            .map(|(n, _)| &**n)
+            .collect();
+        candidates.sort_unstable();
+        candidates
+            .into_iter()
+            .filter_map(|n| self.shape_named(n))
             .find(|(n, s)| s.exception && is(n, s))
-            .map(|(n, s)| (n.as_str(), s))
     }
+}
+
+fn check_ref(
+    r: &ShapeRef,
+    names: &HashSet<&str>,
+    from: impl Fn() -> String,
+) -> Result<(), ModelError> {
+    if names.contains(r.shape.as_str()) {
+        Ok(())
+    } else {
+        Err(ModelError::MissingShape {
+            from: from(),
+            shape: r.shape.clone(),
+        })
+    }
+}
+
+fn check_operation(name: &str, op: &Operation, names: &HashSet<&str>) -> Result<(), ModelError> {
+    if let Some(r) = &op.input {
+        check_ref(r, names, || format!("operation {name} input"))?;
+    }
+    if let Some(r) = &op.output {
+        check_ref(r, names, || format!("operation {name} output"))?;
+    }
+    for r in &op.errors {
+        check_ref(r, names, || format!("operation {name} errors"))?;
+    }
+    Ok(())
+}
+
+fn check_shape(name: &str, s: &Shape, names: &HashSet<&str>) -> Result<(), ModelError> {
+    let invalid = |problem| ModelError::InvalidShape {
+        shape: name.to_string(),
+        problem,
+    };
+    match s.kind {
+        ShapeType::List if s.member.is_none() => {
+            return Err(invalid("is a list without `member`"));
+        }
+        ShapeType::Map if s.key.is_none() || s.value.is_none() => {
+            return Err(invalid("is a map without `key` and `value`"));
+        }
+        _ => {}
+    }
+    if s.payload
+        .as_ref()
+        .is_some_and(|p| !s.members.contains_key(p))
+    {
+        return Err(invalid("names a `payload` that is not one of its members"));
+    }
+    for (m, r) in &s.members {
+        check_ref(r, names, || format!("shape {name} member {m}"))?;
+    }
+    for (what, r) in [
+        ("member", s.member.as_deref()),
+        ("key", s.key.as_deref()),
+        ("value", s.value.as_deref()),
+    ] {
+        if let Some(r) = r {
+            check_ref(r, names, || format!("shape {name} {what}"))?;
+        }
+    }
+    Ok(())
 }
 
 /// A JSON tree whose objects keep their key order (member order is part of a model).
@@ -750,6 +890,46 @@ mod tests {
         let names: Vec<&String> = m.shape("S").unwrap().members.keys().collect();
         assert_eq!(names, ["B", "A", "C"]);
         assert_eq!(m.shape("E").unwrap().kind, ShapeType::Timestamp);
+    }
+
+    #[test]
+    fn shapes_are_checked_at_load_and_parsed_on_use() {
+        let doc = br#"{"metadata":{"protocol":"json"},
+            "operations":{"Op":{"name":"Op","input":{"shape":"In"}}},
+            "shapes":{"In":{"type":"structure","members":{"A":{"shape":"Str","locationName":"a"},"B":{"shape":"Ts"}}},
+                      "Str":{"type":"string"},"Ts":{"type":"timestamp","timestampFormat":"iso8601"},
+                      "Unused":{"type":"structure","members":{"X":{"shape":"Str"}}}}}"#;
+        let m = ServiceModel::from_json(doc).unwrap();
+        assert_eq!(m.parsed_shapes(), 0);
+        let op = m.operation("Op").unwrap();
+        assert_eq!(op.name, "Op");
+        let input = m.target(op.input.as_ref().unwrap());
+        assert_eq!(m.parsed_shapes(), 1);
+        // A member's effective traits: its own, else its target's, without parsing the target.
+        assert_eq!(
+            input.members["A"].traits.location_name.as_deref(),
+            Some("a")
+        );
+        assert_eq!(
+            input.members["B"].traits.timestamp_format.as_deref(),
+            Some("iso8601")
+        );
+        assert_eq!(m.parsed_shapes(), 1);
+
+        // A broken shape that no operation uses is still an error at load.
+        let broken = br#"{"metadata":{"protocol":"json"},"operations":{},
+            "shapes":{"S":{"type":"structure","members":{"X":{"shape":"Gone"}}},
+                      "L":{"type":"list","member":{"shape":"S"}}}}"#;
+        let err = ServiceModel::from_json(broken).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid service model: shape S member X refers to undefined shape `Gone`"
+        );
+        let err = ServiceModel::from_json(br#"{"shapes":{"L":{"type":"list"}}}"#).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid service model: shape `L` is a list without `member`"
+        );
     }
 
     #[test]
