@@ -45,10 +45,22 @@ fn run(endpoint: &str, dir: &std::path::Path, extra: &[&str]) -> (Output, Vec<Va
     let o = orgop(endpoint, &args);
     let text = std::fs::read_to_string(dir.join("results.jsonl"))
         .unwrap_or_else(|e| panic!("no results ({e}):\n{}", String::from_utf8_lossy(&o.stderr)));
-    let results = text
+    let results: Vec<Value> = text
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    // Sorted by account and region, and the spool the run wrote them through is gone.
+    let keys: Vec<(String, String)> = results
+        .iter()
+        .map(|r| (r["account_id"].to_string(), r["region"].to_string()))
+        .collect();
+    assert!(keys.is_sorted(), "results.jsonl is not sorted: {keys:?}");
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["findings.csv", "results.jsonl"]);
     (o, results)
 }
 

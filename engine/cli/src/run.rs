@@ -2,6 +2,7 @@
 use crate::{EXIT_INVALID, EXIT_OK, EXIT_USAGE, load_all, render};
 use clap::Args;
 use orgop_exec::Status;
+use orgop_runner::sink::Spool;
 use orgop_runner::{Connector, Event, Overrides, ReplayConnector, RunOptions, Summary};
 use serde_json::{Map, Value};
 use std::io::{IsTerminal, Write};
@@ -234,22 +235,37 @@ async fn execute<C: Connector>(
             }
         }
     };
-    let results = match orgop_runner::run(lowered, connector, opts, on_event).await {
-        Ok(r) => r,
+    let to_s3 = a.out.starts_with("s3://");
+    // Each result goes to a spool file as it is done: beside the results in DIR (left there,
+    // with what finished, if the run is interrupted), or in the temporary directory for S3.
+    let spool_path = if to_s3 {
+        std::env::temp_dir().join(format!("orgop-{}.spool.jsonl", std::process::id()))
+    } else {
+        std::path::Path::new(&a.out).join(".results.spool.jsonl")
+    };
+    let mut spool = match Spool::create(spool_path) {
+        Ok(s) => s,
         Err(e) => {
-            eprintln!("orgop: cannot list the organization: {e}");
+            eprintln!("orgop: cannot write results: {e}");
             return EXIT_USAGE;
         }
     };
-    let written = if a.out.starts_with("s3://") {
+    let ran = orgop_runner::run_each(lowered, connector, opts, on_event, |r| spool.push(r)).await;
+    if let Err(e) = ran {
+        eprintln!("orgop: cannot list the organization: {e}");
+        let _ = spool.remove();
+        return EXIT_USAGE;
+    }
+    let written = if to_s3 {
         let client = orgop_aws::AwsClient::from_env(orgop_aws::ClientOptions {
             endpoint_url: a.endpoint_url.clone(),
             ..orgop_aws::ClientOptions::default()
         })
         .await;
-        orgop_runner::sink::write_s3(&client, &a.out, &lowered.plan, &results).await
+        spool.write_s3(&client, &a.out, &lowered.plan).await
     } else {
-        orgop_runner::sink::write_dir(std::path::Path::new(&a.out), &lowered.plan, &results)
+        spool
+            .write_dir(std::path::Path::new(&a.out), &lowered.plan)
             .map(|f| f.iter().map(|p| p.display().to_string()).collect())
     };
     let files = match written {
@@ -259,16 +275,19 @@ async fn execute<C: Connector>(
             return EXIT_USAGE;
         }
     };
-    let summary = Summary::of(&results);
+    let summary = spool.summary().clone();
     if a.format == "json" {
         println!(
             "{}",
             serde_json::to_string_pretty(&summary).expect("summary serializes")
         );
     }
-    eprintln!("{}", summary_table(&summary, &results, apply));
+    eprintln!("{}", summary_table(&summary, &spool.not_ok(), apply));
     for f in files {
         eprintln!("wrote {f}");
+    }
+    if let Err(e) = spool.remove() {
+        eprintln!("orgop: {e}");
     }
     if summary.all_ran() {
         EXIT_OK
@@ -277,7 +296,7 @@ async fn execute<C: Connector>(
     }
 }
 
-fn summary_table(s: &Summary, results: &[orgop_exec::ItemResult], apply: bool) -> String {
+fn summary_table(s: &Summary, failed: &[&orgop_exec::ItemResult], apply: bool) -> String {
     let get = |k: &str| s.by_status.get(k).copied().unwrap_or(0);
     let mut out = format!(
         "\nitems     {:>5}   ok {}   denied {}   error {}   skipped {}\nfindings  {:>5}\n",
@@ -300,10 +319,6 @@ fn summary_table(s: &Summary, results: &[orgop_exec::ItemResult], apply: bool) -
     if !apply && s.actions.get("planned").copied().unwrap_or(0) > 0 {
         out.push_str("          (dry run: run again with --apply to send the planned actions)\n");
     }
-    let failed: Vec<_> = results
-        .iter()
-        .filter(|r| matches!(r.status, Status::Denied | Status::Error))
-        .collect();
     if !failed.is_empty() {
         out.push_str("not ok:\n");
         for r in failed {

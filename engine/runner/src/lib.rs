@@ -7,7 +7,8 @@
 //! - [`run`]: bounded concurrency over the items; each item assumes the role through a
 //!   [`Connector`] (a failure is that item's `denied`/`error` record) and runs the interpreter.
 //!   Failed items never stop the others.
-//! - [`sink`]: `results.jsonl` and the findings CSV; [`Summary`]: counts for the end of a run.
+//! - [`sink`]: `results.jsonl` and the findings CSV, written from a [`sink::Spool`] that
+//!   takes each result as it is done; [`Summary`]: counts for the end of a run.
 //!
 //! Progress is reported through a callback: this crate never prints.
 #![deny(missing_docs)]
@@ -17,7 +18,7 @@ mod run;
 pub mod sink;
 
 pub use fanout::{FanoutError, Overrides, failed_item, fanout};
-pub use run::{Connector, Event, RunOptions, Summary, enabled_regions, run, run_one};
+pub use run::{Connector, Event, RunOptions, Summary, enabled_regions, run, run_each, run_one};
 
 mod live;
 mod replay;

@@ -93,27 +93,36 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// Counts `results`.
-    pub fn of(results: &[ItemResult]) -> Summary {
-        let mut s = Summary {
-            items: results.len(),
-            ..Summary::default()
-        };
+    /// No items yet: every status at zero.
+    pub fn new() -> Summary {
+        let mut s = Summary::default();
         for st in [Status::Ok, Status::Denied, Status::Error, Status::Skipped] {
             s.by_status.insert(st.as_str().into(), 0);
         }
+        s
+    }
+
+    /// Counts `results`.
+    pub fn of(results: &[ItemResult]) -> Summary {
+        let mut s = Summary::new();
         for r in results {
-            *s.by_status.entry(r.status.as_str().into()).or_default() += 1;
-            s.findings += r.findings.len();
-            for a in &r.actions {
-                let key = serde_json::to_value(a.outcome)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default();
-                *s.actions.entry(key).or_default() += 1;
-            }
+            s.add(r);
         }
         s
+    }
+
+    /// Counts one more item.
+    pub fn add(&mut self, r: &ItemResult) {
+        self.items += 1;
+        *self.by_status.entry(r.status.as_str().into()).or_default() += 1;
+        self.findings += r.findings.len();
+        for a in &r.actions {
+            let key = serde_json::to_value(a.outcome)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            *self.actions.entry(key).or_default() += 1;
+        }
     }
 
     /// Every item ended `ok` or `skipped`.
@@ -169,20 +178,37 @@ pub async fn enabled_regions<C: Connector>(
 }
 
 /// Fans out and runs every item; results sorted by account and region, failed fanout items
-/// included. Errors only when the organization itself cannot be listed.
+/// included. Errors only when the organization itself cannot be listed. Holds every result
+/// until the end: a large organization is better served by [`run_each`].
 pub async fn run<C: Connector>(
     lowered: &Lowered,
     connector: Arc<C>,
     opts: RunOptions,
     on_event: impl Fn(Event) + Send + Sync,
 ) -> Result<Vec<ItemResult>, FanoutError> {
+    let mut results = Vec::new();
+    run_each(lowered, connector, opts, on_event, |r| results.push(r)).await?;
+    results.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
+    Ok(results)
+}
+
+/// [`run`], handing each result to `on_result` as it is done (in completion order, failed
+/// fanout items first) instead of holding them: memory stays bounded by the concurrency,
+/// not by the size of the organization.
+pub async fn run_each<C: Connector>(
+    lowered: &Lowered,
+    connector: Arc<C>,
+    opts: RunOptions,
+    on_event: impl Fn(Event) + Send + Sync,
+    mut on_result: impl FnMut(ItemResult),
+) -> Result<(), FanoutError> {
     let org = connector.org().await.map_err(|error| FanoutError {
         call: "credentials".into(),
         error,
     })?;
     let role = lowered.plan.role.clone();
     let c = connector.clone();
-    let (items, mut results) = fanout(&org, &lowered.targets, &opts.overrides, |account| {
+    let (items, failed) = fanout(&org, &lowered.targets, &opts.overrides, |account| {
         let c = c.clone();
         let role = role.clone();
         async move { enabled_regions(&*c, account, &role).await }
@@ -190,10 +216,11 @@ pub async fn run<C: Connector>(
     .await?;
     on_event(Event::Planned {
         items: items.len(),
-        failed: results.len(),
+        failed: failed.len(),
     });
-    for r in &results {
-        on_event(done(r));
+    for r in failed {
+        on_event(done(&r));
+        on_result(r);
     }
 
     let plan = Arc::new(lowered.plan.clone());
@@ -238,10 +265,9 @@ pub async fn run<C: Connector>(
             ),
         };
         on_event(done(&r));
-        results.push(r);
+        on_result(r);
     }
-    results.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
-    Ok(results)
+    Ok(())
 }
 
 /// One item: assume the role, run the plan. A session that cannot be opened is the item's
