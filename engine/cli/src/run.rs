@@ -16,7 +16,9 @@ Without --apply, actions are planned and reported, never sent.
 
 Writes DIR/results.jsonl (one JSON object per account x region: account_id, account_name,
 region, status ok|denied|error|skipped, error, findings, actions, calls, duration_ms) and
-DIR/findings.csv (account_id, account_name, region, resource_id, then the report's columns).
+DIR/findings.csv (account_id, account_name, region, resource_id, then the report's columns),
+both sorted by account and region. Each item is appended to DIR/.results.spool.jsonl as it
+finishes (kept if the run is interrupted, removed once the two files are written).
 With --out s3://BUCKET/PREFIX both go to S3 instead, with your own credentials.
 
 Exit status: 0 when every item ended ok or skipped; 1 when any item ended denied or error (or
