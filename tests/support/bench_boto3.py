@@ -21,11 +21,18 @@ base = dict(endpoint_url=args.endpoint, aws_access_key_id="testing", aws_secret_
 org = boto3.client("organizations", region_name="us-east-1", **base)
 accounts = [a["Id"] for page in org.get_paginator("list_accounts").paginate() for a in page["Accounts"] if a["Status"] == "ACTIVE"]
 
-creds, lock = {}, threading.Lock()
 sts = boto3.client("sts", region_name="us-east-1", **base)
+# Credentials cached per account, each account's AssumeRole behind its own lock (a global
+# lock would serialize 50 round trips).
+creds, locks, guard = {}, {}, threading.Lock()
+# One Session for the whole pool, so the ec2 model is loaded once; Session.client() is not
+# thread-safe, so clients are created under a lock (clients themselves are thread-safe).
+session, session_lock = boto3.session.Session(), threading.Lock()
 
 
-def session_for(account):
+def credentials_for(account):
+    with guard:
+        lock = locks.setdefault(account, threading.Lock())
     with lock:
         if account not in creds:
             c = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{args.role}", RoleSessionName="bench")["Credentials"]
@@ -33,15 +40,10 @@ def session_for(account):
         return creds[account]
 
 
-local = threading.local()
-
-
 def item(account, region):
-    # One boto3 Session per thread (Sessions are not thread-safe; each caches its loaded
-    # models), one client per item with the account's cached credentials.
-    if not hasattr(local, "session"):
-        local.session = boto3.session.Session()
-    ec2 = local.session.client("ec2", region_name=region, endpoint_url=args.endpoint, **session_for(account))
+    c = credentials_for(account)
+    with session_lock:
+        ec2 = session.client("ec2", region_name=region, endpoint_url=args.endpoint, **c)
     found = 0
     for page in ec2.get_paginator("describe_volumes").paginate(Filters=[{"Name": "status", "Values": ["available"]}]):
         for v in page["Volumes"]:
