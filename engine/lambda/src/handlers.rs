@@ -6,7 +6,7 @@ use orgop_plan::contract::{
     RunContext, S3Location, WorkerRequest, WorkerSummary,
 };
 use orgop_plan::{MapKind, PLAN_FORMAT, WorkerError};
-use orgop_runner::{Connector, Overrides, Summary, sink};
+use orgop_runner::{Connector, Overrides, sink};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -235,19 +235,24 @@ async fn worker<C: Connector, S: ResultsStore, O: ObjectStore>(
     Ok(summary_of(&result))
 }
 
-async fn results<C: Connector, S: ResultsStore, O: ObjectStore>(
-    req: ResultsRequest,
+/// Fills `spool` with the execution's results (and the failures only the state machine saw),
+/// writes the files to the results bucket, and counts.
+async fn spool_results<C: Connector, S: ResultsStore, O: ObjectStore>(
+    req: &ResultsRequest,
     deps: &Deps<C, S, O>,
+    spool: &mut sink::Spool,
 ) -> Result<ResultsSummary, HandlerError> {
-    let mut all = deps.store.all(&req.execution).await?;
+    let mut stored = std::collections::HashSet::new();
+    deps.store
+        .each(&req.execution, &mut |r| {
+            stored.insert((r.account_id.clone(), r.region.clone()));
+            spool.push(r);
+        })
+        .await?;
     // Failures the state machine caught never reached the store: add them from the summaries.
     for s in req.items.iter().flatten() {
-        if s.status == "error"
-            && !all
-                .iter()
-                .any(|r| r.account_id == s.account_id && r.region == s.region)
-        {
-            all.push(orgop_runner::failed_item(
+        if s.status == "error" && !stored.contains(&(s.account_id.clone(), s.region.clone())) {
+            spool.push(orgop_runner::failed_item(
                 &s.account_id,
                 "",
                 &s.region,
@@ -257,8 +262,7 @@ async fn results<C: Connector, S: ResultsStore, O: ObjectStore>(
             ));
         }
     }
-    all.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
-    let s = Summary::of(&all);
+    let s = spool.summary();
     let mut out = ResultsSummary {
         items: s.items,
         failed: s.by_status.get("denied").copied().unwrap_or(0)
@@ -271,28 +275,46 @@ async fn results<C: Connector, S: ResultsStore, O: ObjectStore>(
     };
     if let Some(bucket) = &deps.bucket {
         let prefix = format!("orgop/{}/{}", req.runbook, execution_name(&req.execution));
-        let jsonl = sink::jsonl(&all);
-        deps.objects
-            .put(
-                bucket,
-                &format!("{prefix}/results.jsonl"),
-                jsonl.into_bytes(),
-                "application/x-ndjson",
-            )
-            .await?;
-        out.results_uri = Some(format!("s3://{bucket}/{prefix}/results.jsonl"));
-        let csv = sink::csv(&req.columns, &all)
+        let (mut jsonl, mut csv) = (Vec::new(), Vec::new());
+        spool
+            .write(&req.columns, &mut jsonl, &mut csv)
             .map_err(|e| HandlerError::new(WorkerError::Internal, e))?;
         deps.objects
             .put(
                 bucket,
-                &format!("{prefix}/findings.csv"),
-                csv.into_bytes(),
-                "text/csv",
+                &format!("{prefix}/results.jsonl"),
+                jsonl,
+                "application/x-ndjson",
             )
+            .await?;
+        out.results_uri = Some(format!("s3://{bucket}/{prefix}/results.jsonl"));
+        deps.objects
+            .put(bucket, &format!("{prefix}/findings.csv"), csv, "text/csv")
             .await?;
         out.findings_uri = Some(format!("s3://{bucket}/{prefix}/findings.csv"));
     }
+    Ok(out)
+}
+
+async fn results<C: Connector, S: ResultsStore, O: ObjectStore>(
+    req: ResultsRequest,
+    deps: &Deps<C, S, O>,
+) -> Result<ResultsSummary, HandlerError> {
+    // Results pass through a spool file in the temporary directory (Lambda's /tmp): memory
+    // holds the files' text at the end, not every result as values.
+    static SPOOLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let path = std::env::temp_dir().join(format!(
+        "orgop-{}-{}-{}.spool.jsonl",
+        execution_name(&req.execution),
+        std::process::id(),
+        SPOOLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let internal = |e: String| HandlerError::new(WorkerError::Internal, e);
+    let mut spool = sink::Spool::create(path).map_err(internal)?;
+    let out = spool_results(&req, deps, &mut spool).await;
+    let removed = spool.remove().map_err(internal);
+    let out = out?;
+    removed?;
     let subject = format!(
         "orgop {}: {} items, {} failed, {} findings",
         req.runbook, out.items, out.failed, out.findings
@@ -335,4 +357,123 @@ async fn results<C: Connector, S: ResultsStore, O: ObjectStore>(
             })?;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use orgop_exec::Finding;
+    use orgop_runner::ReplayConnector;
+    use std::collections::BTreeMap;
+    use std::sync::Mutex;
+
+    struct Memory(Vec<ItemResult>);
+
+    impl ResultsStore for Memory {
+        async fn put(&self, _: &str, _: &ItemResult) -> Result<(), StoreError> {
+            unreachable!("the result handler only reads")
+        }
+        async fn each(
+            &self,
+            _: &str,
+            on: &mut (dyn FnMut(ItemResult) + Send),
+        ) -> Result<(), StoreError> {
+            self.0.iter().cloned().for_each(on);
+            Ok(())
+        }
+    }
+
+    #[derive(Default)]
+    struct Objects(Mutex<BTreeMap<String, Vec<u8>>>);
+
+    impl ObjectStore for Objects {
+        async fn put(&self, b: &str, k: &str, body: Vec<u8>, _: &str) -> Result<(), StoreError> {
+            self.0.lock().unwrap().insert(format!("{b}/{k}"), body);
+            Ok(())
+        }
+        async fn get(&self, b: &str, k: &str) -> Result<Vec<u8>, StoreError> {
+            Ok(self.0.lock().unwrap()[&format!("{b}/{k}")].clone())
+        }
+    }
+
+    fn ok(account: &str, region: &str, volumes: &[&str]) -> ItemResult {
+        let mut r = orgop_runner::failed_item(account, "m", region, Status::Ok, "", "");
+        r.error = None;
+        r.findings = volumes
+            .iter()
+            .map(|v| Finding {
+                resource_id: Value::from(*v),
+                columns: Default::default(),
+            })
+            .collect();
+        r
+    }
+
+    #[tokio::test]
+    async fn results_merge_the_store_with_failures_only_the_state_machine_saw() {
+        let deps = Deps {
+            connector: Arc::new(ReplayConnector::new("/nonexistent")),
+            // Stored in the table's order; the files come out sorted by account and region.
+            store: Memory(vec![
+                ok("222222222222", "us-east-1", &["vol-3"]),
+                ok("111111111111", "us-east-1", &["vol-1", "vol-2"]),
+            ]),
+            objects: Objects::default(),
+            bucket: Some("bucket".into()),
+            now: || 0.0,
+            notify_topic: None,
+            slack_webhook: None,
+            client: None,
+        };
+        let summary = |account: &str, status: &str, code: Option<&str>| {
+            serde_json::json!({"account_id": account, "region": "us-east-1", "status": status,
+                "findings": 0, "actions": 0, "error_code": code, "error_message": code.map(|_| "Lambda timed out")})
+        };
+        let execution = "arn:aws:states:us-east-1:123456789012:execution:m:run-merge";
+        let payload = serde_json::json!({
+            "handler": "results", "runbook": "unused-ebs", "count": 3, "columns": [],
+            "run": {"execution": execution, "apply": false},
+            "execution": execution,
+            "items": [summary("111111111111", "ok", None), summary("222222222222", "ok", None),
+                      summary("000000000000", "error", Some("States.Timeout"))],
+        });
+        let out = handle(payload, &deps).await.unwrap();
+        assert_eq!(
+            (&out["items"], &out["failed"], &out["findings"]),
+            (&Value::from(3), &Value::from(1), &Value::from(3)),
+            "{out}"
+        );
+        let objects = deps.objects.0.lock().unwrap();
+        let jsonl =
+            String::from_utf8(objects["bucket/orgop/unused-ebs/run-merge/results.jsonl"].clone())
+                .unwrap();
+        let order: Vec<(String, String)> = jsonl
+            .lines()
+            .map(|l| serde_json::from_str::<Value>(l).unwrap())
+            .map(|r| (r["account_id"].to_string(), r["status"].to_string()))
+            .collect();
+        assert_eq!(
+            order,
+            [
+                (r#""000000000000""#.into(), r#""error""#.into()),
+                (r#""111111111111""#.into(), r#""ok""#.into()),
+                (r#""222222222222""#.into(), r#""ok""#.into()),
+            ]
+        );
+        let csv =
+            String::from_utf8(objects["bucket/orgop/unused-ebs/run-merge/findings.csv"].clone())
+                .unwrap();
+        assert_eq!(csv.lines().count(), 1 + 3, "{csv}");
+        // The spool is gone from the temporary directory.
+        let left: Vec<_> = std::fs::read_dir(std::env::temp_dir())
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .filter(|e| {
+                e.file_name()
+                    .to_string_lossy()
+                    .starts_with("orgop-run-merge-")
+            })
+            .collect();
+        assert!(left.is_empty(), "{left:?}");
+    }
 }

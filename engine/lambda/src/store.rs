@@ -46,11 +46,12 @@ pub trait ResultsStore: Send + Sync {
         execution: &str,
         result: &ItemResult,
     ) -> impl Future<Output = Result<(), StoreError>> + Send;
-    /// Every result of an execution.
-    fn all(
+    /// Hands every result of an execution to `on`, one at a time (never all in memory).
+    fn each(
         &self,
         execution: &str,
-    ) -> impl Future<Output = Result<Vec<ItemResult>, StoreError>> + Send;
+        on: &mut (dyn FnMut(ItemResult) + Send),
+    ) -> impl Future<Output = Result<(), StoreError>> + Send;
 
     /// The execution's `safety.max_actions_per_run`, shared by all its workers. The default
     /// counts in this process only.
@@ -191,9 +192,12 @@ impl<O: ObjectStore> ResultsStore for DynamoStore<O> {
         }))
     }
 
-    async fn all(&self, execution: &str) -> Result<Vec<ItemResult>, StoreError> {
+    async fn each(
+        &self,
+        execution: &str,
+        on: &mut (dyn FnMut(ItemResult) + Send),
+    ) -> Result<(), StoreError> {
         use aws_sdk_dynamodb::types::AttributeValue as A;
-        let mut out = Vec::new();
         let mut start = None;
         loop {
             let resp = self
@@ -216,7 +220,7 @@ impl<O: ObjectStore> ResultsStore for DynamoStore<O> {
                     }
                     _ => continue,
                 };
-                out.push(serde_json::from_str(&text).map_err(|e| StoreError {
+                on(serde_json::from_str(&text).map_err(|e| StoreError {
                     transient: false,
                     throttled: false,
                     message: format!("a stored result is not valid: {e}"),
@@ -227,10 +231,7 @@ impl<O: ObjectStore> ResultsStore for DynamoStore<O> {
                 _ => break,
             }
         }
-        out.sort_by(|a: &ItemResult, b| {
-            (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region))
-        });
-        Ok(out)
+        Ok(())
     }
 }
 
