@@ -552,19 +552,15 @@ struct RawModel<'a> {
 struct Lazy<T> {
     at: u32,
     len: u32,
-    /// An error shape (`exception` or an `error` trait): the candidates of
-    /// [`ServiceModel::error_shape`]'s last resort.
-    is_error: bool,
     parsed: OnceLock<Box<T>>,
 }
 
 impl<T> Lazy<T> {
-    fn new(text: &str, raw: &RawValue, is_error: bool) -> Lazy<T> {
+    fn new(text: &str, raw: &RawValue) -> Lazy<T> {
         let at = raw.get().as_ptr() as usize - text.as_ptr() as usize;
         Lazy {
             at: at as u32,
             len: raw.get().len() as u32,
-            is_error,
             parsed: OnceLock::new(),
         }
     }
@@ -585,6 +581,9 @@ pub struct ServiceModel {
     text: Box<str>,
     operations: IndexMap<Box<str>, Lazy<Operation>>,
     shapes: HashMap<Box<str>, Lazy<Shape>>,
+    /// Names of the error shapes (`exception` or an `error` trait), sorted: the candidates of
+    /// [`ServiceModel::error_shape`]'s last resort.
+    error_shapes: Vec<Box<str>>,
 }
 
 impl ServiceModel {
@@ -614,25 +613,28 @@ impl ServiceModel {
         let raw: RawModel = serde_json::from_str(&text)?;
         let names: HashSet<&str> = raw.shapes.keys().map(|k| k.as_ref()).collect();
         let mut shapes = HashMap::with_capacity(raw.shapes.len());
+        let mut error_shapes = Vec::new();
         for (name, r) in &raw.shapes {
             let shape: Shape = serde_json::from_str(r.get())?;
             check_shape(name, &shape, &names)?;
-            let is_error = shape.exception || shape.error.is_some();
-            shapes.insert(Box::from(name.as_ref()), Lazy::new(&text, r, is_error));
+            if shape.exception || shape.error.is_some() {
+                error_shapes.push(Box::from(name.as_ref()));
+            }
+            shapes.insert(Box::from(name.as_ref()), Lazy::new(&text, r));
         }
+        error_shapes.sort_unstable();
         let mut operations = IndexMap::with_capacity(raw.operations.len());
         for (name, r) in &raw.operations {
             let op: Operation = serde_json::from_str(r.get())?;
             check_operation(name, &op, &names)?;
-            operations.insert(Box::from(name.as_ref()), Lazy::new(&text, r, false));
+            operations.insert(Box::from(name.as_ref()), Lazy::new(&text, r));
         }
-        let metadata = raw.metadata;
-        drop(names);
         Ok(ServiceModel {
-            metadata,
+            metadata: raw.metadata,
             text,
             operations,
             shapes,
+            error_shapes,
         })
     }
 
@@ -669,9 +671,7 @@ impl ServiceModel {
             .into_iter()
             .flatten(),
         );
-        for r in refs {
-            r.traits = r.traits.or(&self.own_traits(&r.shape));
-        }
+        refs.for_each(|r| self.resolve_ref(r));
         s
     }
 
@@ -763,15 +763,8 @@ impl ServiceModel {
         {
             return Some((n, s));
         }
-        let mut candidates: Vec<&str> = self
-            .shapes
+        self.error_shapes
             .iter()
-            .filter(|(_, l)| l.is_error)
-            .map(|(n, _)| &**n)
-            .collect();
-        candidates.sort_unstable();
-        candidates
-            .into_iter()
             .filter_map(|n| self.shape_named(n))
             .find(|(n, s)| s.exception && is(n, s))
     }
