@@ -240,12 +240,12 @@ async fn execute<C: Connector>(
     let to_s3 = a.out.starts_with("s3://");
     // Each result goes to a spool file as it is done: beside the results in DIR (left there,
     // with what finished, if the run is interrupted), or in the temporary directory for S3.
-    let spool_path = if to_s3 {
-        std::env::temp_dir().join(format!("orgop-{}.spool.jsonl", std::process::id()))
+    let spool = if to_s3 {
+        Spool::temporary(&lowered.plan.runbook)
     } else {
-        std::path::Path::new(&a.out).join(".results.spool.jsonl")
+        Spool::create(std::path::Path::new(&a.out).join(".results.spool.jsonl"))
     };
-    let mut spool = match Spool::create(spool_path) {
+    let mut spool = match spool {
         Ok(s) => s,
         Err(e) => {
             eprintln!("orgop: cannot write results: {e}");

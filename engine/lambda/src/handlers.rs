@@ -302,15 +302,8 @@ async fn results<C: Connector, S: ResultsStore, O: ObjectStore>(
 ) -> Result<ResultsSummary, HandlerError> {
     // Results pass through a spool file in the temporary directory (Lambda's /tmp): memory
     // holds the files' text at the end, not every result as values.
-    static SPOOLS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let path = std::env::temp_dir().join(format!(
-        "orgop-{}-{}-{}.spool.jsonl",
-        execution_name(&req.execution),
-        std::process::id(),
-        SPOOLS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
     let internal = |e: String| HandlerError::new(WorkerError::Internal, e);
-    let mut spool = sink::Spool::create(path).map_err(internal)?;
+    let mut spool = sink::Spool::temporary(execution_name(&req.execution)).map_err(internal)?;
     let out = spool_results(&req, deps, &mut spool).await;
     let removed = spool.remove().map_err(internal);
     let out = out?;

@@ -12,12 +12,14 @@ use serde_json::Value;
 use std::fs::File;
 use std::io::{BufWriter, Read, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The fixed leading columns of `findings.csv`.
 const FIXED_COLUMNS: [&str; 4] = ["account_id", "account_name", "region", "resource_id"];
 
-/// The JSONL text for `results`.
-pub fn jsonl(results: &[ItemResult]) -> String {
+/// The JSONL text for `results`: the reference the spool is tested against.
+#[cfg(test)]
+fn jsonl(results: &[ItemResult]) -> String {
     let mut out = String::new();
     for r in results {
         out.push_str(&serde_json::to_string(r).expect("a result serializes"));
@@ -69,8 +71,9 @@ fn csv_rows<W: Write>(
     Ok(())
 }
 
-/// The findings CSV for `results`: the fixed four columns, then `columns`.
-pub fn csv(columns: &[String], results: &[ItemResult]) -> Result<String, String> {
+/// The findings CSV for `results`: the reference the spool is tested against.
+#[cfg(test)]
+fn csv(columns: &[String], results: &[ItemResult]) -> Result<String, String> {
     let mut w = csv::Writer::from_writer(Vec::new());
     csv_header(&mut w, columns)?;
     for r in results {
@@ -78,23 +81,6 @@ pub fn csv(columns: &[String], results: &[ItemResult]) -> Result<String, String>
     }
     let bytes = w.into_inner().map_err(|e| e.to_string())?;
     String::from_utf8(bytes).map_err(|e| e.to_string())
-}
-
-/// Writes `results.jsonl` and `findings.csv` into `dir`; returns their paths.
-pub fn write_dir(dir: &Path, plan: &Plan, results: &[ItemResult]) -> Result<Vec<PathBuf>, String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
-    let mut written = Vec::new();
-    for (name, text) in [
-        ("results.jsonl", jsonl(results)),
-        ("findings.csv", csv(&columns(plan), results)?),
-    ] {
-        let path = dir.join(name);
-        std::fs::File::create(&path)
-            .and_then(|mut f| f.write_all(text.as_bytes()))
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-        written.push(path);
-    }
-    Ok(written)
 }
 
 /// Where one result sits in the spool file.
@@ -119,6 +105,15 @@ pub struct Spool {
 }
 
 impl Spool {
+    /// A spool of its own in the temporary directory (`orgop-<label>-<pid>-<n>.spool.jsonl`),
+    /// for results bound elsewhere than a local directory (S3).
+    pub fn temporary(label: &str) -> Result<Spool, String> {
+        static SPOOLS: AtomicU64 = AtomicU64::new(0);
+        let n = SPOOLS.fetch_add(1, Ordering::Relaxed);
+        let name = format!("orgop-{label}-{}-{n}.spool.jsonl", std::process::id());
+        Spool::create(std::env::temp_dir().join(name))
+    }
+
     /// A spool at `path` (created, or truncated). Remove it with [`Spool::remove`].
     pub fn create(path: PathBuf) -> Result<Spool, String> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
