@@ -3,7 +3,7 @@
 //! each of its Lambda tasks runs the real `orgop-lambda --invoke` against moto server. The
 //! worker stores results in DynamoDB and the result handler writes the CSV and JSONL to S3.
 use orgop_plan::MapKind;
-use orgop_testkit::{moto, repo, seed_org, venv_python};
+use orgop_testkit::{moto, proxy, repo, seed_org, venv_python};
 use serde_json::{Value, json};
 use std::process::Command;
 
@@ -104,12 +104,17 @@ print(topic, end='')"
             }
         }
     });
+    // The workers share the run's action cap through a conditional DynamoDB update, which
+    // AWS applies atomically and moto server does not: a proxy forwards DynamoDB requests one
+    // at a time so the emulator behaves like the service here.
+    let serial = proxy(&url, &["--serialize", "dynamodb"]);
+    let workers_url = serial.url();
     let o = Command::new("node")
         .arg(repo().join("tests/asl/execute.mjs"))
         .arg(dir.join("definition.json"))
         .arg(dir.join("scenario.json"))
         .current_dir(repo().join("tests/asl"))
-        .env("AWS_ENDPOINT_URL", &url)
+        .env("AWS_ENDPOINT_URL", &workers_url)
         .env("AWS_ACCESS_KEY_ID", "testing")
         .env("AWS_SECRET_ACCESS_KEY", "testing")
         .env("AWS_REGION", "us-east-1")

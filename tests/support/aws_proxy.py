@@ -8,6 +8,10 @@ It forwards every request to --upstream unchanged, except:
   --throttle-ec2 N             the first N ec2 requests answer 503 RequestLimitExceeded
   --throttle-every K           after those, every K-th ec2 request answers 503 too (0: never)
   --latency-ms MS              every forwarded request waits MS milliseconds first
+  --serialize SERVICE          requests to SERVICE (by signing name, e.g. dynamodb) are
+                               forwarded one at a time (repeatable): AWS applies a conditional
+                               write atomically, moto server checks and writes without a lock,
+                               so concurrent conditional updates can both pass there
 It prints "listening on PORT" once ready, and counts what it did in GET /__proxy/stats
 (including `ec2_mutating`: ec2 requests whose Action is not a Describe/List/Get).
 
@@ -24,10 +28,12 @@ p.add_argument("--deny-assume-role", action="append", default=[])
 p.add_argument("--throttle-ec2", type=int, default=0)
 p.add_argument("--throttle-every", type=int, default=0)
 p.add_argument("--latency-ms", type=int, default=0)
+p.add_argument("--serialize", action="append", default=[])
 args = p.parse_args()
 up = urllib.parse.urlparse(args.upstream)
 
 lock = threading.Lock()
+serial = threading.Lock()
 stats = {"forwarded": 0, "denied_assume_role": 0, "throttled": 0, "ec2_requests": 0, "ec2_mutating": 0}
 READ_VERBS = ("Describe", "List", "Get")
 local = threading.local()
@@ -88,17 +94,11 @@ class Handler(BaseHTTPRequestHandler):
         if args.latency_ms:
             time.sleep(args.latency_ms / 1000)
         headers = {k: v for k, v in self.headers.items() if k.lower() not in ("connection", "keep-alive", "proxy-connection")}
-        for attempt in range(2):
-            try:
-                conn = upstream()
-                conn.request(self.command, self.path, body=body, headers=headers)
-                resp = conn.getresponse()
-                data = resp.read()
-                break
-            except (http.client.HTTPException, OSError):
-                local.conn = None
-                if attempt:
-                    raise
+        if service in args.serialize:
+            with serial:
+                resp, data = self.forward(body, headers)
+        else:
+            resp, data = self.forward(body, headers)
         with lock:
             stats["forwarded"] += 1
         self.send_response(resp.status)
@@ -108,6 +108,18 @@ class Handler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(data)))
         self.end_headers()
         self.wfile.write(data)
+
+    def forward(self, body, headers):
+        for attempt in range(2):
+            try:
+                conn = upstream()
+                conn.request(self.command, self.path, body=body, headers=headers)
+                resp = conn.getresponse()
+                return resp, resp.read()
+            except (http.client.HTTPException, OSError):
+                local.conn = None
+                if attempt:
+                    raise
 
     do_GET = do_POST = do_PUT = do_DELETE = do_HEAD = do_PATCH = handle_any
 
