@@ -19,7 +19,7 @@ pub struct Scope<'a> {
     pub has_item: bool,
 }
 
-pub use orgop_exec::{environment, is_template, whole_expression};
+pub use orgop_plan::templates::{environment, is_template, whole_expression};
 
 /// Checks every template string inside `value` (recursively), found at `pointer`.
 pub fn check_value(

@@ -254,7 +254,7 @@ async fn execute<C: Connector>(
     };
     let ran = orgop_runner::run_each(lowered, connector, opts, on_event, |r| spool.push(r)).await;
     if let Err(e) = ran {
-        eprintln!("orgop: cannot list the organization: {e}");
+        eprintln!("orgop: {e}");
         let _ = spool.remove();
         return EXIT_USAGE;
     }

@@ -14,9 +14,9 @@ use std::sync::{Arc, OnceLock};
 #[derive(Debug, Clone, Default)]
 pub struct ExprContext {
     /// The run's parameters.
-    pub params: Map<String, Value>,
+    pub params: Arc<Map<String, Value>>,
     /// The runbook's shared data.
-    pub shared: Map<String, Value>,
+    pub shared: Arc<Map<String, Value>>,
     /// The item's account id.
     pub account_id: String,
     /// The item's account name.
@@ -164,6 +164,7 @@ fn tag_value(tags: &Variable, key: &str) -> Option<Rcvar> {
 }
 
 /// A compiled expression.
+#[derive(Debug)]
 pub struct Expr(jmespath::Expression<'static>);
 
 impl Expr {
@@ -174,13 +175,29 @@ impl Expr {
 
     /// Evaluates on `data` with `ctx` visible to the orgop functions.
     pub fn search(&self, data: &Value, ctx: &Arc<ExprContext>) -> Result<Value, String> {
-        let var = Variable::try_from(data).map_err(|e| e.to_string())?;
-        CURRENT.with(|c| *c.borrow_mut() = Some(ctx.clone()));
-        let out = self.0.search(var);
-        CURRENT.with(|c| *c.borrow_mut() = None);
-        let out = out.map_err(|e| e.to_string())?;
-        serde_json::to_value(&*out).map_err(|e| e.to_string())
+        let out = self.search_var(&to_var_checked(data)?, ctx)?;
+        to_json(&out)
     }
+
+    /// Evaluates on an already converted value: no conversion in, none out.
+    pub(crate) fn search_var(&self, data: &Rcvar, ctx: &Arc<ExprContext>) -> Result<Rcvar, String> {
+        CURRENT.with(|c| *c.borrow_mut() = Some(ctx.clone()));
+        let out = self.0.search(data);
+        CURRENT.with(|c| *c.borrow_mut() = None);
+        out.map_err(|e| e.to_string())
+    }
+}
+
+/// A JSON value as a JMESPath value.
+pub(crate) fn to_var_checked(v: &Value) -> Result<Rcvar, String> {
+    Variable::try_from(v)
+        .map(Arc::new)
+        .map_err(|e| e.to_string())
+}
+
+/// A JMESPath value as JSON.
+pub(crate) fn to_json(v: &Rcvar) -> Result<Value, String> {
+    serde_json::to_value(&**v).map_err(|e| e.to_string())
 }
 
 /// Compiles and evaluates once.
@@ -189,15 +206,8 @@ pub fn search(expr: &str, data: &Value, ctx: &Arc<ExprContext>) -> Result<Value,
 }
 
 /// JMESPath truthiness: false, null, empty string/list/object are false.
-pub fn truthy(v: &Value) -> bool {
-    match v {
-        Value::Null => false,
-        Value::Bool(b) => *b,
-        Value::String(s) => !s.is_empty(),
-        Value::Array(a) => !a.is_empty(),
-        Value::Object(o) => !o.is_empty(),
-        Value::Number(_) => true,
-    }
+pub(crate) fn truthy(v: &Variable) -> bool {
+    v.is_truthy()
 }
 
 #[cfg(test)]
@@ -210,8 +220,8 @@ mod tests {
             .unwrap()
             .as_secs_f64();
         Arc::new(ExprContext {
-            params: json!({"min_age_days": 7}).as_object().unwrap().clone(),
-            shared: json!({"keep_tag": "keep"}).as_object().unwrap().clone(),
+            params: Arc::new(json!({"min_age_days": 7}).as_object().unwrap().clone()),
+            shared: Arc::new(json!({"keep_tag": "keep"}).as_object().unwrap().clone()),
             account_id: "111122223333".into(),
             account_name: "prod".into(),
             region: "eu-west-1".into(),

@@ -1,11 +1,12 @@
 //! The interpreter proper.
 use crate::api::{ApiError, AwsApi, Call, ErrorKind};
-use crate::expr::{Expr, ExprContext, truthy};
+use crate::expr::{ExprContext, to_json, to_var_checked, truthy};
+use crate::prepare::{Prepared, PreparedCall};
 use crate::result::{ActionOutcome, ActionRecord, Finding, ItemError, ItemResult, Status};
-use crate::template::{render_value, truthy_condition};
-use orgop_plan::{CallPlan, PLAN_FORMAT, Plan};
+use crate::template::{Scope, to_template, truthy as truthy_condition};
+use jmespath::Variable;
 use serde_json::{Map, Value, json};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, AtomicU32, Ordering};
 use std::time::Instant;
@@ -100,31 +101,101 @@ fn removes(op: &str) -> bool {
     REMOVING_VERBS.iter().any(|v| op.starts_with(v))
 }
 
-struct Scope<'a> {
+/// One item's view of the run: the orgop functions' context, the templates' scope, and the
+/// results of the steps (and actions) so far.
+struct ItemRun<'p> {
+    prepared: &'p Prepared,
     ctx: Arc<ExprContext>,
-    item: &'a Item,
-    run: &'a RunFacts,
-    shared: &'a Map<String, Value>,
+    scope: Scope,
+    /// Whether any template reads `steps` (else results are not converted for templates).
+    templates_read_steps: bool,
+    steps: BTreeMap<String, Vec<Value>>,
+    steps_template: BTreeMap<String, minijinja::Value>,
 }
 
-impl Scope<'_> {
-    fn template_ctx(
-        &self,
-        steps: &BTreeMap<String, Vec<Value>>,
-        element: Option<&Value>,
-    ) -> minijinja::Value {
-        let mut v = json!({
-            "params": self.run.params,
-            "shared": self.shared,
-            "account": {"id": self.item.account_id, "name": self.item.account_name},
-            "region": self.item.region,
-            "steps": steps,
-            "run": {"execution": self.run.execution, "apply": self.run.apply},
+impl<'p> ItemRun<'p> {
+    fn new(prepared: &'p Prepared, item: &Item, run: &RunFacts) -> ItemRun<'p> {
+        let ctx = Arc::new(ExprContext {
+            params: Arc::new(run.params.clone()),
+            shared: prepared.shared.clone(),
+            account_id: item.account_id.clone(),
+            account_name: item.account_name.clone(),
+            region: item.region.clone(),
+            now: run.now,
         });
-        if let Some(e) = element {
-            v["item"] = e.clone();
+        let mut vars = BTreeMap::new();
+        vars.insert("params", to_template(&Value::Object(run.params.clone())));
+        vars.insert("shared", prepared.shared_template.clone());
+        vars.insert(
+            "account",
+            to_template(&json!({"id": item.account_id, "name": item.account_name})),
+        );
+        vars.insert("region", minijinja::Value::from(item.region.as_str()));
+        vars.insert(
+            "run",
+            to_template(&json!({"execution": run.execution, "apply": run.apply})),
+        );
+        vars.insert(
+            "steps",
+            minijinja::Value::from(BTreeMap::<String, minijinja::Value>::new()),
+        );
+        ItemRun {
+            prepared,
+            ctx,
+            scope: Scope::new(vars),
+            templates_read_steps: prepared.templates.reads.contains("steps"),
+            steps: BTreeMap::new(),
+            steps_template: BTreeMap::new(),
         }
-        minijinja::Value::from(minijinja::value::Serde(v))
+    }
+
+    /// Records the results of a step or action, visible to the later ones.
+    fn keep(&mut self, id: &str, results: Vec<Value>) {
+        if self.templates_read_steps {
+            self.steps_template.insert(
+                id.to_string(),
+                minijinja::Value::from(minijinja::value::Serde(&results)),
+            );
+            self.scope
+                .set("steps", minijinja::Value::from(self.steps_template.clone()));
+        }
+        self.steps.insert(id.to_string(), results);
+    }
+
+    /// The elements a call iterates over: the results of its `for_each` step, or one pass
+    /// without `item`.
+    fn elements(&self, for_each: &Option<String>) -> Vec<Option<&Value>> {
+        match for_each {
+            Some(src) => self
+                .steps
+                .get(src)
+                .map(|v| v.iter().map(Some).collect())
+                .unwrap_or_default(),
+            None => vec![None],
+        }
+    }
+
+    /// The `when` condition and parameters of `call` for one element: `None` when the
+    /// condition is false.
+    fn render(
+        &self,
+        id: &str,
+        call: &PreparedCall,
+        element: Option<&Value>,
+    ) -> Result<Option<Value>, Stop> {
+        let tmpl_err = |m| (Status::Error, fail(id, "OrgOp.Template", m));
+        let scope = self.scope.with_item(element);
+        if let Some((source, cond)) = &call.when
+            && !truthy_condition(source, cond, &scope).map_err(tmpl_err)?
+        {
+            return Ok(None);
+        }
+        let params = self
+            .prepared
+            .templates
+            .render(&call.parameters, &scope)
+            .map_err(tmpl_err)?;
+        Ok(Some(if params.is_null() { json!({}) } else { params }))
     }
 }
 
@@ -136,10 +207,9 @@ fn fail(step: &str, code: &str, message: impl Into<String>) -> ItemError {
     }
 }
 
-/// Runs `plan` for one item. Never panics on bad data; always returns a record.
+/// Runs a prepared plan for one item. Never panics on bad data; always returns a record.
 pub async fn run_item<A: AwsApi>(
-    plan: &Plan,
-    shared: &Map<String, Value>,
+    prepared: &Prepared,
     item: &Item,
     run: &RunFacts,
     api: &A,
@@ -162,35 +232,8 @@ pub async fn run_item<A: AwsApi>(
         calls: 0,
         duration_ms: 0,
     };
-    let scope = Scope {
-        ctx: Arc::new(ExprContext {
-            params: run.params.clone(),
-            shared: shared.clone(),
-            account_id: item.account_id.clone(),
-            account_name: item.account_name.clone(),
-            region: item.region.clone(),
-            now: run.now,
-        }),
-        item,
-        run,
-        shared,
-    };
-    let outcome = if plan.format != PLAN_FORMAT {
-        Err((
-            Status::Error,
-            ItemError {
-                code: "OrgOp.InvalidInput".into(),
-                message: format!(
-                    "plan format {} is not {PLAN_FORMAT}: recompile the runbook with this orgop",
-                    plan.format
-                ),
-                step: None,
-            },
-        ))
-    } else {
-        execute(plan, &scope, &api, budget, &mut result).await
-    };
-    if let Err((status, error)) = outcome {
+    let mut item_run = ItemRun::new(prepared, item, run);
+    if let Err((status, error)) = execute(&mut item_run, run, &api, budget, &mut result).await {
         result.status = status;
         result.error = Some(error);
     }
@@ -210,14 +253,15 @@ fn status_of(e: &ApiError) -> Status {
 }
 
 async fn execute<A: AwsApi>(
-    plan: &Plan,
-    scope: &Scope<'_>,
+    ir: &mut ItemRun<'_>,
+    run: &RunFacts,
     api: &Counted<'_, A>,
     budget: &ActionBudget,
     result: &mut ItemResult,
 ) -> Result<(), Stop> {
-    let mut steps: BTreeMap<String, Vec<Value>> = BTreeMap::new();
-    for step in &plan.steps {
+    let prepared = ir.prepared;
+    for call in &prepared.steps {
+        let step = prepared.step(call);
         if step.mutating {
             return Err((
                 Status::Error,
@@ -231,52 +275,34 @@ async fn execute<A: AwsApi>(
                 ),
             ));
         }
-        let results = run_step(step, scope, api, &steps).await?;
-        steps.insert(step.id.clone(), results);
+        let results = run_step(ir, call, api).await?;
+        ir.keep(&step.id, results);
     }
-    result.findings = findings(plan, scope, &steps)?;
-    run_actions(plan, scope, api, budget, &steps, result).await
-}
-
-fn elements<'s>(
-    step: &CallPlan,
-    steps: &'s BTreeMap<String, Vec<Value>>,
-) -> Vec<Option<&'s Value>> {
-    match &step.for_each {
-        Some(src) => steps
-            .get(src)
-            .map(|v| v.iter().map(Some).collect())
-            .unwrap_or_default(),
-        None => vec![None],
+    result.findings = findings(ir)?;
+    let mut actions = ActionRun::new(prepared, run.apply, budget);
+    for call in &prepared.actions {
+        let outputs = actions.run(ir, call, api, &mut result.actions).await?;
+        // Later actions may iterate over what this one returned.
+        ir.keep(&prepared.action(call).id, outputs);
+    }
+    match actions.first_failure {
+        Some(f) => Err(f),
+        None => Ok(()),
     }
 }
 
 async fn run_step<A: AwsApi>(
-    step: &CallPlan,
-    scope: &Scope<'_>,
+    ir: &ItemRun<'_>,
+    call: &PreparedCall,
     api: &Counted<'_, A>,
-    steps: &BTreeMap<String, Vec<Value>>,
 ) -> Result<Vec<Value>, Stop> {
-    let compile = |e: &Option<String>| -> Result<Option<Expr>, Stop> {
-        e.as_deref()
-            .map(Expr::compile)
-            .transpose()
-            .map_err(|m| (Status::Error, fail(&step.id, "OrgOp.Expression", m)))
-    };
-    let select = compile(&step.select)?;
-    let filter = compile(&step.where_)?;
+    let step = ir.prepared.step(call);
+    let expr_err = |m| (Status::Error, fail(&step.id, "OrgOp.Expression", m));
     let mut out = Vec::new();
-    for element in elements(step, steps) {
-        let tctx = scope.template_ctx(steps, element);
-        if let Some(cond) = &step.when
-            && !truthy_condition(cond, &tctx)
-                .map_err(|m| (Status::Error, fail(&step.id, "OrgOp.Template", m)))?
-        {
+    for element in ir.elements(&step.for_each) {
+        let Some(params) = ir.render(&step.id, call, element)? else {
             continue;
-        }
-        let params = render_value(&step.parameters, &tctx)
-            .map_err(|m| (Status::Error, fail(&step.id, "OrgOp.Template", m)))?;
-        let params = if params.is_null() { json!({}) } else { params };
+        };
         let pages = match api
             .call(Call {
                 service: &step.service,
@@ -291,27 +317,24 @@ async fn run_step<A: AwsApi>(
             Err(e) => return Err((status_of(&e), fail(&step.id, &e.code, e.message))),
         };
         for page in pages {
-            let chosen = match &select {
-                Some(s) => s
-                    .search(&page, &scope.ctx)
-                    .map_err(|m| (Status::Error, fail(&step.id, "OrgOp.Expression", m)))?,
+            // One conversion in per page, one out per kept result.
+            let page = to_var_checked(&page).map_err(expr_err)?;
+            let chosen = match &call.select {
+                Some(s) => s.search_var(&page, &ir.ctx).map_err(expr_err)?,
                 None => page,
             };
-            let candidates = match chosen {
-                Value::Array(items) => items,
-                Value::Null => Vec::new(),
-                other => vec![other],
+            let candidates = match &*chosen {
+                Variable::Array(items) => items.clone(),
+                Variable::Null => Vec::new(),
+                _ => vec![chosen.clone()],
             };
             for c in candidates {
-                let keep = match &filter {
-                    Some(f) => truthy(
-                        &f.search(&c, &scope.ctx)
-                            .map_err(|m| (Status::Error, fail(&step.id, "OrgOp.Expression", m)))?,
-                    ),
+                let keep = match &call.where_ {
+                    Some(f) => truthy(&*f.search_var(&c, &ir.ctx).map_err(expr_err)?),
                     None => true,
                 };
                 if keep {
-                    out.push(c);
+                    out.push(to_json(&c).map_err(expr_err)?);
                 }
             }
         }
@@ -319,41 +342,38 @@ async fn run_step<A: AwsApi>(
     Ok(out)
 }
 
-fn findings(
-    plan: &Plan,
-    scope: &Scope<'_>,
-    steps: &BTreeMap<String, Vec<Value>>,
-) -> Result<Vec<Finding>, Stop> {
-    let report = &plan.report;
+fn findings(ir: &ItemRun<'_>) -> Result<Vec<Finding>, Stop> {
+    let p = ir.prepared;
     let err = |m: String| (Status::Error, fail("report", "OrgOp.Expression", m));
-    let id = Expr::compile(&report.resource_id).map_err(err)?;
-    let columns: Vec<(String, Expr)> = report
-        .columns
-        .iter()
-        .map(|c| Ok((c.name.clone(), Expr::compile(&c.expr).map_err(err)?)))
-        .collect::<Result<_, Stop>>()?;
     let mut out = Vec::new();
-    for r in steps
-        .get(&report.from)
+    for r in ir
+        .steps
+        .get(&p.plan().report.from)
         .map(Vec::as_slice)
         .unwrap_or_default()
     {
-        let mut row = indexmap::IndexMap::new();
-        for (name, e) in &columns {
-            row.insert(name.clone(), e.search(r, &scope.ctx).map_err(err)?);
+        let r = to_var_checked(r).map_err(err)?;
+        let eval = |e: &crate::expr::Expr| {
+            e.search_var(&r, &ir.ctx)
+                .and_then(|v| to_json(&v))
+                .map_err(err)
+        };
+        let mut columns = indexmap::IndexMap::with_capacity(p.columns.len());
+        for (name, e) in &p.columns {
+            columns.insert(name.clone(), eval(e)?);
         }
         out.push(Finding {
-            resource_id: id.search(r, &scope.ctx).map_err(err)?,
-            columns: row,
+            resource_id: eval(&p.resource_id)?,
+            columns,
         });
     }
     Ok(out)
 }
 
 /// The protected tag a result carries, if any.
-fn protected_by(plan: &Plan, element: &Value) -> Option<String> {
+fn protected_by(p: &Prepared, element: &Value) -> Option<String> {
     let tags = element.get("Tags").or_else(|| element.get("tags"))?;
-    for (key, values) in &plan.safety.protected_tags {
+    for (key, values) in &p.plan().safety.protected_tags {
         let value = match tags {
             Value::Array(list) => list.iter().find_map(|t| {
                 let k = t.get("Key").or_else(|| t.get("key"))?;
@@ -373,147 +393,143 @@ fn protected_by(plan: &Plan, element: &Value) -> Option<String> {
     None
 }
 
-async fn run_actions<A: AwsApi>(
-    plan: &Plan,
-    scope: &Scope<'_>,
-    api: &Counted<'_, A>,
-    budget: &ActionBudget,
-    steps: &BTreeMap<String, Vec<Value>>,
-    result: &mut ItemResult,
-) -> Result<(), Stop> {
-    let mut steps = steps.clone();
-    let resource_expr = Expr::compile(&plan.report.resource_id).ok();
-    // (source, index) of results that an action failed for, and of those already counted
-    // against the caps.
-    let mut failed: HashSet<(String, usize)> = HashSet::new();
-    let mut counted: HashSet<(String, usize)> = HashSet::new();
-    let mut first_failure: Option<Stop> = None;
-    let per_account = plan.safety.max_actions_per_account.map(|m| m as usize);
-    let mut outputs: HashMap<String, Vec<Value>> = HashMap::new();
+/// The actions of one item: the caps, and which results an action already failed for.
+struct ActionRun<'a> {
+    prepared: &'a Prepared,
+    apply: bool,
+    budget: &'a ActionBudget,
+    per_account: Option<usize>,
+    /// (source, index) of results that an action failed for.
+    failed: HashSet<(String, usize)>,
+    /// (source, index) of results already counted against the caps.
+    counted: HashSet<(String, usize)>,
+    first_failure: Option<Stop>,
+}
 
-    for action in &plan.actions {
-        let call = format!("{}:{}", action.service, action.operation);
+impl<'a> ActionRun<'a> {
+    fn new(prepared: &'a Prepared, apply: bool, budget: &'a ActionBudget) -> ActionRun<'a> {
+        ActionRun {
+            prepared,
+            apply,
+            budget,
+            per_account: prepared
+                .plan()
+                .safety
+                .max_actions_per_account
+                .map(|m| m as usize),
+            failed: HashSet::new(),
+            counted: HashSet::new(),
+            first_failure: None,
+        }
+    }
+
+    /// Runs one action for each of its elements; answers what it returned.
+    async fn run<A: AwsApi>(
+        &mut self,
+        ir: &ItemRun<'_>,
+        call: &PreparedCall,
+        api: &Counted<'_, A>,
+        records: &mut Vec<ActionRecord>,
+    ) -> Result<Vec<Value>, Stop> {
+        let action = self.prepared.action(call);
         let source = action.for_each.clone().unwrap_or_default();
-        let elems: Vec<Option<Value>> = elements(action, &steps)
-            .into_iter()
-            .map(|e| e.cloned())
-            .collect();
-        for (i, element) in elems.iter().enumerate() {
-            let key = (source.clone(), i);
-            let resource_id = match (&resource_expr, element) {
-                (Some(e), Some(el)) if source == plan.report.from => {
-                    e.search(el, &scope.ctx).unwrap_or(Value::Null)
-                }
+        let reported = source == self.prepared.plan().report.from;
+        let mut outputs = Vec::new();
+        for (i, element) in ir.elements(&action.for_each).into_iter().enumerate() {
+            let resource_id = match element {
+                Some(el) if reported => to_var_checked(el)
+                    .and_then(|v| self.prepared.resource_id.search_var(&v, &ir.ctx))
+                    .and_then(|v| to_json(&v))
+                    .unwrap_or(Value::Null),
                 _ => Value::Null,
             };
-            let tctx = scope.template_ctx(&steps, element.as_ref());
-            let record = |parameters: Value, outcome, reason: Option<String>| ActionRecord {
+            let Some(parameters) = ir.render(&action.id, call, element)? else {
+                continue;
+            };
+            let record = ActionRecord {
                 action: action.id.clone(),
-                call: call.clone(),
-                resource_id: resource_id.clone(),
+                call: format!("{}:{}", action.service, action.operation),
+                resource_id,
                 parameters,
-                outcome,
-                reason,
+                outcome: ActionOutcome::Planned,
+                reason: None,
             };
-            if let Some(cond) = &action.when {
-                match truthy_condition(cond, &tctx) {
-                    Ok(true) => {}
-                    Ok(false) => continue,
-                    Err(m) => return Err((Status::Error, fail(&action.id, "OrgOp.Template", m))),
-                }
-            }
-            let parameters = render_value(&action.parameters, &tctx)
-                .map_err(|m| (Status::Error, fail(&action.id, "OrgOp.Template", m)))?;
-            let parameters = if parameters.is_null() {
-                json!({})
-            } else {
-                parameters
+            let key = (source.clone(), i);
+            let record = match self.gate(&key, element).await {
+                Err(reason) => skipped(record, reason),
+                Ok(()) if !self.apply => record,
+                Ok(()) => self.send(action, api, key, record, &mut outputs).await,
             };
-            if failed.contains(&key) {
-                result.actions.push(record(
-                    parameters,
-                    ActionOutcome::Skipped,
-                    Some("an earlier action failed for this resource".into()),
-                ));
-                continue;
+            records.push(record);
+        }
+        Ok(outputs)
+    }
+
+    /// Whether this element may be acted on: not after a failure for the same result, not
+    /// when protected, and within the caps (each result counted once).
+    async fn gate(&mut self, key: &(String, usize), element: Option<&Value>) -> Result<(), String> {
+        if self.failed.contains(key) {
+            return Err("an earlier action failed for this resource".into());
+        }
+        if let Some(reason) = element.and_then(|e| protected_by(self.prepared, e)) {
+            return Err(reason);
+        }
+        if !self.counted.contains(key) {
+            if self.per_account.is_some_and(|m| self.counted.len() >= m) {
+                return Err("max_actions_per_account reached".into());
             }
-            if let Some(reason) = element.as_ref().and_then(|e| protected_by(plan, e)) {
-                result
-                    .actions
-                    .push(record(parameters, ActionOutcome::Skipped, Some(reason)));
-                continue;
+            if !self.budget.take().await {
+                return Err("max_actions_per_run reached".into());
             }
-            if !counted.contains(&key) {
-                if per_account.is_some_and(|m| counted.len() >= m) {
-                    result.actions.push(record(
-                        parameters,
-                        ActionOutcome::Skipped,
-                        Some("max_actions_per_account reached".into()),
-                    ));
-                    continue;
-                }
-                if !budget.take().await {
-                    result.actions.push(record(
-                        parameters,
-                        ActionOutcome::Skipped,
-                        Some("max_actions_per_run reached".into()),
-                    ));
-                    continue;
-                }
-                counted.insert(key.clone());
+            self.counted.insert(key.clone());
+        }
+        Ok(())
+    }
+
+    async fn send<A: AwsApi>(
+        &mut self,
+        action: &orgop_plan::CallPlan,
+        api: &Counted<'_, A>,
+        key: (String, usize),
+        mut record: ActionRecord,
+        outputs: &mut Vec<Value>,
+    ) -> ActionRecord {
+        let answer = api
+            .call(Call {
+                service: &action.service,
+                operation: &action.operation,
+                params: &record.parameters,
+                paginate: false,
+            })
+            .await;
+        match answer {
+            Ok(pages) => {
+                outputs.extend(pages);
+                record.outcome = ActionOutcome::Done;
             }
-            if !scope.run.apply {
-                result
-                    .actions
-                    .push(record(parameters, ActionOutcome::Planned, None));
-                continue;
+            Err(e)
+                if action.ignore_errors.contains(&e.code)
+                    || (e.kind == ErrorKind::NotFound && removes(&action.operation)) =>
+            {
+                record.outcome = ActionOutcome::AlreadyDone;
+                record.reason = Some(format!("{}: {}", e.code, e.message));
             }
-            let answer = api
-                .call(Call {
-                    service: &action.service,
-                    operation: &action.operation,
-                    params: &parameters,
-                    paginate: false,
-                })
-                .await;
-            match answer {
-                Ok(pages) => {
-                    outputs.entry(action.id.clone()).or_default().extend(pages);
-                    result
-                        .actions
-                        .push(record(parameters, ActionOutcome::Done, None));
-                }
-                Err(e)
-                    if action.ignore_errors.contains(&e.code)
-                        || (e.kind == ErrorKind::NotFound && removes(&action.operation)) =>
-                {
-                    result.actions.push(record(
-                        parameters,
-                        ActionOutcome::AlreadyDone,
-                        Some(format!("{}: {}", e.code, e.message)),
-                    ));
-                }
-                Err(e) => {
-                    failed.insert(key);
-                    result.actions.push(record(
-                        parameters,
-                        ActionOutcome::Failed,
-                        Some(format!("{}: {}", e.code, e.message)),
-                    ));
-                    if first_failure.is_none() {
-                        first_failure = Some((status_of(&e), fail(&action.id, &e.code, e.message)));
-                    }
+            Err(e) => {
+                self.failed.insert(key);
+                record.outcome = ActionOutcome::Failed;
+                record.reason = Some(format!("{}: {}", e.code, e.message));
+                if self.first_failure.is_none() {
+                    self.first_failure =
+                        Some((status_of(&e), fail(&action.id, &e.code, e.message)));
                 }
             }
         }
-        // Later actions may iterate over what this one returned.
-        steps.insert(
-            action.id.clone(),
-            outputs.remove(&action.id).unwrap_or_default(),
-        );
+        record
     }
-    match first_failure {
-        Some(f) => Err(f),
-        None => Ok(()),
-    }
+}
+
+fn skipped(mut record: ActionRecord, reason: String) -> ActionRecord {
+    record.outcome = ActionOutcome::Skipped;
+    record.reason = Some(reason);
+    record
 }

@@ -18,6 +18,7 @@
 mod api;
 mod expr;
 mod interp;
+mod prepare;
 mod replay;
 mod result;
 mod template;
@@ -25,6 +26,6 @@ mod template;
 pub use api::{ApiError, AwsApi, Call, ErrorKind, classify};
 pub use expr::{ExprContext, search};
 pub use interp::{ActionBudget, Item, RunFacts, SharedBudget, run_item};
+pub use prepare::{PrepareError, PrepareErrorKind, Prepared};
 pub use replay::ReplayApi;
 pub use result::{ActionOutcome, ActionRecord, Finding, ItemError, ItemResult, Status};
-pub use template::{environment, is_template, render_value, truthy_condition, whole_expression};

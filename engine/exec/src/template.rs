@@ -1,74 +1,209 @@
-//! minijinja rendering of call parameters and `when` conditions (strict undefined).
-use minijinja::{Environment, UndefinedBehavior};
-use serde_json::Value;
-use std::sync::OnceLock;
+//! Templates in call parameters and `when` conditions, compiled once when a plan is prepared
+//! and rendered per item and element against a [`Scope`] that is built once and shared.
+//!
+//! A string that is exactly `{{ expr }}` keeps the expression's type (a list stays a list);
+//! any other template string renders to a string; values without templates are kept as they
+//! are and cloned, not walked, when rendered.
+use minijinja::value::{Enumerator, Object, Serde};
+use minijinja::{Environment, Expression};
+use orgop_plan::templates::{configure, environment, is_template, whole_expression};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::sync::Arc;
 
-/// The one template environment (strict undefined): the checker compiles with it, the
-/// interpreter renders with it.
-pub fn environment() -> &'static Environment<'static> {
-    static ENV: OnceLock<Environment<'static>> = OnceLock::new();
-    ENV.get_or_init(|| {
+/// A compiled parameter tree.
+#[derive(Debug)]
+pub(crate) enum Tmpl {
+    /// No template below this point.
+    Literal(Value),
+    /// Exactly `{{ expr }}`: the value with its type.
+    Expr {
+        source: String,
+        expr: Expression<'static, 'static>,
+    },
+    /// A template rendered to a string: its name in [`Templates`].
+    Text { source: String, name: String },
+    /// A list with templates in it.
+    Array(Vec<Tmpl>),
+    /// An object with templates in it.
+    Object(Vec<(String, Tmpl)>),
+}
+
+/// The template strings of one plan, compiled once, and the names they read.
+#[derive(Debug)]
+pub(crate) struct Templates {
+    env: Environment<'static>,
+    count: usize,
+    /// Top-level names any template or condition reads (`steps` costs a conversion per step).
+    pub(crate) reads: std::collections::HashSet<String>,
+}
+
+impl Templates {
+    pub(crate) fn new() -> Templates {
         let mut env = Environment::new();
-        env.set_undefined_behavior(UndefinedBehavior::Strict);
-        env
-    })
-}
-
-/// Whether a string is a template at all.
-pub fn is_template(s: &str) -> bool {
-    s.contains("{{") || s.contains("{%") || s.contains("{#")
-}
-
-/// The expression inside a string that is exactly `{{ expr }}` (so it keeps its type).
-pub fn whole_expression(s: &str) -> Option<&str> {
-    let inner = s.trim().strip_prefix("{{")?.strip_suffix("}}")?;
-    (!inner.contains("{{") && !inner.contains("}}")).then_some(inner)
-}
-
-/// Renders every template string inside `v`. A string that is exactly `{{ expr }}` becomes
-/// the expression's value with its type; other template strings become strings.
-pub fn render_value(v: &Value, ctx: &minijinja::Value) -> Result<Value, String> {
-    Ok(match v {
-        Value::String(s) if is_template(s) => {
-            if let Some(expr) = whole_expression(s) {
-                let out = environment()
-                    .compile_expression(expr)
-                    .and_then(|e| e.eval(ctx))
-                    .map_err(|e| format!("{s}: {e}"))?;
-                if out.is_undefined() {
-                    return Err(format!("{s}: undefined value"));
-                }
-                serde_json::to_value(&out).map_err(|e| format!("{s}: {e}"))?
-            } else {
-                Value::String(
-                    environment()
-                        .render_str(s, ctx)
-                        .map_err(|e| format!("{s}: {e}"))?,
-                )
-            }
+        configure(&mut env);
+        Templates {
+            env,
+            count: 0,
+            reads: Default::default(),
         }
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|i| render_value(i, ctx))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Object(m) => Value::Object(
-            m.iter()
-                .map(|(k, v)| Ok((k.clone(), render_value(v, ctx)?)))
-                .collect::<Result<_, String>>()?,
-        ),
-        other => other.clone(),
-    })
+    }
+
+    /// Compiles `v`'s template strings.
+    pub(crate) fn compile(&mut self, v: &Value) -> Result<Tmpl, String> {
+        if !contains_template(v) {
+            return Ok(Tmpl::Literal(v.clone()));
+        }
+        Ok(match v {
+            Value::String(s) => match whole_expression(s) {
+                Some(e) => Tmpl::Expr {
+                    source: s.clone(),
+                    expr: self.expression(e).map_err(|e| format!("{s}: {e}"))?,
+                },
+                None => {
+                    let name = format!("t{}", self.count);
+                    self.count += 1;
+                    self.env
+                        .add_template_owned(name.clone(), s.clone())
+                        .map_err(|e| format!("{s}: {e}"))?;
+                    let t = self.env.get_template(&name).map_err(|e| e.to_string())?;
+                    self.reads.extend(t.undeclared_variables(false));
+                    Tmpl::Text {
+                        source: s.clone(),
+                        name,
+                    }
+                }
+            },
+            Value::Array(items) => Tmpl::Array(
+                items
+                    .iter()
+                    .map(|i| self.compile(i))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Value::Object(m) => Tmpl::Object(
+                m.iter()
+                    .map(|(k, v)| Ok((k.clone(), self.compile(v)?)))
+                    .collect::<Result<_, String>>()?,
+            ),
+            other => Tmpl::Literal(other.clone()),
+        })
+    }
+
+    /// Compiles a `when` condition (or the inside of `{{ }}`).
+    pub(crate) fn expression(&mut self, e: &str) -> Result<Expression<'static, 'static>, String> {
+        let expr = environment()
+            .compile_expression_owned(e.to_string())
+            .map_err(|err| err.to_string())?;
+        self.reads.extend(expr.undeclared_variables(false));
+        Ok(expr)
+    }
+
+    /// Renders a compiled tree.
+    pub(crate) fn render(&self, t: &Tmpl, scope: &minijinja::Value) -> Result<Value, String> {
+        Ok(match t {
+            Tmpl::Literal(v) => v.clone(),
+            Tmpl::Expr { source, expr } => {
+                let out = expr.eval(scope).map_err(|e| format!("{source}: {e}"))?;
+                if out.is_undefined() {
+                    return Err(format!("{source}: undefined value"));
+                }
+                serde_json::to_value(&out).map_err(|e| format!("{source}: {e}"))?
+            }
+            Tmpl::Text { source, name } => Value::String(
+                self.env
+                    .get_template(name)
+                    .and_then(|t| t.render(scope))
+                    .map_err(|e| format!("{source}: {e}"))?,
+            ),
+            Tmpl::Array(items) => Value::Array(
+                items
+                    .iter()
+                    .map(|i| self.render(i, scope))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Tmpl::Object(m) => Value::Object(
+                m.iter()
+                    .map(|(k, v)| Ok((k.clone(), self.render(v, scope)?)))
+                    .collect::<Result<Map<_, _>, String>>()?,
+            ),
+        })
+    }
 }
 
-/// Evaluates a `when` condition.
-pub fn truthy_condition(expr: &str, ctx: &minijinja::Value) -> Result<bool, String> {
-    environment()
-        .compile_expression(expr)
-        .and_then(|e| e.eval(ctx))
+fn contains_template(v: &Value) -> bool {
+    match v {
+        Value::String(s) => is_template(s),
+        Value::Array(items) => items.iter().any(contains_template),
+        Value::Object(m) => m.values().any(contains_template),
+        _ => false,
+    }
+}
+
+/// Evaluates a compiled `when` condition.
+pub(crate) fn truthy(
+    source: &str,
+    expr: &Expression<'static, 'static>,
+    scope: &minijinja::Value,
+) -> Result<bool, String> {
+    expr.eval(scope)
         .map(|v| v.is_true())
-        .map_err(|e| format!("when `{expr}`: {e}"))
+        .map_err(|e| format!("when `{source}`: {e}"))
+}
+
+/// A JSON value as a template value (converted once, then shared by reference).
+pub(crate) fn to_template(v: &Value) -> minijinja::Value {
+    minijinja::Value::from(Serde(v))
+}
+
+/// What templates see: the run's and item's names, converted once per item, the results of
+/// the steps run so far (converted once per step), and `item` per element.
+#[derive(Debug, Clone)]
+pub(crate) struct Scope {
+    vars: Arc<BTreeMap<&'static str, minijinja::Value>>,
+    item: Option<minijinja::Value>,
+}
+
+impl Scope {
+    pub(crate) fn new(vars: BTreeMap<&'static str, minijinja::Value>) -> Scope {
+        Scope {
+            vars: Arc::new(vars),
+            item: None,
+        }
+    }
+
+    /// The same scope with one name set (`steps` after a step ran).
+    pub(crate) fn set(&mut self, name: &'static str, v: minijinja::Value) {
+        Arc::make_mut(&mut self.vars).insert(name, v);
+    }
+
+    /// This scope with `item` bound to `element` (or unbound).
+    pub(crate) fn with_item(&self, element: Option<&Value>) -> minijinja::Value {
+        minijinja::Value::from_object(Scope {
+            vars: self.vars.clone(),
+            item: element.map(to_template),
+        })
+    }
+}
+
+impl Object for Scope {
+    fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
+        match key.as_str()? {
+            "item" => self.item.clone(),
+            k => self.vars.get(k).cloned(),
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        let mut keys: Vec<minijinja::Value> = self
+            .vars
+            .keys()
+            .map(|k| minijinja::Value::from(*k))
+            .collect();
+        if self.item.is_some() {
+            keys.push(minijinja::Value::from("item"));
+        }
+        Enumerator::Values(keys)
+    }
 }
 
 #[cfg(test)]
@@ -76,21 +211,38 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn scope(item: Option<&Value>) -> minijinja::Value {
+        let mut vars = BTreeMap::new();
+        vars.insert("params", to_template(&json!({"n": 7, "tags": ["a"]})));
+        Scope::new(vars).with_item(item)
+    }
+
     #[test]
     fn exact_expressions_keep_their_type() {
-        let ctx = minijinja::Value::from(minijinja::value::Serde(
-            json!({"params": {"n": 7, "tags": ["a"]}, "item": {"Id": "vol-1"}}),
-        ));
+        let mut t = Templates::new();
         let v = json!({"A": "{{ params.n }}", "B": "n={{ params.n }}", "C": ["{{ params.tags }}", "{{ item.Id }}"], "D": 3});
+        let c = t.compile(&v).unwrap();
+        let s = scope(Some(&json!({"Id": "vol-1"})));
         assert_eq!(
-            render_value(&v, &ctx).unwrap(),
+            t.render(&c, &s).unwrap(),
             json!({"A": 7, "B": "n=7", "C": [["a"], "vol-1"], "D": 3})
         );
-        assert!(
-            render_value(&json!("{{ params.missing }}"), &ctx).is_err(),
-            "strict undefined"
-        );
-        assert!(truthy_condition("params.n > 5", &ctx).unwrap());
-        assert!(!truthy_condition("item.Id == 'x'", &ctx).unwrap());
+        let missing = t.compile(&json!("{{ params.missing }}")).unwrap();
+        assert!(t.render(&missing, &s).is_err(), "strict undefined");
+        let unbound = t.compile(&json!("{{ item.Id }}")).unwrap();
+        assert!(t.render(&unbound, &scope(None)).is_err(), "no item bound");
+        let gt = t.expression("params.n > 5").unwrap();
+        assert!(truthy("params.n > 5", &gt, &s).unwrap());
+        let eq = t.expression("item.Id == 'x'").unwrap();
+        assert!(!truthy("item.Id == 'x'", &eq, &s).unwrap());
+        assert!(t.reads.contains("params") && t.reads.contains("item"));
+        assert!(!t.reads.contains("steps"));
+    }
+
+    #[test]
+    fn literals_are_kept_whole() {
+        let mut t = Templates::new();
+        let v = json!({"Filters": [{"Name": "status", "Values": ["available"]}]});
+        assert!(matches!(t.compile(&v).unwrap(), Tmpl::Literal(ref l) if *l == v));
     }
 }

@@ -1,6 +1,8 @@
 //! The shipped runbooks, run offline against recorded responses (runbooks/tests/<name>/<case>).
 use aws_smithy_types::date_time::{DateTime, Format};
-use orgop_exec::{ActionBudget, ActionOutcome, Item, ReplayApi, RunFacts, Status, run_item};
+use orgop_exec::{
+    ActionBudget, ActionOutcome, Item, Prepared, ReplayApi, RunFacts, Status, run_item,
+};
 use orgop_plan::Lowered;
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
@@ -35,16 +37,16 @@ fn item() -> Item {
     }
 }
 
-fn shared(l: &Lowered) -> Map<String, Value> {
-    l.shared.clone().into_iter().collect()
+fn prepared(l: &Lowered) -> Prepared {
+    let shared: Map<String, Value> = l.shared.clone().into_iter().collect();
+    Prepared::new(l.plan.clone(), shared).expect("a checked plan prepares")
 }
 
 async fn run(case: &str, apply: bool, params: Value) -> (orgop_exec::ItemResult, ReplayApi) {
     let l = lowered("runbooks/unused-ebs.yaml");
     let api = ReplayApi::new(repo().join("runbooks/tests/unused-ebs").join(case));
     let r = run_item(
-        &l.plan,
-        &shared(&l),
+        &prepared(&l),
         &item(),
         &facts(apply, params),
         &api,
@@ -198,8 +200,7 @@ async fn denied_reads_mark_the_item_denied() {
     .unwrap();
     let l = lowered("runbooks/unused-ebs.yaml");
     let r = run_item(
-        &l.plan,
-        &shared(&l),
+        &prepared(&l),
         &item(),
         &facts(true, json!({"min_age_days": 7})),
         &ReplayApi::new(&dir),
@@ -221,8 +222,7 @@ async fn caps_and_protected_tags_hold_back_actions() {
     let api = ReplayApi::new(repo().join("runbooks/tests/unused-ebs/dry-run"));
     let budget = ActionBudget::new(Some(1));
     let r = run_item(
-        &l.plan,
-        &shared(&l),
+        &prepared(&l),
         &item(),
         &facts(false, json!({"min_age_days": 7})),
         &api,
@@ -248,8 +248,7 @@ async fn caps_and_protected_tags_hold_back_actions() {
     );
     // The run-wide budget of one resource is spent by the first volume.
     let again = run_item(
-        &l.plan,
-        &shared(&l),
+        &prepared(&l),
         &item(),
         &facts(false, json!({"min_age_days": 7})),
         &ReplayApi::new(repo().join("runbooks/tests/unused-ebs/dry-run")),
@@ -270,8 +269,7 @@ async fn a_mutating_step_is_refused_before_it_is_sent() {
     l.plan.steps[0].mutating = true;
     let api = ReplayApi::new(repo().join("runbooks/tests/unused-ebs/dry-run"));
     let r = run_item(
-        &l.plan,
-        &shared(&l),
+        &prepared(&l),
         &item(),
         &facts(true, json!({"min_age_days": 7})),
         &api,

@@ -1,11 +1,11 @@
 //! The three handlers and the dispatcher.
 use crate::store::{ObjectStore, ResultsStore, StoreError, execution_name};
-use orgop_exec::{ActionBudget, ErrorKind, ItemResult, RunFacts, Status};
+use orgop_exec::{ActionBudget, ErrorKind, ItemResult, Prepared, RunFacts, Status};
 use orgop_plan::contract::{
     self, ExecutionInput, FanoutRequest, FanoutResponse, ResultsRequest, ResultsSummary,
     RunContext, S3Location, WorkerRequest, WorkerSummary,
 };
-use orgop_plan::{MapKind, PLAN_FORMAT, WorkerError};
+use orgop_plan::{MapKind, WorkerError};
 use orgop_runner::{Connector, Overrides, sink};
 use serde_json::Value;
 use std::sync::Arc;
@@ -198,19 +198,31 @@ fn summary_of(r: &ItemResult) -> WorkerSummary {
     }
 }
 
+/// The plan this container prepared last: a warm container runs many items of one execution,
+/// so each is compiled once, not per invocation.
+static PREPARED: std::sync::Mutex<Option<Arc<Prepared>>> = std::sync::Mutex::new(None);
+
+/// The prepared form of the request's plan: the cached one when it is for the same plan and
+/// shared data, else compiled now (and cached).
+fn prepared(req: &WorkerRequest) -> Result<Arc<Prepared>, HandlerError> {
+    let mut cached = PREPARED.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = cached.as_ref()
+        && p.is_for(&req.plan, &req.shared)
+    {
+        return Ok(p.clone());
+    }
+    let p = Prepared::new(req.plan.clone(), req.shared.clone())
+        .map_err(|e| HandlerError::new(WorkerError::InvalidInput, e.to_string()))?;
+    let p = Arc::new(p);
+    *cached = Some(p.clone());
+    Ok(p)
+}
+
 async fn worker<C: Connector, S: ResultsStore, O: ObjectStore>(
     req: WorkerRequest,
     deps: &Deps<C, S, O>,
 ) -> Result<WorkerSummary, HandlerError> {
-    if req.plan.format != PLAN_FORMAT {
-        return Err(HandlerError::new(
-            WorkerError::InvalidInput,
-            format!(
-                "plan format {} is not {PLAN_FORMAT}: recompile and redeploy the state machine",
-                req.plan.format
-            ),
-        ));
-    }
+    let prepared = prepared(&req)?;
     let facts = RunFacts {
         execution: req.run.execution.clone(),
         params: req.run.params.clone(),
@@ -222,15 +234,8 @@ async fn worker<C: Connector, S: ResultsStore, O: ObjectStore>(
         Some(max) => deps.store.run_budget(&req.run.execution, max),
         None => ActionBudget::new(None),
     };
-    let result = orgop_runner::run_one(
-        &*deps.connector,
-        &req.plan,
-        &req.shared,
-        &req.item,
-        &facts,
-        &budget,
-    )
-    .await;
+    let result =
+        orgop_runner::run_one(&*deps.connector, &prepared, &req.item, &facts, &budget).await;
     deps.store.put(&req.run.execution, &result).await?;
     Ok(summary_of(&result))
 }

@@ -9,6 +9,7 @@
 //!   exchange, and [`WorkerError`], the error names Step Functions retries and catches on.
 //! - [`ops`]: read-only vs mutating, decided per operation.
 //! - [`functions`]: the JMESPath functions and template names runbooks may use.
+//! - [`templates`]: the template language's settings, shared by the checker and the interpreter.
 //!
 //! Depends on nothing of orgop, AWS or ASL.
 #![deny(missing_docs)]
@@ -21,6 +22,7 @@ pub mod functions;
 pub mod ops;
 pub mod params;
 mod plan;
+pub mod templates;
 
 pub use errors::WorkerError;
 pub use plan::*;

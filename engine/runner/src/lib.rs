@@ -18,7 +18,9 @@ mod run;
 pub mod sink;
 
 pub use fanout::{FanoutError, Overrides, failed_item, fanout};
-pub use run::{Connector, Event, RunOptions, Summary, enabled_regions, run, run_each, run_one};
+pub use run::{
+    Connector, Event, RunError, RunOptions, Summary, enabled_regions, run, run_each, run_one,
+};
 
 mod live;
 mod replay;

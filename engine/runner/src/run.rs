@@ -1,8 +1,8 @@
 //! Bounded-concurrency execution of every item.
 use crate::fanout::{FanoutError, Overrides, failed_item, fanout};
 use orgop_exec::{
-    ActionBudget, ActionOutcome, ApiError, AwsApi, Call, ErrorKind, ItemResult, RunFacts, Status,
-    run_item,
+    ActionBudget, ActionOutcome, ApiError, AwsApi, Call, ErrorKind, ItemResult, PrepareError,
+    Prepared, RunFacts, Status, run_item,
 };
 use orgop_plan::contract::Item;
 use orgop_plan::{Lowered, RolePlan};
@@ -177,6 +177,32 @@ pub async fn enabled_regions<C: Connector>(
         .collect())
 }
 
+/// Why a run could not start: nothing ran.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RunError {
+    /// The organization could not be listed.
+    Organization(FanoutError),
+    /// The plan could not be prepared (not made by this orgop's checker).
+    Plan(PrepareError),
+}
+
+impl std::fmt::Display for RunError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RunError::Organization(e) => write!(f, "cannot list the organization: {e}"),
+            RunError::Plan(e) => write!(f, "the plan cannot be prepared: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for RunError {}
+
+impl From<FanoutError> for RunError {
+    fn from(e: FanoutError) -> RunError {
+        RunError::Organization(e)
+    }
+}
+
 /// Fans out and runs every item; results sorted by account and region, failed fanout items
 /// included. Errors only when the organization itself cannot be listed. Holds every result
 /// until the end: a large organization is better served by [`run_each`].
@@ -185,7 +211,7 @@ pub async fn run<C: Connector>(
     connector: Arc<C>,
     opts: RunOptions,
     on_event: impl Fn(Event) + Send + Sync,
-) -> Result<Vec<ItemResult>, FanoutError> {
+) -> Result<Vec<ItemResult>, RunError> {
     let mut results = Vec::new();
     run_each(lowered, connector, opts, on_event, |r| results.push(r)).await?;
     results.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
@@ -201,7 +227,13 @@ pub async fn run_each<C: Connector>(
     opts: RunOptions,
     on_event: impl Fn(Event) + Send + Sync,
     mut on_result: impl FnMut(ItemResult),
-) -> Result<(), FanoutError> {
+) -> Result<(), RunError> {
+    // Compiled once for the run: items only bind their account, region and elements.
+    let prepared = Prepared::new(
+        lowered.plan.clone(),
+        lowered.shared.clone().into_iter().collect(),
+    )
+    .map_err(RunError::Plan)?;
     let org = connector.org().await.map_err(|error| FanoutError {
         call: "credentials".into(),
         error,
@@ -223,8 +255,7 @@ pub async fn run_each<C: Connector>(
         on_result(r);
     }
 
-    let plan = Arc::new(lowered.plan.clone());
-    let shared: Arc<Map<String, Value>> = Arc::new(lowered.shared.clone().into_iter().collect());
+    let prepared = Arc::new(prepared);
     let facts = Arc::new(RunFacts {
         execution: opts.execution.clone(),
         params: opts.params.clone(),
@@ -235,9 +266,8 @@ pub async fn run_each<C: Connector>(
     let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let mut tasks = JoinSet::new();
     for item in items {
-        let (plan, shared, facts, budget, permits, connector) = (
-            plan.clone(),
-            shared.clone(),
+        let (prepared, facts, budget, permits, connector) = (
+            prepared.clone(),
             facts.clone(),
             budget.clone(),
             permits.clone(),
@@ -248,7 +278,7 @@ pub async fn run_each<C: Connector>(
                 .acquire_owned()
                 .await
                 .expect("the semaphore is never closed");
-            run_one(&*connector, &plan, &shared, &item, &facts, &budget).await
+            run_one(&*connector, &prepared, &item, &facts, &budget).await
         });
     }
     while let Some(joined) = tasks.join_next().await {
@@ -275,17 +305,14 @@ pub async fn run_each<C: Connector>(
 /// Lambda worker.
 pub async fn run_one<C: Connector>(
     connector: &C,
-    plan: &orgop_plan::Plan,
-    shared: &Map<String, Value>,
+    prepared: &Prepared,
     item: &Item,
     facts: &RunFacts,
     budget: &ActionBudget,
 ) -> ItemResult {
-    match connector
-        .item(&item.account_id, &item.region, &plan.role)
-        .await
-    {
-        Ok(api) => run_item(plan, shared, item, facts, &api, budget).await,
+    let role = &prepared.plan().role;
+    match connector.item(&item.account_id, &item.region, role).await {
+        Ok(api) => run_item(prepared, item, facts, &api, budget).await,
         Err(e) => {
             let status = if e.kind == ErrorKind::Denied {
                 Status::Denied
@@ -298,7 +325,7 @@ pub async fn run_one<C: Connector>(
                 &item.region,
                 status,
                 &e.code,
-                &format!("assuming role {}: {}", plan.role.name, e.message),
+                &format!("assuming role {}: {}", role.name, e.message),
             );
             r.applied = facts.apply;
             r
