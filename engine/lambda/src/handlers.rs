@@ -1,5 +1,5 @@
 //! The three handlers and the dispatcher.
-use crate::store::{ObjectStore, ResultsStore, StoreError, execution_name};
+use crate::store::{ObjectStore, ResultsStore, StoreError, StoreErrorKind, execution_name};
 use orgop_exec::{ActionBudget, ErrorKind, ItemResult, RunFacts, Status};
 use orgop_plan::contract::{
     self, ExecutionInput, FanoutRequest, FanoutResponse, ResultsRequest, ResultsSummary,
@@ -56,12 +56,10 @@ impl std::fmt::Display for HandlerError {
 
 impl From<StoreError> for HandlerError {
     fn from(e: StoreError) -> HandlerError {
-        let kind = if e.throttled {
-            WorkerError::Throttled
-        } else if e.transient {
-            WorkerError::Transient
-        } else {
-            WorkerError::ResultsStore
+        let kind = match e.kind {
+            StoreErrorKind::Throttled => WorkerError::Throttled,
+            StoreErrorKind::Transient => WorkerError::Transient,
+            StoreErrorKind::Permanent => WorkerError::ResultsStore,
         };
         HandlerError::new(kind, e.message)
     }

@@ -20,7 +20,7 @@ mod store;
 
 pub use handlers::{Deps, HandlerError, handle};
 pub use live::{S3Objects, deps_from_env, notify};
-pub use store::{DynamoBudget, DynamoStore, ObjectStore, ResultsStore, StoreError};
+pub use store::{DynamoBudget, DynamoStore, ObjectStore, ResultsStore, StoreError, StoreErrorKind};
 
 impl From<HandlerError> for lambda_runtime::Diagnostic {
     fn from(e: HandlerError) -> lambda_runtime::Diagnostic {

@@ -1,7 +1,7 @@
 //! The handlers' dependencies on AWS: S3 and SNS through the model-driven client, DynamoDB
 //! through aws-sdk-dynamodb, configured from the Lambda's environment.
 use crate::handlers::Deps;
-use crate::store::{DynamoStore, ObjectStore, StoreError};
+use crate::store::{DynamoStore, ObjectStore, StoreError, StoreErrorKind};
 use base64::Engine as _;
 use orgop_aws::{AwsClient, CallError, ClientOptions, Target};
 use orgop_runner::LiveConnector;
@@ -21,13 +21,13 @@ impl S3Objects {
     }
 }
 
-fn store_error(e: &CallError) -> StoreError {
-    let throttled = matches!(e, CallError::Throttled { .. });
-    StoreError {
-        transient: throttled || matches!(e, CallError::Transport { .. }),
-        throttled,
-        message: e.to_string(),
-    }
+fn store_error(e: CallError) -> StoreError {
+    let kind = match e {
+        CallError::Throttled { .. } => StoreErrorKind::Throttled,
+        CallError::Transport { .. } => StoreErrorKind::Transient,
+        _ => StoreErrorKind::Permanent,
+    };
+    StoreError::new(kind, e.to_string()).with_source(e)
 }
 
 impl ObjectStore for S3Objects {
@@ -38,10 +38,11 @@ impl ObjectStore for S3Objects {
         body: Vec<u8>,
         content_type: &str,
     ) -> Result<(), StoreError> {
-        let body = String::from_utf8(body).map_err(|e| StoreError {
-            transient: false,
-            throttled: false,
-            message: format!("s3://{bucket}/{key}: orgop writes text objects only: {e}"),
+        let body = String::from_utf8(body).map_err(|e| {
+            StoreError::permanent(format!(
+                "s3://{bucket}/{key}: orgop writes text objects only: {e}"
+            ))
+            .with_source(e)
         })?;
         let target = Target::own(self.client.default_region());
         let params =
@@ -50,7 +51,7 @@ impl ObjectStore for S3Objects {
             .call(&target, "s3", "PutObject", params)
             .await
             .map(|_| ())
-            .map_err(|e| store_error(&e))
+            .map_err(store_error)
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, StoreError> {
@@ -64,14 +65,13 @@ impl ObjectStore for S3Objects {
                 json!({"Bucket": bucket, "Key": key}),
             )
             .await
-            .map_err(|e| store_error(&e))?;
+            .map_err(store_error)?;
         let body = out.get("Body").and_then(Value::as_str).unwrap_or_default();
         base64::engine::general_purpose::STANDARD
             .decode(body)
-            .map_err(|e| StoreError {
-                transient: false,
-                throttled: false,
-                message: format!("s3://{bucket}/{key}: body is not base64: {e}"),
+            .map_err(|e| {
+                StoreError::permanent(format!("s3://{bucket}/{key}: body is not base64: {e}"))
+                    .with_source(e)
             })
     }
 }

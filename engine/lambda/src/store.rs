@@ -2,21 +2,63 @@
 //! and S3 objects for items and reports.
 use orgop_exec::{ActionBudget, ItemResult, SharedBudget};
 use std::future::Future;
+use std::sync::Arc;
+
+/// How a store failure should be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// Throttled: worth retrying later.
+    Throttled,
+    /// Worth retrying (5xx, network).
+    Transient,
+    /// Retrying will not help (refused, invalid, misconfigured).
+    Permanent,
+}
 
 /// A store failure, classified for retrying.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct StoreError {
-    /// Worth retrying (throttling, 5xx, network).
-    pub transient: bool,
-    /// Throttled specifically.
-    pub throttled: bool,
+    /// How to retry it.
+    pub kind: StoreErrorKind,
     /// What happened.
     pub message: String,
+    /// The underlying error, where there is one.
+    pub source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl StoreError {
+    /// A failure of `kind` without an underlying error.
+    pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> StoreError {
+        StoreError {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A permanent failure (not worth retrying).
+    pub fn permanent(message: impl Into<String>) -> StoreError {
+        StoreError::new(StoreErrorKind::Permanent, message)
+    }
+
+    /// The same failure, caused by `source`.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
 }
 
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -121,36 +163,36 @@ impl<O: ObjectStore> DynamoStore<O> {
     }
 }
 
-fn sdk_error<E: std::fmt::Debug + aws_sdk_dynamodb::error::ProvideErrorMetadata>(
-    e: &aws_sdk_dynamodb::error::SdkError<E>,
-) -> StoreError {
+fn sdk_error<E>(e: aws_sdk_dynamodb::error::SdkError<E>) -> StoreError
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
+{
     use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
     let code = e.code().unwrap_or_default().to_string();
     let throttled = code.contains("Throttl")
         || code == "ProvisionedThroughputExceededException"
         || code == "RequestLimitExceeded";
-    let transient = throttled
-        || matches!(
-            e,
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
-        )
-        || code == "InternalServerError"
+    let transient = matches!(
+        e,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+    ) || code == "InternalServerError"
         || code == "ServiceUnavailable";
-    StoreError {
-        transient,
-        throttled,
-        message: format!("DynamoDB: {} {}", code, e.message().unwrap_or_default()),
-    }
+    let kind = if throttled {
+        StoreErrorKind::Throttled
+    } else if transient {
+        StoreErrorKind::Transient
+    } else {
+        StoreErrorKind::Permanent
+    };
+    let message = format!("DynamoDB: {} {}", code, e.message().unwrap_or_default());
+    StoreError::new(kind, message).with_source(e)
 }
 
 impl<O: ObjectStore> ResultsStore for DynamoStore<O> {
     async fn put(&self, execution: &str, result: &ItemResult) -> Result<(), StoreError> {
         use aws_sdk_dynamodb::types::AttributeValue as A;
-        let json = serde_json::to_string(result).map_err(|e| StoreError {
-            transient: false,
-            throttled: false,
-            message: e.to_string(),
-        })?;
+        let json = serde_json::to_string(result)
+            .map_err(|e| StoreError::permanent(e.to_string()).with_source(e))?;
         let item = format!("{}#{}", result.account_id, result.region);
         let mut req = self
             .client
@@ -160,13 +202,11 @@ impl<O: ObjectStore> ResultsStore for DynamoStore<O> {
             .item("item", A::S(item.clone()))
             .item("status", A::S(result.status.as_str().into()));
         if json.len() > INLINE_LIMIT {
-            let bucket = self.bucket.as_deref().ok_or_else(|| StoreError {
-                transient: false,
-                throttled: false,
-                message: format!(
+            let bucket = self.bucket.as_deref().ok_or_else(|| {
+                StoreError::permanent(format!(
                     "the result of {item} is {} bytes and no results bucket is configured",
                     json.len()
-                ),
+                ))
             })?;
             let key = format!(
                 "orgop/results/{}/{}.json",
@@ -180,7 +220,7 @@ impl<O: ObjectStore> ResultsStore for DynamoStore<O> {
         } else {
             req = req.item("result", A::S(json));
         }
-        req.send().await.map(|_| ()).map_err(|e| sdk_error(&e))
+        req.send().await.map(|_| ()).map_err(sdk_error)
     }
 
     fn run_budget(&self, execution: &str, max: u32) -> ActionBudget {
@@ -210,7 +250,7 @@ impl<O: ObjectStore> ResultsStore for DynamoStore<O> {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| sdk_error(&e))?;
+                .map_err(sdk_error)?;
             for item in resp.items() {
                 let text = match (item.get("result"), item.get("result_s3")) {
                     (Some(A::S(json)), _) => json.clone(),
@@ -220,10 +260,9 @@ impl<O: ObjectStore> ResultsStore for DynamoStore<O> {
                     }
                     _ => continue,
                 };
-                on(serde_json::from_str(&text).map_err(|e| StoreError {
-                    transient: false,
-                    throttled: false,
-                    message: format!("a stored result is not valid: {e}"),
+                on(serde_json::from_str(&text).map_err(|e| {
+                    StoreError::permanent(format!("a stored result is not valid: {e}"))
+                        .with_source(e)
                 })?);
             }
             match resp.last_evaluated_key() {
