@@ -1,5 +1,8 @@
 //! The three handlers and the dispatcher.
-use crate::store::{ObjectStore, ResultsStore, StoreError, StoreErrorKind, execution_name};
+use crate::store::{
+    Notifier, NotifyErrorKind, ObjectStore, ResultsStore, RunNotice, StoreError, StoreErrorKind,
+    execution_name,
+};
 use orgop_exec::{ActionBudget, ErrorKind, ItemResult, RunFacts, Status};
 use orgop_plan::contract::{
     self, ExecutionInput, FanoutRequest, FanoutResponse, ResultsRequest, ResultsSummary,
@@ -11,7 +14,7 @@ use serde_json::Value;
 use std::sync::Arc;
 
 /// What the handlers need.
-pub struct Deps<C, S, O> {
+pub struct Deps<C, S, O, N> {
     /// Sessions: the organization's and each target's.
     pub connector: Arc<C>,
     /// Full results.
@@ -22,12 +25,8 @@ pub struct Deps<C, S, O> {
     pub bucket: Option<String>,
     /// "Now", epoch seconds (the worker's clock; tests fix it).
     pub now: fn() -> f64,
-    /// SNS topic for the run's summary.
-    pub notify_topic: Option<String>,
-    /// Slack incoming-webhook URL for the run's summary.
-    pub slack_webhook: Option<String>,
-    /// The client notifications go through.
-    pub client: Option<orgop_aws::AwsClient>,
+    /// Where the run's summary is announced.
+    pub notifier: N,
 }
 
 /// An error leaving a handler: its name is what Step Functions retries and catches on.
@@ -75,9 +74,9 @@ fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, HandlerError> {
 }
 
 /// Runs the handler the payload names; the answer is the handler's JSON.
-pub async fn handle<C: Connector, S: ResultsStore, O: ObjectStore>(
+pub async fn handle<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
     payload: Value,
-    deps: &Deps<C, S, O>,
+    deps: &Deps<C, S, O, N>,
 ) -> Result<Value, HandlerError> {
     let name = payload
         .get(contract::HANDLER)
@@ -98,9 +97,9 @@ pub async fn handle<C: Connector, S: ResultsStore, O: ObjectStore>(
     out.map_err(|e| HandlerError::new(WorkerError::Internal, e.to_string()))
 }
 
-async fn fanout<C: Connector, S: ResultsStore, O: ObjectStore>(
+async fn fanout<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
     req: FanoutRequest,
-    deps: &Deps<C, S, O>,
+    deps: &Deps<C, S, O, N>,
 ) -> Result<FanoutResponse, HandlerError> {
     let input: ExecutionInput = if req.input.is_null() {
         ExecutionInput::default()
@@ -196,9 +195,9 @@ fn summary_of(r: &ItemResult) -> WorkerSummary {
     }
 }
 
-async fn worker<C: Connector, S: ResultsStore, O: ObjectStore>(
+async fn worker<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
     req: WorkerRequest,
-    deps: &Deps<C, S, O>,
+    deps: &Deps<C, S, O, N>,
 ) -> Result<WorkerSummary, HandlerError> {
     if req.plan.format != PLAN_FORMAT {
         return Err(HandlerError::new(
@@ -235,9 +234,9 @@ async fn worker<C: Connector, S: ResultsStore, O: ObjectStore>(
 
 /// Fills `spool` with the execution's results (and the failures only the state machine saw),
 /// writes the files to the results bucket, and counts.
-async fn spool_results<C: Connector, S: ResultsStore, O: ObjectStore>(
+async fn spool_results<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
     req: &ResultsRequest,
-    deps: &Deps<C, S, O>,
+    deps: &Deps<C, S, O, N>,
     spool: &mut sink::Spool,
 ) -> Result<ResultsSummary, HandlerError> {
     let mut stored = std::collections::HashSet::new();
@@ -294,9 +293,9 @@ async fn spool_results<C: Connector, S: ResultsStore, O: ObjectStore>(
     Ok(out)
 }
 
-async fn results<C: Connector, S: ResultsStore, O: ObjectStore>(
+async fn results<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
     req: ResultsRequest,
-    deps: &Deps<C, S, O>,
+    deps: &Deps<C, S, O, N>,
 ) -> Result<ResultsSummary, HandlerError> {
     // Results pass through a spool file in the temporary directory (Lambda's /tmp): memory
     // holds the files' text at the end, not every result as values.
@@ -306,53 +305,21 @@ async fn results<C: Connector, S: ResultsStore, O: ObjectStore>(
     let removed = spool.remove().map_err(internal);
     let out = out?;
     removed?;
-    let subject = format!(
-        "orgop {}: {} items, {} failed, {} findings",
-        req.runbook, out.items, out.failed, out.findings
-    );
-    if let (Some(url), Some(client)) = (&deps.slack_webhook, &deps.client) {
-        let text = match &out.findings_uri {
-            Some(uri) => format!("{subject} ({uri})"),
-            None => subject.clone(),
+    let notice = RunNotice::new(&req.runbook, out);
+    deps.notifier.notify(&notice).await.map_err(|e| {
+        let kind = match e.kind {
+            NotifyErrorKind::Throttled => WorkerError::Throttled,
+            NotifyErrorKind::Transient => WorkerError::Transient,
         };
-        match client
-            .post_json(url, &serde_json::json!({ "text": text }))
-            .await
-        {
-            Ok(status) if (200..300).contains(&status) => {}
-            Ok(status) => {
-                return Err(HandlerError::new(
-                    WorkerError::Transient,
-                    format!("the Slack webhook answered HTTP {status}"),
-                ));
-            }
-            Err(e) => {
-                return Err(HandlerError::new(
-                    WorkerError::Transient,
-                    format!("the Slack webhook: {e}"),
-                ));
-            }
-        }
-    }
-    if let (Some(topic), Some(client)) = (&deps.notify_topic, &deps.client) {
-        let message = serde_json::to_string_pretty(&out).unwrap_or_default();
-        crate::live::notify(client, topic, &subject, &message)
-            .await
-            .map_err(|e| {
-                let kind = if matches!(e, orgop_aws::CallError::Throttled { .. }) {
-                    WorkerError::Throttled
-                } else {
-                    WorkerError::Transient
-                };
-                HandlerError::new(kind, format!("notifying {topic}: {e}"))
-            })?;
-    }
-    Ok(out)
+        HandlerError::new(kind, e.message)
+    })?;
+    Ok(notice.summary)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::NotifyError;
     use orgop_exec::Finding;
     use orgop_runner::ReplayConnector;
     use std::collections::BTreeMap;
@@ -387,6 +354,20 @@ mod tests {
         }
     }
 
+    /// Records every notice; fails with `fail` instead when set.
+    #[derive(Default)]
+    struct Recorder {
+        notices: Mutex<Vec<RunNotice>>,
+        fail: Option<NotifyError>,
+    }
+
+    impl Notifier for Recorder {
+        async fn notify(&self, n: &RunNotice) -> Result<(), NotifyError> {
+            self.notices.lock().unwrap().push(n.clone());
+            self.fail.clone().map_or(Ok(()), Err)
+        }
+    }
+
     fn ok(account: &str, region: &str, volumes: &[&str]) -> ItemResult {
         let mut r = orgop_runner::failed_item(account, "m", region, Status::Ok, "", "");
         r.error = None;
@@ -412,9 +393,7 @@ mod tests {
             objects: Objects::default(),
             bucket: Some("bucket".into()),
             now: || 0.0,
-            notify_topic: None,
-            slack_webhook: None,
-            client: None,
+            notifier: Recorder::default(),
         };
         let summary = |account: &str, status: &str, code: Option<&str>| {
             serde_json::json!({"account_id": account, "region": "us-east-1", "status": status,
@@ -466,5 +445,57 @@ mod tests {
             })
             .collect();
         assert!(left.is_empty(), "{left:?}");
+        // The run was announced once, with its counts and where the findings are.
+        let notices = deps.notifier.notices.lock().unwrap();
+        assert_eq!(notices.len(), 1);
+        assert_eq!(
+            notices[0].subject,
+            "orgop unused-ebs: 3 items, 1 failed, 3 findings"
+        );
+        assert_eq!(
+            (notices[0].summary.items, notices[0].summary.failed),
+            (3, 1)
+        );
+        assert_eq!(
+            notices[0].summary.findings_uri.as_deref(),
+            Some("s3://bucket/orgop/unused-ebs/run-merge/findings.csv")
+        );
+        assert_eq!(
+            notices[0].text(),
+            "orgop unused-ebs: 3 items, 1 failed, 3 findings \
+             (s3://bucket/orgop/unused-ebs/run-merge/findings.csv)"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_throttled_notification_fails_the_results_handler_as_throttled() {
+        let deps = Deps {
+            connector: Arc::new(ReplayConnector::new("/nonexistent")),
+            store: Memory(vec![ok("111111111111", "us-east-1", &["vol-1"])]),
+            objects: Objects::default(),
+            bucket: None,
+            now: || 0.0,
+            notifier: Recorder {
+                fail: Some(NotifyError {
+                    kind: NotifyErrorKind::Throttled,
+                    message: "notifying the topic: throttled after 3 attempts".into(),
+                }),
+                ..Recorder::default()
+            },
+        };
+        let execution = "arn:aws:states:us-east-1:123456789012:execution:m:run-throttled";
+        let payload = serde_json::json!({
+            "handler": "results", "runbook": "unused-ebs", "count": 1, "columns": [],
+            "run": {"execution": execution, "apply": false}, "execution": execution,
+        });
+        let e = handle(payload, &deps).await.unwrap_err();
+        assert_eq!(e.kind, WorkerError::Throttled, "{e}");
+        assert_eq!(e.message, "notifying the topic: throttled after 3 attempts");
+        let notices = deps.notifier.notices.lock().unwrap();
+        assert_eq!(
+            notices[0].subject,
+            "orgop unused-ebs: 1 items, 0 failed, 1 findings"
+        );
+        assert_eq!(notices[0].summary.findings_uri, None);
     }
 }

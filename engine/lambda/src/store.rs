@@ -1,6 +1,7 @@
 //! Where results live: a DynamoDB table keyed by execution and item (large results in S3),
-//! and S3 objects for items and reports.
+//! and S3 objects for items and reports; where a run's summary is announced.
 use orgop_exec::{ActionBudget, ItemResult, SharedBudget};
+use orgop_plan::contract::ResultsSummary;
 use std::future::Future;
 use std::sync::Arc;
 
@@ -99,6 +100,79 @@ pub trait ResultsStore: Send + Sync {
     /// counts in this process only.
     fn run_budget(&self, _execution: &str, max: u32) -> ActionBudget {
         ActionBudget::new(Some(max))
+    }
+}
+
+/// A finished run, as announced to people (SNS, Slack).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunNotice {
+    /// One line: `orgop <runbook>: <items> items, <failed> failed, <findings> findings`.
+    pub subject: String,
+    /// The result handler's summary (counts and where the reports are).
+    pub summary: ResultsSummary,
+}
+
+impl RunNotice {
+    /// The notice for `runbook`'s run that ended with `summary`.
+    pub fn new(runbook: &str, summary: ResultsSummary) -> RunNotice {
+        RunNotice {
+            subject: format!(
+                "orgop {runbook}: {} items, {} failed, {} findings",
+                summary.items, summary.failed, summary.findings
+            ),
+            summary,
+        }
+    }
+
+    /// The subject with where the findings are: a chat message.
+    pub fn text(&self) -> String {
+        match &self.summary.findings_uri {
+            Some(uri) => format!("{} ({uri})", self.subject),
+            None => self.subject.clone(),
+        }
+    }
+}
+
+/// How a notification failure should be retried (the results handler fails with
+/// [`orgop_plan::WorkerError::Throttled`] or [`orgop_plan::WorkerError::Transient`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyErrorKind {
+    /// The channel throttled the notification.
+    Throttled,
+    /// Any other failure to deliver.
+    Transient,
+}
+
+/// A notification that was not delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyError {
+    /// How to retry it.
+    pub kind: NotifyErrorKind,
+    /// What happened (never the webhook URL: it is a secret).
+    pub message: String,
+}
+
+impl std::fmt::Display for NotifyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for NotifyError {}
+
+/// Where a run's summary is announced.
+pub trait Notifier: Send + Sync {
+    /// Delivers `notice`.
+    fn notify(&self, notice: &RunNotice) -> impl Future<Output = Result<(), NotifyError>> + Send;
+}
+
+/// No notifier configured: nothing to do.
+impl<N: Notifier> Notifier for Option<N> {
+    async fn notify(&self, notice: &RunNotice) -> Result<(), NotifyError> {
+        match self {
+            Some(n) => n.notify(notice).await,
+            None => Ok(()),
+        }
     }
 }
 
