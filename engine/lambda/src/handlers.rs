@@ -12,6 +12,8 @@ use orgop_plan::{MapKind, PLAN_FORMAT, WorkerError};
 use orgop_runner::{Connector, Overrides, sink};
 use serde_json::Value;
 use std::sync::Arc;
+use std::time::Instant;
+use tracing::Instrument as _;
 
 /// What the handlers need.
 pub struct Deps<C, S, O, N> {
@@ -73,6 +75,53 @@ fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, HandlerError> {
     })
 }
 
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Runs one invocation of [`handle`] inside a span with the invocation's `request_id`, the
+/// `handler` and the `execution` (the worker adds its `account` and `region`); each handler
+/// logs a line with its duration and outcome, and a failure is logged with its error name.
+/// Nothing else of the payload is logged: it holds the plan and the run's parameters.
+pub async fn invoke<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
+    request_id: &str,
+    payload: Value,
+    deps: &Deps<C, S, O, N>,
+) -> Result<Value, HandlerError> {
+    let field = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
+    let handler = field(payload.get(contract::HANDLER));
+    // The fanout and results requests name the execution; the worker's is in its run.
+    let execution = field(
+        payload
+            .get("execution")
+            .or_else(|| payload.pointer("/run/execution")),
+    );
+    let span = tracing::info_span!(
+        "invocation",
+        request_id,
+        handler,
+        execution,
+        account = tracing::field::Empty,
+        region = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let out = handle(payload, deps).instrument(span.clone()).await;
+    if let Err(e) = &out {
+        span.in_scope(|| {
+            // An invalid payload's message may quote a parameter's value: only its name then.
+            let message = (e.kind != WorkerError::InvalidInput).then_some(e.message.as_str());
+            tracing::error!(
+                duration_ms = elapsed_ms(started),
+                outcome = "error",
+                error_type = e.kind.name(),
+                error_message = message,
+                "invocation failed"
+            );
+        });
+    }
+    out
+}
+
 /// Runs the handler the payload names; the answer is the handler's JSON.
 pub async fn handle<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
     payload: Value,
@@ -101,6 +150,7 @@ async fn fanout<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
     req: FanoutRequest,
     deps: &Deps<C, S, O, N>,
 ) -> Result<FanoutResponse, HandlerError> {
+    let started = Instant::now();
     let input: ExecutionInput = if req.input.is_null() {
         ExecutionInput::default()
     } else {
@@ -146,6 +196,14 @@ async fn fanout<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
         apply: input.apply,
     };
     let count = items.len();
+    tracing::info!(
+        duration_ms = elapsed_ms(started),
+        outcome = "ok",
+        count,
+        failed = failed.len(),
+        map = ?req.map,
+        "fanout finished"
+    );
     match req.map {
         MapKind::Inline => Ok(FanoutResponse {
             run,
@@ -199,6 +257,10 @@ async fn worker<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
     req: WorkerRequest,
     deps: &Deps<C, S, O, N>,
 ) -> Result<WorkerSummary, HandlerError> {
+    let started = Instant::now();
+    let span = tracing::Span::current();
+    span.record("account", req.item.account_id.as_str());
+    span.record("region", req.item.region.as_str());
     if req.plan.format != PLAN_FORMAT {
         return Err(HandlerError::new(
             WorkerError::InvalidInput,
@@ -229,6 +291,16 @@ async fn worker<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
     )
     .await;
     deps.store.put(&req.run.execution, &result).await?;
+    tracing::info!(
+        duration_ms = elapsed_ms(started),
+        outcome = "ok",
+        status = result.status.as_str(),
+        error_code = result.error.as_ref().map(|e| e.code.as_str()),
+        findings = result.findings.len(),
+        actions = result.actions.len(),
+        calls = result.calls,
+        "worker finished"
+    );
     Ok(summary_of(&result))
 }
 
@@ -297,6 +369,7 @@ async fn results<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
     req: ResultsRequest,
     deps: &Deps<C, S, O, N>,
 ) -> Result<ResultsSummary, HandlerError> {
+    let started = Instant::now();
     // Results pass through a spool file in the temporary directory (Lambda's /tmp): memory
     // holds the files' text at the end, not every result as values.
     let internal = |e: String| HandlerError::new(WorkerError::Internal, e);
@@ -313,7 +386,16 @@ async fn results<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
         };
         HandlerError::new(kind, e.message)
     })?;
-    Ok(notice.summary)
+    let out = notice.summary;
+    tracing::info!(
+        duration_ms = elapsed_ms(started),
+        outcome = "ok",
+        items = out.items,
+        failed = out.failed,
+        findings = out.findings,
+        "results finished"
+    );
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -19,7 +19,7 @@ mod handlers;
 mod live;
 mod store;
 
-pub use handlers::{Deps, HandlerError, handle};
+pub use handlers::{Deps, HandlerError, handle, invoke};
 pub use live::{LiveNotifier, S3Objects, SlackWebhook, SnsTopic, deps_from_env};
 pub use store::{
     DynamoBudget, DynamoStore, Notifier, NotifyError, NotifyErrorKind, ObjectStore, ResultsStore,
