@@ -214,3 +214,134 @@ print(topic, end='')"
     );
     assert_eq!(jsonl.lines().count(), 8);
 }
+
+/// Runs `orgop-lambda --invoke` on `payload` with `ORGOP_LOG=info` and a session whose secret
+/// key and token are `SECRET` and `TOKEN`: (succeeded, stdout, stderr).
+fn invoke_logged(url: &str, payload: &Value) -> (bool, String, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_orgop-lambda"))
+        .arg("--invoke")
+        .env("AWS_ENDPOINT_URL", url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", SECRET)
+        .env("AWS_SESSION_TOKEN", TOKEN)
+        .env("AWS_REGION", "us-east-1")
+        .env("ORGOP_RESULTS_TABLE", "orgop-logs")
+        .env("ORGOP_LOG", "info")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(payload.to_string().as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8(o.stdout).unwrap(),
+        String::from_utf8(o.stderr).unwrap(),
+    );
+    for never in [SECRET, TOKEN, PARAM] {
+        assert!(!stderr.contains(never), "{never} logged: {stderr}");
+        assert!(!stdout.contains(never), "{never} printed: {stdout}");
+    }
+    (o.status.success(), stdout, stderr)
+}
+
+const SECRET: &str = "secret-key-never-logged";
+const TOKEN: &str = "session-token-never-logged";
+const PARAM: &str = "param-value-never-logged";
+
+/// The log line with `message`, after checking that every line of `stderr` is JSON (the
+/// `--invoke` error line included).
+fn log_line(stderr: &str, message: &str) -> Value {
+    let lines: Vec<Value> = stderr
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    lines
+        .into_iter()
+        .find(|l| l["message"] == message)
+        .unwrap_or_else(|| panic!("no `{message}` line in {stderr}"))
+}
+
+/// `orgop-lambda --invoke` with `ORGOP_LOG=info`: the logs are JSON lines on stderr (stdout
+/// stays the answer), inside the invocation's span, and neither the credentials nor the
+/// run's parameter values appear in them.
+#[test]
+fn invocation_logs_are_json_lines_in_a_span_without_credentials() {
+    let emulator = moto();
+    let url = emulator.url();
+    python(
+        &format!(
+            "{AWS}
+ddb.create_table(TableName='orgop-logs', BillingMode='PAY_PER_REQUEST',
+  AttributeDefinitions=[{{'AttributeName': 'execution', 'AttributeType': 'S'}}, {{'AttributeName': 'item', 'AttributeType': 'S'}}],
+  KeySchema=[{{'AttributeName': 'execution', 'KeyType': 'HASH'}}, {{'AttributeName': 'item', 'KeyType': 'RANGE'}}])"
+        ),
+        &[("AWS_ENDPOINT_URL", url.as_str())],
+    );
+    let execution = "arn:aws:states:us-east-1:123456789012:execution:orgop-test:run-logs";
+    let run = json!({"execution": execution, "params": {"api_key": PARAM}, "apply": false});
+
+    // The result handler: its end line with the counts.
+    let payload = json!({
+        "handler": "results", "runbook": "unused-ebs", "count": 0, "columns": [],
+        "run": run, "execution": execution,
+    });
+    let (ok, stdout, stderr) = invoke_logged(&url, &payload);
+    assert!(ok, "{stderr}");
+    let answer: Value = serde_json::from_str(&stdout).expect("stdout is only the answer");
+    assert_eq!(answer["items"], 0, "{answer}");
+    let done = log_line(&stderr, "results finished");
+    assert_eq!(done["level"], "INFO");
+    assert_eq!(done["outcome"], "ok");
+    assert_eq!(
+        (&done["items"], &done["failed"], &done["findings"]),
+        (&json!(0), &json!(0), &json!(0)),
+        "{done}"
+    );
+    assert!(done["duration_ms"].is_u64(), "{done}");
+    let span = &done["span"];
+    assert_eq!(span["handler"], "results", "{done}");
+    assert_eq!(span["execution"], execution, "{done}");
+    assert!(
+        span["request_id"].as_str().is_some_and(|id| !id.is_empty()),
+        "{done}"
+    );
+
+    // A worker refused before it runs (a plan from another build): the failure, in a span
+    // that names the item.
+    let text = std::fs::read_to_string(repo().join("runbooks/unused-ebs.yaml")).unwrap();
+    let mut plan = orgop_check::check_source("runbooks/unused-ebs.yaml", &text)
+        .lowered
+        .unwrap()
+        .plan;
+    plan.format += 1000;
+    let payload = json!({
+        "handler": "worker", "run": run, "plan": plan,
+        "item": {"account_id": "111111111111", "account_name": "one", "region": "eu-west-1"},
+    });
+    let (ok, _, stderr) = invoke_logged(&url, &payload);
+    assert!(!ok, "{stderr}");
+    let failed = log_line(&stderr, "invocation failed");
+    assert_eq!(failed["level"], "ERROR");
+    assert_eq!(failed["error_type"], "OrgOp.InvalidInput", "{failed}");
+    // An invalid payload's message may quote a value: only the error's name is logged.
+    assert!(failed.get("error_message").is_none(), "{failed}");
+    let span = &failed["span"];
+    assert_eq!(
+        (&span["handler"], &span["execution"]),
+        (&json!("worker"), &json!(execution)),
+        "{failed}"
+    );
+    assert_eq!(
+        (&span["account"], &span["region"]),
+        (&json!("111111111111"), &json!("eu-west-1")),
+        "{failed}"
+    );
+}

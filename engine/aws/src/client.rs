@@ -366,19 +366,6 @@ impl AwsClient {
         }
     }
 
-    /// Posts a JSON document to a plain HTTPS URL (a chat webhook), unsigned, through the same
-    /// pooled transport; answers the HTTP status.
-    pub async fn post_json(&self, url: &str, body: &Value) -> Result<u16, TransportError> {
-        let req = http::Request::builder()
-            .method("POST")
-            .uri(url)
-            .header("content-type", "application/json")
-            .header("host", url.split('/').nth(2).unwrap_or_default())
-            .body(serde_json::to_vec(body).unwrap_or_default())
-            .map_err(|e| TransportError::Connection(format!("{url}: {e}")))?;
-        self.inner.transport.send(req).await.map(|r| r.status)
-    }
-
     /// The region used when a caller has none.
     pub fn default_region(&self) -> &str {
         &self.inner.default_region

@@ -46,9 +46,10 @@ impl Default for Timeouts {
     }
 }
 
-/// A pooled HTTPS/HTTP client.
+/// A pooled HTTPS/HTTP client: the one every AWS call goes through, also usable for plain
+/// unsigned requests (a chat webhook).
 #[derive(Clone)]
-pub(crate) struct Transport {
+pub struct Transport {
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
     timeouts: Timeouts,
 }
@@ -69,7 +70,8 @@ fn tls_config() -> rustls::ClientConfig {
 }
 
 impl Transport {
-    pub(crate) fn new(timeouts: Timeouts) -> Transport {
+    /// A transport with its own connection pool.
+    pub fn new(timeouts: Timeouts) -> Transport {
         let mut http = HttpConnector::new();
         http.enforce_http(false);
         http.set_connect_timeout(Some(timeouts.connect));
@@ -86,7 +88,7 @@ impl Transport {
     }
 
     /// Sends one request and reads the whole response.
-    pub(crate) async fn send(
+    pub async fn send(
         &self,
         req: http::Request<Vec<u8>>,
     ) -> Result<orgop_awswire::HttpResponse, TransportError> {

@@ -52,9 +52,9 @@ pub use client::{
 };
 pub use credentials::{CredentialsError, RoleSpec};
 pub use endpoints::Endpoint;
-pub use http::{Timeouts, TransportError};
+pub use http::{Timeouts, Transport, TransportError};
 pub use models::{ModelRegistry, Service};
-pub use orgop_awswire::{AwsError, ParamError, ParamErrorKind, UnknownName};
+pub use orgop_awswire::{AwsError, HttpResponse, ParamError, ParamErrorKind, UnknownName};
 pub use ratelimit::RateConfig;
 pub use retry::RetryPolicy;
 

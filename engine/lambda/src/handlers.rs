@@ -1,5 +1,8 @@
 //! The three handlers and the dispatcher.
-use crate::store::{ObjectStore, ResultsStore, StoreError, execution_name};
+use crate::store::{
+    Notifier, NotifyErrorKind, ObjectStore, ResultsStore, RunNotice, StoreError, StoreErrorKind,
+    execution_name,
+};
 use orgop_exec::{ActionBudget, ErrorKind, ItemResult, Prepared, RunFacts, Status};
 use orgop_plan::contract::{
     self, ExecutionInput, FanoutRequest, FanoutResponse, ResultsRequest, ResultsSummary,
@@ -9,9 +12,11 @@ use orgop_plan::{MapKind, WorkerError};
 use orgop_runner::{Connector, Overrides, sink};
 use serde_json::Value;
 use std::sync::Arc;
+use std::time::Instant;
+use tracing::Instrument as _;
 
 /// What the handlers need.
-pub struct Deps<C, S, O> {
+pub struct Deps<C, S, O, N> {
     /// Sessions: the organization's and each target's.
     pub connector: Arc<C>,
     /// Full results.
@@ -22,12 +27,8 @@ pub struct Deps<C, S, O> {
     pub bucket: Option<String>,
     /// "Now", epoch seconds (the worker's clock; tests fix it).
     pub now: fn() -> f64,
-    /// SNS topic for the run's summary.
-    pub notify_topic: Option<String>,
-    /// Slack incoming-webhook URL for the run's summary.
-    pub slack_webhook: Option<String>,
-    /// The client notifications go through.
-    pub client: Option<orgop_aws::AwsClient>,
+    /// Where the run's summary is announced.
+    pub notifier: N,
 }
 
 /// An error leaving a handler: its name is what Step Functions retries and catches on.
@@ -56,12 +57,10 @@ impl std::fmt::Display for HandlerError {
 
 impl From<StoreError> for HandlerError {
     fn from(e: StoreError) -> HandlerError {
-        let kind = if e.throttled {
-            WorkerError::Throttled
-        } else if e.transient {
-            WorkerError::Transient
-        } else {
-            WorkerError::ResultsStore
+        let kind = match e.kind {
+            StoreErrorKind::Throttled => WorkerError::Throttled,
+            StoreErrorKind::Transient => WorkerError::Transient,
+            StoreErrorKind::Permanent => WorkerError::ResultsStore,
         };
         HandlerError::new(kind, e.message)
     }
@@ -76,10 +75,57 @@ fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, HandlerError> {
     })
 }
 
-/// Runs the handler the payload names; the answer is the handler's JSON.
-pub async fn handle<C: Connector, S: ResultsStore, O: ObjectStore>(
+fn elapsed_ms(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Runs one invocation of [`handle`] inside a span with the invocation's `request_id`, the
+/// `handler` and the `execution` (the worker adds its `account` and `region`); each handler
+/// logs a line with its duration and outcome, and a failure is logged with its error name.
+/// Nothing else of the payload is logged: it holds the plan and the run's parameters.
+pub async fn invoke<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
+    request_id: &str,
     payload: Value,
-    deps: &Deps<C, S, O>,
+    deps: &Deps<C, S, O, N>,
+) -> Result<Value, HandlerError> {
+    let field = |v: Option<&Value>| v.and_then(Value::as_str).unwrap_or_default().to_string();
+    let handler = field(payload.get(contract::HANDLER));
+    // The fanout and results requests name the execution; the worker's is in its run.
+    let execution = field(
+        payload
+            .get("execution")
+            .or_else(|| payload.pointer("/run/execution")),
+    );
+    let span = tracing::info_span!(
+        "invocation",
+        request_id,
+        handler,
+        execution,
+        account = tracing::field::Empty,
+        region = tracing::field::Empty,
+    );
+    let started = Instant::now();
+    let out = handle(payload, deps).instrument(span.clone()).await;
+    if let Err(e) = &out {
+        span.in_scope(|| {
+            // An invalid payload's message may quote a parameter's value: only its name then.
+            let message = (e.kind != WorkerError::InvalidInput).then_some(e.message.as_str());
+            tracing::error!(
+                duration_ms = elapsed_ms(started),
+                outcome = "error",
+                error_type = e.kind.name(),
+                error_message = message,
+                "invocation failed"
+            );
+        });
+    }
+    out
+}
+
+/// Runs the handler the payload names; the answer is the handler's JSON.
+pub async fn handle<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
+    payload: Value,
+    deps: &Deps<C, S, O, N>,
 ) -> Result<Value, HandlerError> {
     let name = payload
         .get(contract::HANDLER)
@@ -100,10 +146,11 @@ pub async fn handle<C: Connector, S: ResultsStore, O: ObjectStore>(
     out.map_err(|e| HandlerError::new(WorkerError::Internal, e.to_string()))
 }
 
-async fn fanout<C: Connector, S: ResultsStore, O: ObjectStore>(
+async fn fanout<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
     req: FanoutRequest,
-    deps: &Deps<C, S, O>,
+    deps: &Deps<C, S, O, N>,
 ) -> Result<FanoutResponse, HandlerError> {
+    let started = Instant::now();
     let input: ExecutionInput = if req.input.is_null() {
         ExecutionInput::default()
     } else {
@@ -149,6 +196,14 @@ async fn fanout<C: Connector, S: ResultsStore, O: ObjectStore>(
         apply: input.apply,
     };
     let count = items.len();
+    tracing::info!(
+        duration_ms = elapsed_ms(started),
+        outcome = "ok",
+        count,
+        failed = failed.len(),
+        map = ?req.map,
+        "fanout finished"
+    );
     match req.map {
         MapKind::Inline => Ok(FanoutResponse {
             run,
@@ -218,10 +273,14 @@ fn prepared(req: &WorkerRequest) -> Result<Arc<Prepared>, HandlerError> {
     Ok(p)
 }
 
-async fn worker<C: Connector, S: ResultsStore, O: ObjectStore>(
+async fn worker<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
     req: WorkerRequest,
-    deps: &Deps<C, S, O>,
+    deps: &Deps<C, S, O, N>,
 ) -> Result<WorkerSummary, HandlerError> {
+    let started = Instant::now();
+    let span = tracing::Span::current();
+    span.record("account", req.item.account_id.as_str());
+    span.record("region", req.item.region.as_str());
     let prepared = prepared(&req)?;
     let facts = RunFacts {
         execution: req.run.execution.clone(),
@@ -237,14 +296,24 @@ async fn worker<C: Connector, S: ResultsStore, O: ObjectStore>(
     let result =
         orgop_runner::run_one(&*deps.connector, &prepared, &req.item, &facts, &budget).await;
     deps.store.put(&req.run.execution, &result).await?;
+    tracing::info!(
+        duration_ms = elapsed_ms(started),
+        outcome = "ok",
+        status = result.status.as_str(),
+        error_code = result.error.as_ref().map(|e| e.code.as_str()),
+        findings = result.findings.len(),
+        actions = result.actions.len(),
+        calls = result.calls,
+        "worker finished"
+    );
     Ok(summary_of(&result))
 }
 
 /// Fills `spool` with the execution's results (and the failures only the state machine saw),
 /// writes the files to the results bucket, and counts.
-async fn spool_results<C: Connector, S: ResultsStore, O: ObjectStore>(
+async fn spool_results<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
     req: &ResultsRequest,
-    deps: &Deps<C, S, O>,
+    deps: &Deps<C, S, O, N>,
     spool: &mut sink::Spool,
 ) -> Result<ResultsSummary, HandlerError> {
     let mut stored = std::collections::HashSet::new();
@@ -301,10 +370,11 @@ async fn spool_results<C: Connector, S: ResultsStore, O: ObjectStore>(
     Ok(out)
 }
 
-async fn results<C: Connector, S: ResultsStore, O: ObjectStore>(
+async fn results<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
     req: ResultsRequest,
-    deps: &Deps<C, S, O>,
+    deps: &Deps<C, S, O, N>,
 ) -> Result<ResultsSummary, HandlerError> {
+    let started = Instant::now();
     // Results pass through a spool file in the temporary directory (Lambda's /tmp): memory
     // holds the files' text at the end, not every result as values.
     let internal = |e: String| HandlerError::new(WorkerError::Internal, e);
@@ -313,53 +383,30 @@ async fn results<C: Connector, S: ResultsStore, O: ObjectStore>(
     let removed = spool.remove().map_err(internal);
     let out = out?;
     removed?;
-    let subject = format!(
-        "orgop {}: {} items, {} failed, {} findings",
-        req.runbook, out.items, out.failed, out.findings
-    );
-    if let (Some(url), Some(client)) = (&deps.slack_webhook, &deps.client) {
-        let text = match &out.findings_uri {
-            Some(uri) => format!("{subject} ({uri})"),
-            None => subject.clone(),
+    let notice = RunNotice::new(&req.runbook, out);
+    deps.notifier.notify(&notice).await.map_err(|e| {
+        let kind = match e.kind {
+            NotifyErrorKind::Throttled => WorkerError::Throttled,
+            NotifyErrorKind::Transient => WorkerError::Transient,
         };
-        match client
-            .post_json(url, &serde_json::json!({ "text": text }))
-            .await
-        {
-            Ok(status) if (200..300).contains(&status) => {}
-            Ok(status) => {
-                return Err(HandlerError::new(
-                    WorkerError::Transient,
-                    format!("the Slack webhook answered HTTP {status}"),
-                ));
-            }
-            Err(e) => {
-                return Err(HandlerError::new(
-                    WorkerError::Transient,
-                    format!("the Slack webhook: {e}"),
-                ));
-            }
-        }
-    }
-    if let (Some(topic), Some(client)) = (&deps.notify_topic, &deps.client) {
-        let message = serde_json::to_string_pretty(&out).unwrap_or_default();
-        crate::live::notify(client, topic, &subject, &message)
-            .await
-            .map_err(|e| {
-                let kind = if matches!(e, orgop_aws::CallError::Throttled { .. }) {
-                    WorkerError::Throttled
-                } else {
-                    WorkerError::Transient
-                };
-                HandlerError::new(kind, format!("notifying {topic}: {e}"))
-            })?;
-    }
+        HandlerError::new(kind, e.message)
+    })?;
+    let out = notice.summary;
+    tracing::info!(
+        duration_ms = elapsed_ms(started),
+        outcome = "ok",
+        items = out.items,
+        failed = out.failed,
+        findings = out.findings,
+        "results finished"
+    );
     Ok(out)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::NotifyError;
     use orgop_exec::Finding;
     use orgop_runner::ReplayConnector;
     use std::collections::BTreeMap;
@@ -394,6 +441,20 @@ mod tests {
         }
     }
 
+    /// Records every notice; fails with `fail` instead when set.
+    #[derive(Default)]
+    struct Recorder {
+        notices: Mutex<Vec<RunNotice>>,
+        fail: Option<NotifyError>,
+    }
+
+    impl Notifier for Recorder {
+        async fn notify(&self, n: &RunNotice) -> Result<(), NotifyError> {
+            self.notices.lock().unwrap().push(n.clone());
+            self.fail.clone().map_or(Ok(()), Err)
+        }
+    }
+
     fn ok(account: &str, region: &str, volumes: &[&str]) -> ItemResult {
         let mut r = orgop_runner::failed_item(account, "m", region, Status::Ok, "", "");
         r.error = None;
@@ -419,9 +480,7 @@ mod tests {
             objects: Objects::default(),
             bucket: Some("bucket".into()),
             now: || 0.0,
-            notify_topic: None,
-            slack_webhook: None,
-            client: None,
+            notifier: Recorder::default(),
         };
         let summary = |account: &str, status: &str, code: Option<&str>| {
             serde_json::json!({"account_id": account, "region": "us-east-1", "status": status,
@@ -473,5 +532,57 @@ mod tests {
             })
             .collect();
         assert!(left.is_empty(), "{left:?}");
+        // The run was announced once, with its counts and where the findings are.
+        let notices = deps.notifier.notices.lock().unwrap();
+        assert_eq!(notices.len(), 1);
+        assert_eq!(
+            notices[0].subject,
+            "orgop unused-ebs: 3 items, 1 failed, 3 findings"
+        );
+        assert_eq!(
+            (notices[0].summary.items, notices[0].summary.failed),
+            (3, 1)
+        );
+        assert_eq!(
+            notices[0].summary.findings_uri.as_deref(),
+            Some("s3://bucket/orgop/unused-ebs/run-merge/findings.csv")
+        );
+        assert_eq!(
+            notices[0].text(),
+            "orgop unused-ebs: 3 items, 1 failed, 3 findings \
+             (s3://bucket/orgop/unused-ebs/run-merge/findings.csv)"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_throttled_notification_fails_the_results_handler_as_throttled() {
+        let deps = Deps {
+            connector: Arc::new(ReplayConnector::new("/nonexistent")),
+            store: Memory(vec![ok("111111111111", "us-east-1", &["vol-1"])]),
+            objects: Objects::default(),
+            bucket: None,
+            now: || 0.0,
+            notifier: Recorder {
+                fail: Some(NotifyError {
+                    kind: NotifyErrorKind::Throttled,
+                    message: "notifying the topic: throttled after 3 attempts".into(),
+                }),
+                ..Recorder::default()
+            },
+        };
+        let execution = "arn:aws:states:us-east-1:123456789012:execution:m:run-throttled";
+        let payload = serde_json::json!({
+            "handler": "results", "runbook": "unused-ebs", "count": 1, "columns": [],
+            "run": {"execution": execution, "apply": false}, "execution": execution,
+        });
+        let e = handle(payload, &deps).await.unwrap_err();
+        assert_eq!(e.kind, WorkerError::Throttled, "{e}");
+        assert_eq!(e.message, "notifying the topic: throttled after 3 attempts");
+        let notices = deps.notifier.notices.lock().unwrap();
+        assert_eq!(
+            notices[0].subject,
+            "orgop unused-ebs: 1 items, 0 failed, 1 findings"
+        );
+        assert_eq!(notices[0].summary.findings_uri, None);
     }
 }

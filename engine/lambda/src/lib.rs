@@ -8,19 +8,23 @@
 //!   not an error: only orgop's own plumbing failing raises, with the names of
 //!   [`orgop_plan::WorkerError`] that the state machine retries and catches on.
 //! - `results`: every stored result of the execution (plus failures the state machine caught),
-//!   results.jsonl and findings.csv to S3, a summary; optionally an SNS notification.
+//!   results.jsonl and findings.csv to S3, a summary; optionally a Slack and an SNS notification.
 //!
 //! Handlers take their dependencies as traits ([`orgop_runner::Connector`], [`ResultsStore`],
-//! [`ObjectStore`]) so tests call them directly with the JSON the compiled ASL produces.
+//! [`ObjectStore`], [`Notifier`]) so tests call them directly with the JSON the compiled ASL
+//! produces.
 #![deny(missing_docs)]
 
 mod handlers;
 mod live;
 mod store;
 
-pub use handlers::{Deps, HandlerError, handle};
-pub use live::{S3Objects, deps_from_env, notify};
-pub use store::{DynamoBudget, DynamoStore, ObjectStore, ResultsStore, StoreError};
+pub use handlers::{Deps, HandlerError, handle, invoke};
+pub use live::{LiveNotifier, S3Objects, SlackWebhook, SnsTopic, deps_from_env};
+pub use store::{
+    DynamoBudget, DynamoStore, Notifier, NotifyError, NotifyErrorKind, ObjectStore, ResultsStore,
+    RunNotice, StoreError, StoreErrorKind,
+};
 
 impl From<HandlerError> for lambda_runtime::Diagnostic {
     fn from(e: HandlerError) -> lambda_runtime::Diagnostic {

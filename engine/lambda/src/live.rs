@@ -1,9 +1,13 @@
 //! The handlers' dependencies on AWS: S3 and SNS through the model-driven client, DynamoDB
-//! through aws-sdk-dynamodb, configured from the Lambda's environment.
+//! through aws-sdk-dynamodb, the Slack webhook through the client's HTTP transport,
+//! configured from the Lambda's environment.
 use crate::handlers::Deps;
-use crate::store::{DynamoStore, ObjectStore, StoreError};
+use crate::store::{
+    DynamoStore, Notifier, NotifyError, NotifyErrorKind, ObjectStore, RunNotice, StoreError,
+    StoreErrorKind,
+};
 use base64::Engine as _;
-use orgop_aws::{AwsClient, CallError, ClientOptions, Target};
+use orgop_aws::{AwsClient, CallError, ClientOptions, Target, Timeouts, Transport};
 use orgop_runner::LiveConnector;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -21,13 +25,13 @@ impl S3Objects {
     }
 }
 
-fn store_error(e: &CallError) -> StoreError {
-    let throttled = matches!(e, CallError::Throttled { .. });
-    StoreError {
-        transient: throttled || matches!(e, CallError::Transport { .. }),
-        throttled,
-        message: e.to_string(),
-    }
+fn store_error(e: CallError) -> StoreError {
+    let kind = match e {
+        CallError::Throttled { .. } => StoreErrorKind::Throttled,
+        CallError::Transport { .. } => StoreErrorKind::Transient,
+        _ => StoreErrorKind::Permanent,
+    };
+    StoreError::new(kind, e.to_string()).with_source(e)
 }
 
 impl ObjectStore for S3Objects {
@@ -38,10 +42,11 @@ impl ObjectStore for S3Objects {
         body: Vec<u8>,
         content_type: &str,
     ) -> Result<(), StoreError> {
-        let body = String::from_utf8(body).map_err(|e| StoreError {
-            transient: false,
-            throttled: false,
-            message: format!("s3://{bucket}/{key}: orgop writes text objects only: {e}"),
+        let body = String::from_utf8(body).map_err(|e| {
+            StoreError::permanent(format!(
+                "s3://{bucket}/{key}: orgop writes text objects only: {e}"
+            ))
+            .with_source(e)
         })?;
         let target = Target::own(self.client.default_region());
         let params =
@@ -50,7 +55,7 @@ impl ObjectStore for S3Objects {
             .call(&target, "s3", "PutObject", params)
             .await
             .map(|_| ())
-            .map_err(|e| store_error(&e))
+            .map_err(store_error)
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, StoreError> {
@@ -64,54 +69,145 @@ impl ObjectStore for S3Objects {
                 json!({"Bucket": bucket, "Key": key}),
             )
             .await
-            .map_err(|e| store_error(&e))?;
+            .map_err(store_error)?;
         let body = out.get("Body").and_then(Value::as_str).unwrap_or_default();
         base64::engine::general_purpose::STANDARD
             .decode(body)
-            .map_err(|e| StoreError {
-                transient: false,
-                throttled: false,
-                message: format!("s3://{bucket}/{key}: body is not base64: {e}"),
+            .map_err(|e| {
+                StoreError::permanent(format!("s3://{bucket}/{key}: body is not base64: {e}"))
+                    .with_source(e)
             })
     }
 }
 
-/// Publishes a run's summary to an SNS topic.
-pub async fn notify(
-    client: &AwsClient,
-    topic_arn: &str,
-    subject: &str,
-    message: &str,
-) -> Result<(), CallError> {
-    let region = topic_arn
-        .split(':')
-        .nth(3)
-        .filter(|r| !r.is_empty())
-        .unwrap_or(client.default_region())
-        .to_string();
-    let subject: String = subject.chars().take(100).collect();
-    client
-        .call(
-            &Target::own(region),
-            "sns",
-            "Publish",
-            json!({"TopicArn": topic_arn, "Subject": subject, "Message": message}),
-        )
-        .await
-        .map(|_| ())
+/// Publishes a run's summary to an SNS topic (`sns:Publish` with the function's credentials,
+/// in the topic's region).
+#[derive(Debug, Clone)]
+pub struct SnsTopic {
+    client: AwsClient,
+    topic_arn: String,
+}
+
+impl SnsTopic {
+    /// Publishes to `topic_arn` through `client`.
+    pub fn new(client: AwsClient, topic_arn: impl Into<String>) -> SnsTopic {
+        SnsTopic {
+            client,
+            topic_arn: topic_arn.into(),
+        }
+    }
+}
+
+impl Notifier for SnsTopic {
+    async fn notify(&self, notice: &RunNotice) -> Result<(), NotifyError> {
+        let topic = &self.topic_arn;
+        let region = topic
+            .split(':')
+            .nth(3)
+            .filter(|r| !r.is_empty())
+            .unwrap_or(self.client.default_region())
+            .to_string();
+        let subject: String = notice.subject.chars().take(100).collect();
+        let message = serde_json::to_string_pretty(&notice.summary).unwrap_or_default();
+        self.client
+            .call(
+                &Target::own(region),
+                "sns",
+                "Publish",
+                json!({"TopicArn": topic, "Subject": subject, "Message": message}),
+            )
+            .await
+            .map(|_| ())
+            .map_err(|e| NotifyError {
+                kind: if matches!(e, CallError::Throttled { .. }) {
+                    NotifyErrorKind::Throttled
+                } else {
+                    NotifyErrorKind::Transient
+                },
+                message: format!("notifying {topic}: {e}"),
+            })
+    }
+}
+
+/// Posts a run's summary line to a Slack incoming webhook. The URL is a secret: it is never
+/// printed, in errors or in `Debug`.
+#[derive(Clone)]
+pub struct SlackWebhook {
+    transport: Transport,
+    url: String,
+}
+
+impl std::fmt::Debug for SlackWebhook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SlackWebhook(<redacted>)")
+    }
+}
+
+impl SlackWebhook {
+    /// Posts to `url` through its own connection pool.
+    pub fn new(url: impl Into<String>) -> SlackWebhook {
+        SlackWebhook {
+            transport: Transport::new(Timeouts::default()),
+            url: url.into(),
+        }
+    }
+}
+
+impl Notifier for SlackWebhook {
+    async fn notify(&self, notice: &RunNotice) -> Result<(), NotifyError> {
+        let transient = |message: String| NotifyError {
+            kind: NotifyErrorKind::Transient,
+            message,
+        };
+        let body = serde_json::to_vec(&json!({ "text": notice.text() })).unwrap_or_default();
+        let req = http::Request::builder()
+            .method("POST")
+            .uri(&self.url)
+            .header("content-type", "application/json")
+            .header("host", self.url.split('/').nth(2).unwrap_or_default())
+            .body(body)
+            .map_err(|e| transient(format!("the Slack webhook URL is not valid: {e}")))?;
+        match self.transport.send(req).await {
+            Ok(r) if (200..300).contains(&r.status) => Ok(()),
+            Ok(r) if r.status == 429 => Err(NotifyError {
+                kind: NotifyErrorKind::Throttled,
+                message: "the Slack webhook answered HTTP 429".into(),
+            }),
+            Ok(r) => Err(transient(format!(
+                "the Slack webhook answered HTTP {}",
+                r.status
+            ))),
+            Err(e) => Err(transient(format!("the Slack webhook: {e}"))),
+        }
+    }
+}
+
+/// The configured notifications: Slack, then SNS, each optional.
+#[derive(Debug, Clone, Default)]
+pub struct LiveNotifier {
+    /// `ORGOP_SLACK_WEBHOOK_URL`.
+    pub slack: Option<SlackWebhook>,
+    /// `ORGOP_SNS_TOPIC_ARN`.
+    pub sns: Option<SnsTopic>,
+}
+
+impl Notifier for LiveNotifier {
+    async fn notify(&self, notice: &RunNotice) -> Result<(), NotifyError> {
+        self.slack.notify(notice).await?;
+        self.sns.notify(notice).await
+    }
 }
 
 /// The live dependencies, from the environment: credentials, region and `AWS_ENDPOINT_URL`
 /// as every AWS SDK reads them; `ORGOP_RESULTS_TABLE` (required), `ORGOP_RESULTS_BUCKET`,
 /// `ORGOP_SNS_TOPIC_ARN`, `ORGOP_SLACK_WEBHOOK_URL`.
 pub async fn deps_from_env()
--> Result<Deps<LiveConnector, DynamoStore<S3Objects>, S3Objects>, String> {
+-> Result<Deps<LiveConnector, DynamoStore<S3Objects>, S3Objects, LiveNotifier>, String> {
     let table = std::env::var("ORGOP_RESULTS_TABLE").map_err(|_| {
         "ORGOP_RESULTS_TABLE is not set: the worker stores results there".to_string()
     })?;
-    let bucket = std::env::var("ORGOP_RESULTS_BUCKET")
-        .ok()
-        .filter(|b| !b.is_empty());
+    let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let bucket = env("ORGOP_RESULTS_BUCKET");
     let client = AwsClient::from_env(ClientOptions::default()).await;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
@@ -131,12 +227,9 @@ pub async fn deps_from_env()
                 .map(|d| d.as_secs_f64())
                 .unwrap_or(0.0)
         },
-        notify_topic: std::env::var("ORGOP_SNS_TOPIC_ARN")
-            .ok()
-            .filter(|t| !t.is_empty()),
-        slack_webhook: std::env::var("ORGOP_SLACK_WEBHOOK_URL")
-            .ok()
-            .filter(|u| !u.is_empty()),
-        client: Some(client),
+        notifier: LiveNotifier {
+            slack: env("ORGOP_SLACK_WEBHOOK_URL").map(SlackWebhook::new),
+            sns: env("ORGOP_SNS_TOPIC_ARN").map(|topic| SnsTopic::new(client, topic)),
+        },
     })
 }

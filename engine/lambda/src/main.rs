@@ -3,12 +3,43 @@
 //! `orgop-lambda --invoke` runs one event read from stdin instead and prints the handler's
 //! answer (or `{"errorType", "errorMessage"}` on stderr with exit status 1): the same code
 //! path, for local tests and debugging.
-use orgop_lambda::{deps_from_env, handle};
+//!
+//! Logs are JSON lines, one span per invocation (`request_id`, `handler`, `execution`, and
+//! the worker's `account` and `region`), at the level `ORGOP_LOG` sets (an `EnvFilter`
+//! directive, default `info`): on stdout in Lambda (CloudWatch Logs), on stderr under
+//! `--invoke`, where stdout is the answer.
+use orgop_lambda::{deps_from_env, invoke};
 use serde_json::{Value, json};
 use std::io::Read;
+use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::LevelFilter;
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
+
+fn init_logging(local: bool) {
+    let filter = EnvFilter::builder()
+        .with_default_directive(LevelFilter::INFO.into())
+        .with_env_var("ORGOP_LOG")
+        .from_env_lossy();
+    let writer = if local {
+        BoxMakeWriter::new(std::io::stderr)
+    } else {
+        BoxMakeWriter::new(std::io::stdout)
+    };
+    tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_current_span(true)
+        .with_span_list(false)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .with_writer(writer)
+        .init();
+}
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
+    let local = std::env::args().any(|a| a == "--invoke");
+    init_logging(local);
     let deps = match deps_from_env().await {
         Ok(d) => d,
         Err(e) => {
@@ -16,11 +47,12 @@ async fn main() -> Result<(), lambda_runtime::Error> {
             std::process::exit(2);
         }
     };
-    if std::env::args().any(|a| a == "--invoke") {
+    if local {
         let mut input = String::new();
         std::io::stdin().read_to_string(&mut input)?;
         let event: Value = serde_json::from_str(&input)?;
-        match handle(event, &deps).await {
+        let request_id = format!("local-{}", std::process::id());
+        match invoke(&request_id, event, &deps).await {
             Ok(v) => {
                 println!("{v}");
                 return Ok(());
@@ -37,7 +69,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = &deps;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| async move {
-            handle(event.payload, deps)
+            invoke(&event.context.request_id, event.payload, deps)
                 .await
                 .map_err(lambda_runtime::Diagnostic::from)
         },

@@ -1,22 +1,65 @@
 //! Where results live: a DynamoDB table keyed by execution and item (large results in S3),
-//! and S3 objects for items and reports.
+//! and S3 objects for items and reports; where a run's summary is announced.
 use orgop_exec::{ActionBudget, ItemResult, SharedBudget};
+use orgop_plan::contract::ResultsSummary;
 use std::future::Future;
+use std::sync::Arc;
+
+/// How a store failure should be retried.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StoreErrorKind {
+    /// Throttled: worth retrying later.
+    Throttled,
+    /// Worth retrying (5xx, network).
+    Transient,
+    /// Retrying will not help (refused, invalid, misconfigured).
+    Permanent,
+}
 
 /// A store failure, classified for retrying.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct StoreError {
-    /// Worth retrying (throttling, 5xx, network).
-    pub transient: bool,
-    /// Throttled specifically.
-    pub throttled: bool,
+    /// How to retry it.
+    pub kind: StoreErrorKind,
     /// What happened.
     pub message: String,
+    /// The underlying error, where there is one.
+    pub source: Option<Arc<dyn std::error::Error + Send + Sync>>,
+}
+
+impl StoreError {
+    /// A failure of `kind` without an underlying error.
+    pub fn new(kind: StoreErrorKind, message: impl Into<String>) -> StoreError {
+        StoreError {
+            kind,
+            message: message.into(),
+            source: None,
+        }
+    }
+
+    /// A permanent failure (not worth retrying).
+    pub fn permanent(message: impl Into<String>) -> StoreError {
+        StoreError::new(StoreErrorKind::Permanent, message)
+    }
+
+    /// The same failure, caused by `source`.
+    pub fn with_source(mut self, source: impl std::error::Error + Send + Sync + 'static) -> Self {
+        self.source = Some(Arc::new(source));
+        self
+    }
 }
 
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for StoreError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.source
+            .as_deref()
+            .map(|e| e as &(dyn std::error::Error + 'static))
     }
 }
 
@@ -57,6 +100,79 @@ pub trait ResultsStore: Send + Sync {
     /// counts in this process only.
     fn run_budget(&self, _execution: &str, max: u32) -> ActionBudget {
         ActionBudget::new(Some(max))
+    }
+}
+
+/// A finished run, as announced to people (SNS, Slack).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunNotice {
+    /// One line: `orgop <runbook>: <items> items, <failed> failed, <findings> findings`.
+    pub subject: String,
+    /// The result handler's summary (counts and where the reports are).
+    pub summary: ResultsSummary,
+}
+
+impl RunNotice {
+    /// The notice for `runbook`'s run that ended with `summary`.
+    pub fn new(runbook: &str, summary: ResultsSummary) -> RunNotice {
+        RunNotice {
+            subject: format!(
+                "orgop {runbook}: {} items, {} failed, {} findings",
+                summary.items, summary.failed, summary.findings
+            ),
+            summary,
+        }
+    }
+
+    /// The subject with where the findings are: a chat message.
+    pub fn text(&self) -> String {
+        match &self.summary.findings_uri {
+            Some(uri) => format!("{} ({uri})", self.subject),
+            None => self.subject.clone(),
+        }
+    }
+}
+
+/// How a notification failure should be retried (the results handler fails with
+/// [`orgop_plan::WorkerError::Throttled`] or [`orgop_plan::WorkerError::Transient`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NotifyErrorKind {
+    /// The channel throttled the notification.
+    Throttled,
+    /// Any other failure to deliver.
+    Transient,
+}
+
+/// A notification that was not delivered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotifyError {
+    /// How to retry it.
+    pub kind: NotifyErrorKind,
+    /// What happened (never the webhook URL: it is a secret).
+    pub message: String,
+}
+
+impl std::fmt::Display for NotifyError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for NotifyError {}
+
+/// Where a run's summary is announced.
+pub trait Notifier: Send + Sync {
+    /// Delivers `notice`.
+    fn notify(&self, notice: &RunNotice) -> impl Future<Output = Result<(), NotifyError>> + Send;
+}
+
+/// No notifier configured: nothing to do.
+impl<N: Notifier> Notifier for Option<N> {
+    async fn notify(&self, notice: &RunNotice) -> Result<(), NotifyError> {
+        match self {
+            Some(n) => n.notify(notice).await,
+            None => Ok(()),
+        }
     }
 }
 
@@ -121,36 +237,36 @@ impl<O: ObjectStore> DynamoStore<O> {
     }
 }
 
-fn sdk_error<E: std::fmt::Debug + aws_sdk_dynamodb::error::ProvideErrorMetadata>(
-    e: &aws_sdk_dynamodb::error::SdkError<E>,
-) -> StoreError {
+fn sdk_error<E>(e: aws_sdk_dynamodb::error::SdkError<E>) -> StoreError
+where
+    E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
+{
     use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
     let code = e.code().unwrap_or_default().to_string();
     let throttled = code.contains("Throttl")
         || code == "ProvisionedThroughputExceededException"
         || code == "RequestLimitExceeded";
-    let transient = throttled
-        || matches!(
-            e,
-            SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
-        )
-        || code == "InternalServerError"
+    let transient = matches!(
+        e,
+        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
+    ) || code == "InternalServerError"
         || code == "ServiceUnavailable";
-    StoreError {
-        transient,
-        throttled,
-        message: format!("DynamoDB: {} {}", code, e.message().unwrap_or_default()),
-    }
+    let kind = if throttled {
+        StoreErrorKind::Throttled
+    } else if transient {
+        StoreErrorKind::Transient
+    } else {
+        StoreErrorKind::Permanent
+    };
+    let message = format!("DynamoDB: {} {}", code, e.message().unwrap_or_default());
+    StoreError::new(kind, message).with_source(e)
 }
 
 impl<O: ObjectStore> ResultsStore for DynamoStore<O> {
     async fn put(&self, execution: &str, result: &ItemResult) -> Result<(), StoreError> {
         use aws_sdk_dynamodb::types::AttributeValue as A;
-        let json = serde_json::to_string(result).map_err(|e| StoreError {
-            transient: false,
-            throttled: false,
-            message: e.to_string(),
-        })?;
+        let json = serde_json::to_string(result)
+            .map_err(|e| StoreError::permanent(e.to_string()).with_source(e))?;
         let item = format!("{}#{}", result.account_id, result.region);
         let mut req = self
             .client
@@ -160,13 +276,11 @@ impl<O: ObjectStore> ResultsStore for DynamoStore<O> {
             .item("item", A::S(item.clone()))
             .item("status", A::S(result.status.as_str().into()));
         if json.len() > INLINE_LIMIT {
-            let bucket = self.bucket.as_deref().ok_or_else(|| StoreError {
-                transient: false,
-                throttled: false,
-                message: format!(
+            let bucket = self.bucket.as_deref().ok_or_else(|| {
+                StoreError::permanent(format!(
                     "the result of {item} is {} bytes and no results bucket is configured",
                     json.len()
-                ),
+                ))
             })?;
             let key = format!(
                 "orgop/results/{}/{}.json",
@@ -180,7 +294,7 @@ impl<O: ObjectStore> ResultsStore for DynamoStore<O> {
         } else {
             req = req.item("result", A::S(json));
         }
-        req.send().await.map(|_| ()).map_err(|e| sdk_error(&e))
+        req.send().await.map(|_| ()).map_err(sdk_error)
     }
 
     fn run_budget(&self, execution: &str, max: u32) -> ActionBudget {
@@ -210,7 +324,7 @@ impl<O: ObjectStore> ResultsStore for DynamoStore<O> {
                 .set_exclusive_start_key(start)
                 .send()
                 .await
-                .map_err(|e| sdk_error(&e))?;
+                .map_err(sdk_error)?;
             for item in resp.items() {
                 let text = match (item.get("result"), item.get("result_s3")) {
                     (Some(A::S(json)), _) => json.clone(),
@@ -220,10 +334,9 @@ impl<O: ObjectStore> ResultsStore for DynamoStore<O> {
                     }
                     _ => continue,
                 };
-                on(serde_json::from_str(&text).map_err(|e| StoreError {
-                    transient: false,
-                    throttled: false,
-                    message: format!("a stored result is not valid: {e}"),
+                on(serde_json::from_str(&text).map_err(|e| {
+                    StoreError::permanent(format!("a stored result is not valid: {e}"))
+                        .with_source(e)
                 })?);
             }
             match resp.last_evaluated_key() {
