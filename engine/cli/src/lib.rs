@@ -1,6 +1,6 @@
 //! The command-line front end: argument parsing, diagnostic rendering, exit codes.
 //!
-//! Exit codes (the contract in DESIGN.md): 0 success; 1 a runbook is invalid (or, for `run`,
+//! Exit codes (the contract in docs/DESIGN.md): 0 success; 1 a runbook is invalid (or, for `run`,
 //! an item did not end ok/skipped); 2 usage or I/O error. Results go to stdout, diagnostics
 //! and progress to stderr.
 use clap::{Args, Parser, Subcommand};

@@ -1,4 +1,4 @@
-//! Result files: `results.jsonl` (one JSON object per item, the contract in DESIGN.md) and
+//! Result files: `results.jsonl` (one JSON object per item, the contract in docs/DESIGN.md) and
 //! `findings.csv` (stable columns: account_id, account_name, region, resource_id, then the
 //! report's columns in the runbook's order). Both are sorted by account and region.
 //!
