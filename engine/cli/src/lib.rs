@@ -8,6 +8,7 @@ use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod call;
 mod files;
 mod out;
 mod render;
@@ -47,7 +48,7 @@ enum Command {
     Run(run::RunArgs),
     /// Make one AWS call by its IAM-style name and print the result as JSON, like
     /// `aws <service> <operation>`: for exploring an API before writing a step.
-    Call(orgop_aws::cli::CallArgs),
+    Call(call::CallArgs),
 }
 
 #[derive(Args, Debug)]
@@ -81,7 +82,7 @@ pub fn main_orgop() -> ExitCode {
         Command::Compile(a) => compile(&a.paths, &a.out, &a.format),
         Command::Schema => out::print(orgop_check::schema::SCHEMA_TEXT).map(|()| EXIT_OK),
         Command::Run(a) => run::run(a),
-        Command::Call(a) => call(&a),
+        Command::Call(a) => call::call(&a),
     })
 }
 
@@ -115,26 +116,6 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
             None
         }
     }
-}
-
-fn call(args: &orgop_aws::cli::CallArgs) -> std::io::Result<u8> {
-    let Some(rt) = crate::runtime() else {
-        return Ok(EXIT_USAGE);
-    };
-    Ok(match rt.block_on(orgop_aws::cli::call_command(args)) {
-        Ok(v) => {
-            out::println(&serde_json::to_string_pretty(&v).expect("JSON serializes"))?;
-            EXIT_OK
-        }
-        Err(e) => {
-            eprintln!("orgop call: {e}");
-            if e.is_before_send() {
-                EXIT_USAGE
-            } else {
-                EXIT_INVALID
-            }
-        }
-    })
 }
 
 /// `Err` only for a failed write to stdout, as for every command.
