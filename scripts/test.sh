@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command: installs what the tests need (npm tools for ASL, moto server in .venv),
+# The test command: installs what the tests need (npm tools for ASL, moto server in .venv,
+# AWS's protocol compliance cases in .cache/aws-protocol-tests),
 # then checks formatting and lints, then runs every test. Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,6 +12,9 @@ if [ -f scripts/moto-venv.sh ]; then
   echo "== python: moto server in .venv"
   bash scripts/moto-venv.sh
 fi
+
+echo "== protocol compliance cases (botocore sdist) in .cache/aws-protocol-tests"
+bash scripts/protocol-tests.sh
 
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "== cargo-nextest"

@@ -3,16 +3,10 @@
 //! distributed), shared data is hoisted once, and the inline form executed by an independent
 //! interpreter (aws-local-stepfunctions) passes orgop's own payload types between its states.
 use orgop_plan::contract::{FanoutRequest, ResultsRequest, WorkerRequest, WorkerSummary};
+use orgop_testkit::{TempDir, repo};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
 
 fn run(bin: &str, args: &[&str]) -> Output {
     Command::new(bin)
@@ -22,19 +16,9 @@ fn run(bin: &str, args: &[&str]) -> Output {
         .expect("runs")
 }
 
-fn tempdir(tag: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let d = std::env::temp_dir().join(format!("orgop-{tag}-{}-{nanos}", std::process::id()));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 /// Compiles the catalog and the compile fixtures into a fresh folder.
-fn compile_all(bin: &str) -> PathBuf {
-    let out = tempdir("asl");
+fn compile_all(bin: &str) -> TempDir {
+    let out = TempDir::new("asl");
     let o = run(
         bin,
         &[
@@ -42,7 +26,7 @@ fn compile_all(bin: &str) -> PathBuf {
             "runbooks",
             "tests/compile",
             "--out",
-            out.to_str().unwrap(),
+            out.path().to_str().unwrap(),
         ],
     );
     assert_eq!(
@@ -54,8 +38,8 @@ fn compile_all(bin: &str) -> PathBuf {
     out
 }
 
-fn read(dir: &Path, name: &str) -> String {
-    std::fs::read_to_string(dir.join(format!("{name}.asl.json"))).unwrap()
+fn read(dir: &TempDir, name: &str) -> String {
+    std::fs::read_to_string(dir.path().join(format!("{name}.asl.json"))).unwrap()
 }
 
 fn node_tool(name: &str) -> PathBuf {
@@ -98,9 +82,10 @@ fn every_runbook_compiles_to_the_reviewed_snapshot() {
 fn compiling_twice_and_with_orgop_compile_gives_identical_bytes() {
     let a = compile_all(env!("CARGO_BIN_EXE_orgop"));
     let b = compile_all(env!("CARGO_BIN_EXE_orgop"));
+    let c_out = TempDir::new("asl-c");
     let c = Command::new(env!("CARGO_BIN_EXE_orgop-compile"))
         .args(["runbooks", "tests/compile", "--out"])
-        .arg(tempdir("asl-c"))
+        .arg(c_out.path())
         .current_dir(repo())
         .output()
         .unwrap();
@@ -116,10 +101,10 @@ fn compiling_twice_and_with_orgop_compile_gives_identical_bytes() {
     names.sort();
     assert!(names.len() >= 3, "{names:?}");
     for n in names {
-        let x = std::fs::read(a.join(&n)).unwrap();
+        let x = std::fs::read(a.path().join(&n)).unwrap();
         assert_eq!(
             x,
-            std::fs::read(b.join(&n)).unwrap(),
+            std::fs::read(b.path().join(&n)).unwrap(),
             "{n:?} differs between runs"
         );
         assert_eq!(
@@ -261,9 +246,9 @@ fn distributed_form_reads_items_from_s3_and_writes_results_to_s3() {
 }
 
 fn execute(definition: &str, scenario: Value) -> Value {
-    let dir = tempdir("exec");
-    let def_path = dir.join("definition.json");
-    let scenario_path = dir.join("scenario.json");
+    let dir = TempDir::new("exec");
+    let def_path = dir.path().join("definition.json");
+    let scenario_path = dir.path().join("scenario.json");
     std::fs::write(&def_path, definition).unwrap();
     std::fs::write(&scenario_path, scenario.to_string()).unwrap();
     node_tool("local-sfn");

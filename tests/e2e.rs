@@ -2,10 +2,9 @@
 //! 12 member accounts x 2 regions, seeded with attached, unattached and keep-tagged volumes.
 //! The fault proxy (tests/support/aws_proxy.py) sits in between to deny one account's
 //! `sts:AssumeRole`, inject throttling, and count mutating requests.
-use orgop_testkit::{moto, proxy, proxy_stats, repo, seed_org};
+use orgop_testkit::{TempDir, moto, proxy, proxy_stats, repo, seed_org};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::path::PathBuf;
 use std::process::{Command, Output};
 
 const REGIONS: &str = "us-east-1,eu-west-1";
@@ -24,15 +23,10 @@ fn orgop(endpoint: &str, args: &[&str]) -> Output {
         .expect("orgop runs")
 }
 
-fn out_dir(tag: &str) -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    std::env::temp_dir().join(format!("orgop-e2e-{tag}-{}-{nanos}", std::process::id()))
-}
-
-fn run(endpoint: &str, dir: &std::path::Path, extra: &[&str]) -> (Output, Vec<Value>) {
+/// Runs the runbook with `--out` a fresh folder (removed afterwards) and reads its results.
+fn run(endpoint: &str, tag: &str, extra: &[&str]) -> (Output, Vec<Value>) {
+    let out = TempDir::new(&format!("e2e-{tag}"));
+    let dir = out.path();
     let mut args = vec![
         "run",
         "runbooks/unused-ebs.yaml",
@@ -141,7 +135,7 @@ fn unused_ebs_across_an_emulated_organization() {
             "9",
         ],
     );
-    let (o, results) = run(&faulty.url(), &out_dir("dry"), &[]);
+    let (o, results) = run(&faulty.url(), "dry", &[]);
     let stderr = String::from_utf8_lossy(&o.stderr);
     assert_eq!(
         o.status.code(),
@@ -193,7 +187,7 @@ fn unused_ebs_across_an_emulated_organization() {
     drop(faulty);
 
     // Applied, straight to the emulator: exactly the findings are snapshotted and deleted.
-    let (o, results) = run(&emulator.url(), &out_dir("apply"), &["--apply"]);
+    let (o, results) = run(&emulator.url(), "apply", &["--apply"]);
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -239,7 +233,7 @@ fn unused_ebs_across_an_emulated_organization() {
     }
 
     // A second run finds nothing.
-    let (o, results) = run(&emulator.url(), &out_dir("again"), &[]);
+    let (o, results) = run(&emulator.url(), "again", &[]);
     assert_eq!(o.status.code(), Some(0));
     assert!(findings(&results).is_empty());
 

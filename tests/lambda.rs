@@ -3,7 +3,7 @@
 //! each of its Lambda tasks runs the real `orgop-lambda --invoke` against moto server. The
 //! worker stores results in DynamoDB and the result handler writes the CSV and JSONL to S3.
 use orgop_plan::MapKind;
-use orgop_testkit::{moto, proxy, repo, seed_org, venv_python};
+use orgop_testkit::{TempDir, moto, proxy, repo, seed_org, venv_python};
 use serde_json::{Value, json};
 use std::process::Command;
 
@@ -57,8 +57,8 @@ print(topic, end='')"
     // At most 3 resources acted on in the whole run, across every worker invocation.
     lowered.plan.safety.max_actions_per_run = Some(3);
     let definition = orgop_statemachine::to_json(&orgop_statemachine::compile(&lowered));
-    let dir = std::env::temp_dir().join(format!("orgop-lambda-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = TempDir::new("lambda");
+    let dir = tmp.path();
     std::fs::write(dir.join("definition.json"), &definition).unwrap();
     std::fs::write(
         dir.join("scenario.json"),

@@ -1,15 +1,8 @@
 //! `orgop validate` as users and CI see it: the broken-runbook corpus under tests/invalid/
 //! (each file ends with `# expect: LINE:COL message` lines naming every diagnostic it must
 //! produce), the shipped catalog, exit codes and machine-readable output.
-use std::path::{Path, PathBuf};
+use orgop_testkit::{TempDir, repo};
 use std::process::{Command, Output};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../..")
-        .canonicalize()
-        .unwrap()
-}
 
 fn orgop(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_orgop"))
@@ -140,8 +133,8 @@ fn usage_and_io_errors_exit_2() {
     );
     assert_eq!(orgop(&["validate"]).status.code(), Some(2));
     assert_eq!(orgop(&["frobnicate"]).status.code(), Some(2));
-    let empty = tempdir();
-    let out = orgop(&["validate", empty.to_str().unwrap()]);
+    let empty = TempDir::new("test");
+    let out = orgop(&["validate", empty.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(2));
     assert!(
         stderr(&out).contains("no *.yaml or *.yml runbooks"),
@@ -152,11 +145,11 @@ fn usage_and_io_errors_exit_2() {
 
 #[test]
 fn duplicate_runbook_names_are_rejected() {
-    let dir = tempdir();
+    let dir = TempDir::new("test");
     let text = std::fs::read_to_string(repo().join("runbooks/unused-ebs.yaml")).unwrap();
-    std::fs::write(dir.join("a.yaml"), &text).unwrap();
-    std::fs::write(dir.join("b.yaml"), &text).unwrap();
-    let out = orgop(&["validate", dir.to_str().unwrap()]);
+    std::fs::write(dir.path().join("a.yaml"), &text).unwrap();
+    std::fs::write(dir.path().join("b.yaml"), &text).unwrap();
+    let out = orgop(&["validate", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(
         stderr(&out).contains("runbook name `unused-ebs` is also used by"),
@@ -174,23 +167,6 @@ fn help_documents_exit_codes() {
         "{text}"
     );
     insta::assert_snapshot!(text);
-}
-
-fn tempdir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!(
-        "orgop-test-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
-fn rand_suffix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos()
 }
 
 #[test]

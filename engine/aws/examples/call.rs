@@ -1,37 +1,48 @@
-//! `orgop call` on its own: `cargo run -p orgop-aws --features cli --example call --
-//! ec2:DescribeVolumes --region eu-west-1`. Prints the result as JSON; the release build of
-//! this example is also how the crate's share of the binary size (with every bundled model)
-//! is measured.
+//! One AWS call with this crate alone: `cargo run -p orgop-aws --example call --
+//! ec2:DescribeVolumes '{"MaxResults": 5}'` (region, credentials and endpoint from the
+//! environment, as for any AWS SDK). Prints the result as JSON. The release build of this
+//! example is how the crate's share of the binary size (with every bundled model) is measured;
+//! `orgop call` (engine/cli) is the full command, with its options.
 
-use clap::Parser;
+use std::process::ExitCode;
 
-#[derive(Parser)]
-#[command(
-    name = "orgop-call",
-    about = "Make any AWS API call from the bundled models"
-)]
-struct Cli {
-    #[command(flatten)]
-    call: orgop_aws::cli::CallArgs,
-}
+use orgop_aws::{AwsClient, ClientOptions, Target};
+use serde_json::Value;
 
-fn main() -> std::process::ExitCode {
-    let cli = Cli::parse();
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some((service, operation)) = args.first().and_then(|c| c.split_once(':')) else {
+        eprintln!("usage: call SERVICE:Operation [PARAMS_JSON]");
+        return ExitCode::from(2);
+    };
+    let params: Value = match args.get(1).map(|p| serde_json::from_str(p)) {
+        None => Value::Object(Default::default()),
+        Some(Ok(v)) => v,
+        Some(Err(e)) => {
+            eprintln!("call: PARAMS_JSON is not JSON: {e}");
+            return ExitCode::from(2);
+        }
+    };
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime");
-    match rt.block_on(orgop_aws::cli::call_command(&cli.call)) {
+    let result = rt.block_on(async {
+        let client = AwsClient::from_env(ClientOptions::default()).await;
+        let target = Target::own(client.default_region().to_string());
+        client.call(&target, service, operation, params).await
+    });
+    match result {
         Ok(v) => {
             println!(
                 "{}",
                 serde_json::to_string_pretty(&v).expect("JSON values serialize")
             );
-            std::process::ExitCode::SUCCESS
+            ExitCode::SUCCESS
         }
         Err(e) => {
-            eprintln!("orgop call: {e}");
-            std::process::ExitCode::from(if e.is_before_send() { 2 } else { 1 })
+            eprintln!("call: {e}");
+            ExitCode::from(if e.is_before_send() { 2 } else { 1 })
         }
     }
 }

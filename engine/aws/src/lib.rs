@@ -36,8 +36,6 @@
 #![deny(missing_docs)]
 
 mod bundled;
-#[cfg(feature = "cli")]
-pub mod cli;
 mod client;
 pub mod credentials;
 pub mod endpoints;

@@ -444,7 +444,8 @@ mod tests {
 
     #[test]
     fn a_models_dir_adds_and_overrides_services() {
-        let dir = std::env::temp_dir().join(format!("orgop-models-{}", std::process::id()));
+        let tmp = orgop_testkit::TempDir::new("models");
+        let dir = tmp.path();
         let vdir = dir.join("demo").join("2020-01-01");
         std::fs::create_dir_all(&vdir).unwrap();
         std::fs::write(
@@ -488,7 +489,7 @@ mod tests {
         .unwrap();
         let reg = ModelRegistry::bundled_only();
         assert!(reg.service("demo").is_err());
-        reg.add_dir(&dir);
+        reg.add_dir(dir);
         let s = reg.resolve("demo", "Pong").unwrap();
         assert_eq!(s.api_version, "2021-01-01");
         assert!(s.paginators.get("Ping").is_some());
@@ -502,8 +503,7 @@ mod tests {
         )
         .unwrap();
         let reg = ModelRegistry::bundled_only();
-        reg.add_dir(&dir);
+        reg.add_dir(dir);
         assert!(reg.resolve("ec2", "Ping").is_ok());
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

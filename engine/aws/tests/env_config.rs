@@ -16,7 +16,8 @@ fn endpoints_credentials_region_and_models_come_from_the_environment() {
     let moto = orgop_testkit::moto();
     // A models directory in botocore's layout with a service the bundle lacks: STS's model
     // under another name, so a call through it can only work if the directory was read.
-    let dir = std::env::temp_dir().join(format!("orgop-env-models-{}", std::process::id()));
+    let models = orgop_testkit::TempDir::new("env-models");
+    let dir = models.path();
     let vdir = dir.join("sts-copy").join("2011-06-15");
     std::fs::create_dir_all(&vdir).unwrap();
     std::fs::copy(
@@ -45,12 +46,12 @@ fn endpoints_credentials_region_and_models_come_from_the_environment() {
             "AWS_ENDPOINT_URL_DYNAMODB",
             format!("http://127.0.0.1:{dead}"),
         )
-        .env("ORGOP_MODELS_DIR", &dir)
+        .env("ORGOP_MODELS_DIR", dir)
         .env_remove("AWS_PROFILE")
         .env_remove("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS")
         .output()
         .expect("the test binary runs again");
-    std::fs::remove_dir_all(&dir).ok();
+    drop(models);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success() && stdout.contains("1 passed"),

@@ -10,9 +10,9 @@
 //! `paginators-1.json` and `waiters-2.json`; [`apply_sdk_extras`] merges botocore's
 //! `*.sdk-extras.json` into a document before it is parsed.
 //!
-//! Correctness is defined by AWS's protocol compliance cases (`tests/protocol_tests.rs`) and
-//! checked against botocore itself over every operation of every service
-//! (`tests/botocore_models.rs`, opt-in).
+//! Correctness is defined by AWS's protocol compliance cases (`tests/protocol_tests.rs`, with
+//! the cases fetched by `scripts/protocol-tests.sh`) and checked against botocore itself over
+//! every operation of every service (`tests/botocore_models.rs`, opt-in).
 //!
 //! # Value conventions
 //!

@@ -1,8 +1,11 @@
 //! AWS's protocol compliance cases (as shipped with botocore), each case its own test.
 //!
-//! The cases live in `shared/aws-protocol-tests` beside the repository
-//! (`$CARGO_MANIFEST_DIR/../../../shared/aws-protocol-tests`), or wherever
-//! `ORGOP_PROTOCOL_TESTS` points. A missing folder fails the run loudly.
+//! The cases are not in the repository: `bash scripts/protocol-tests.sh` (which
+//! `scripts/test.sh` runs first) fetches botocore's source distribution from PyPI at a pinned
+//! version, checks its sha256 and extracts `tests/unit/protocols/` (with botocore's LICENSE.txt
+//! and NOTICE) into the git-ignored `.cache/aws-protocol-tests` at the repository root. That
+//! folder is the default; `ORGOP_PROTOCOL_TESTS` points elsewhere. A missing folder fails the
+//! run loudly.
 //!
 //! Test names are `<protocol file>/<input|output>/<case id>`. Cases on botocore's own ignore
 //! list, and cases that need event streams or checksums, are reported as ignored with their
@@ -52,13 +55,12 @@ const SKIP: &[(&str, &str)] = &[];
 fn cases_dir() -> PathBuf {
     let dir = match std::env::var_os("ORGOP_PROTOCOL_TESTS") {
         Some(d) => PathBuf::from(d),
-        None => {
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/aws-protocol-tests")
-        }
+        None => PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../.cache/aws-protocol-tests"),
     };
     if !dir.join("input").is_dir() || !dir.join("output").is_dir() {
         panic!(
-            "protocol compliance cases not found at {} (set ORGOP_PROTOCOL_TESTS to the folder \
+            "protocol compliance cases not found at {}: run `bash scripts/protocol-tests.sh` \
+             from the repository root to fetch them (or set ORGOP_PROTOCOL_TESTS to a folder \
              holding input/ and output/); refusing to pass without them",
             dir.display()
         );

@@ -1,13 +1,16 @@
 //! The command-line front end: argument parsing, diagnostic rendering, exit codes.
 //!
-//! Exit codes (the contract in DESIGN.md): 0 success; 1 a runbook is invalid (or, for `run`,
+//! Exit codes (the contract in docs/DESIGN.md): 0 success; 1 a runbook is invalid (or, for `run`,
 //! an item did not end ok/skipped); 2 usage or I/O error. Results go to stdout, diagnostics
-//! and progress to stderr.
+//! and progress to stderr. A write to stdout that fails ends the command (see [`out`]): status 0
+//! when the reader closed the pipe, 2 otherwise.
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod call;
 mod files;
+mod out;
 mod render;
 mod run;
 
@@ -45,7 +48,7 @@ enum Command {
     Run(run::RunArgs),
     /// Make one AWS call by its IAM-style name and print the result as JSON, like
     /// `aws <service> <operation>`: for exploring an API before writing a step.
-    Call(orgop_aws::cli::CallArgs),
+    Call(call::CallArgs),
 }
 
 #[derive(Args, Debug)]
@@ -74,15 +77,12 @@ struct CompileArgs {
 /// Entry point of `orgop`.
 pub fn main_orgop() -> ExitCode {
     let cli = Cli::parse();
-    ExitCode::from(match cli.command {
+    out::exit_status(match cli.command {
         Command::Validate(a) => validate(&a.paths, &a.format),
         Command::Compile(a) => compile(&a.paths, &a.out, &a.format),
-        Command::Schema => {
-            print!("{}", orgop_check::schema::SCHEMA_TEXT);
-            EXIT_OK
-        }
+        Command::Schema => out::print(orgop_check::schema::SCHEMA_TEXT).map(|()| EXIT_OK),
         Command::Run(a) => run::run(a),
-        Command::Call(a) => call(&a),
+        Command::Call(a) => call::call(&a),
     })
 }
 
@@ -101,7 +101,7 @@ struct CompileCli {
 /// Entry point of `orgop-compile`.
 pub fn main_compile() -> ExitCode {
     let cli = CompileCli::parse();
-    ExitCode::from(compile(&cli.args.paths, &cli.args.out, &cli.args.format))
+    out::exit_status(compile(&cli.args.paths, &cli.args.out, &cli.args.format))
 }
 
 /// The async runtime for commands that talk to AWS; says why when it cannot start.
@@ -118,56 +118,34 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
     }
 }
 
-fn call(args: &orgop_aws::cli::CallArgs) -> u8 {
-    let Some(rt) = crate::runtime() else {
-        return EXIT_USAGE;
-    };
-    match rt.block_on(orgop_aws::cli::call_command(args)) {
-        Ok(v) => {
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&v).expect("JSON serializes")
-            );
-            EXIT_OK
-        }
-        Err(e) => {
-            eprintln!("orgop call: {e}");
-            if e.is_before_send() {
-                EXIT_USAGE
-            } else {
-                EXIT_INVALID
-            }
-        }
-    }
-}
-
-fn validate(paths: &[PathBuf], format: &str) -> u8 {
+/// `Err` only for a failed write to stdout, as for every command.
+fn validate(paths: &[PathBuf], format: &str) -> std::io::Result<u8> {
     let checked = match load_all(paths) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("orgop: {e}");
-            return EXIT_USAGE;
+            return Ok(EXIT_USAGE);
         }
     };
-    let invalid = render::report(&checked, format);
-    if invalid { EXIT_INVALID } else { EXIT_OK }
+    let invalid = render::report(&checked, format)?;
+    Ok(if invalid { EXIT_INVALID } else { EXIT_OK })
 }
 
-fn compile(paths: &[PathBuf], out: &Path, format: &str) -> u8 {
+fn compile(paths: &[PathBuf], out: &Path, format: &str) -> std::io::Result<u8> {
     let checked = match load_all(paths) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("orgop: {e}");
-            return EXIT_USAGE;
+            return Ok(EXIT_USAGE);
         }
     };
-    if render::report(&checked, format) {
+    if render::report(&checked, format)? {
         eprintln!("orgop: nothing written: fix the runbooks above first");
-        return EXIT_INVALID;
+        return Ok(EXIT_INVALID);
     }
     if let Err(e) = std::fs::create_dir_all(out) {
         eprintln!("orgop: cannot create {}: {e}", out.display());
-        return EXIT_USAGE;
+        return Ok(EXIT_USAGE);
     }
     for c in &checked.reports {
         let Some(lowered) = &c.lowered else { continue };
@@ -175,9 +153,9 @@ fn compile(paths: &[PathBuf], out: &Path, format: &str) -> u8 {
         let target = out.join(format!("{}.asl.json", lowered.plan.runbook));
         if let Err(e) = std::fs::write(&target, text) {
             eprintln!("orgop: cannot write {}: {e}", target.display());
-            return EXIT_USAGE;
+            return Ok(EXIT_USAGE);
         }
-        println!("{}", target.display());
+        out::println(&target.display().to_string())?;
     }
-    EXIT_OK
+    Ok(EXIT_OK)
 }

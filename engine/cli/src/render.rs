@@ -4,8 +4,8 @@ use orgop_syntax::{Diagnostic, Severity};
 use serde_json::json;
 
 /// Prints every diagnostic (text to stderr, or JSON to stdout) and a summary; returns whether
-/// any file is invalid.
-pub fn report(checked: &Checked, format: &str) -> bool {
+/// any file is invalid. `Err` only when writing to stdout fails.
+pub fn report(checked: &Checked, format: &str) -> std::io::Result<bool> {
     let all: Vec<&Diagnostic> = checked
         .reports
         .iter()
@@ -30,10 +30,7 @@ pub fn report(checked: &Checked, format: &str) -> bool {
                 })
             })
             .collect();
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&list).expect("JSON serializes")
-        );
+        crate::out::println(&serde_json::to_string_pretty(&list).expect("JSON serializes"))?;
     } else {
         for d in &all {
             eprintln!(
@@ -52,7 +49,7 @@ pub fn report(checked: &Checked, format: &str) -> bool {
         plural(errors),
         plural(warnings)
     );
-    invalid > 0
+    Ok(invalid > 0)
 }
 
 fn plural(n: usize) -> &'static str {

@@ -102,18 +102,18 @@ fn parse_params(
     }
 }
 
-/// Entry point.
-pub fn run(a: RunArgs) -> u8 {
+/// Entry point. `Err` only when writing to stdout fails.
+pub fn run(a: RunArgs) -> std::io::Result<u8> {
     let checked = match load_all(std::slice::from_ref(&a.runbook)) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("orgop: {e}");
-            return EXIT_USAGE;
+            return Ok(EXIT_USAGE);
         }
     };
     let Some(lowered) = checked.reports.first().and_then(|r| r.lowered.clone()) else {
-        render::report(&checked, "text");
-        return EXIT_INVALID;
+        render::report(&checked, "text")?;
+        return Ok(EXIT_INVALID);
     };
     let params = match parse_params(&lowered.plan.params, &a.params) {
         Ok(p) => p,
@@ -121,7 +121,7 @@ pub fn run(a: RunArgs) -> u8 {
             for e in errors {
                 eprintln!("orgop: {e}");
             }
-            return EXIT_USAGE;
+            return Ok(EXIT_USAGE);
         }
     };
     let now = std::time::SystemTime::now()
@@ -142,7 +142,7 @@ pub fn run(a: RunArgs) -> u8 {
         now,
     };
     let Some(rt) = crate::runtime() else {
-        return EXIT_USAGE;
+        return Ok(EXIT_USAGE);
     };
     match &a.replay {
         Some(root) => rt.block_on(execute(
@@ -173,7 +173,7 @@ async fn execute<C: Connector>(
     lowered: &orgop_plan::Lowered,
     connector: Arc<C>,
     opts: RunOptions,
-) -> u8 {
+) -> std::io::Result<u8> {
     let tty = std::io::stderr().is_terminal();
     let total = Arc::new(AtomicUsize::new(0));
     let counts = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<
@@ -249,14 +249,14 @@ async fn execute<C: Connector>(
         Ok(s) => s,
         Err(e) => {
             eprintln!("orgop: cannot write results: {e}");
-            return EXIT_USAGE;
+            return Ok(EXIT_USAGE);
         }
     };
     let ran = orgop_runner::run_each(lowered, connector, opts, on_event, |r| spool.push(r)).await;
     if let Err(e) = ran {
         eprintln!("orgop: {e}");
         let _ = spool.remove();
-        return EXIT_USAGE;
+        return Ok(EXIT_USAGE);
     }
     let written = if to_s3 {
         let client = orgop_aws::AwsClient::from_env(orgop_aws::ClientOptions {
@@ -274,16 +274,17 @@ async fn execute<C: Connector>(
         Ok(f) => f,
         Err(e) => {
             eprintln!("orgop: {e}");
-            return EXIT_USAGE;
+            return Ok(EXIT_USAGE);
         }
     };
     let summary = spool.summary().clone();
-    if a.format == "json" {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&summary).expect("summary serializes")
-        );
-    }
+    // The files are written: a failed write to stdout still leaves the summary on stderr and
+    // the spool removed before it ends the command.
+    let printed = if a.format == "json" {
+        crate::out::println(&serde_json::to_string_pretty(&summary).expect("summary serializes"))
+    } else {
+        Ok(())
+    };
     eprintln!("{}", summary_table(&summary, &spool.not_ok(), apply));
     for f in files {
         eprintln!("wrote {f}");
@@ -291,11 +292,12 @@ async fn execute<C: Connector>(
     if let Err(e) = spool.remove() {
         eprintln!("orgop: {e}");
     }
-    if summary.all_ran() {
+    printed?;
+    Ok(if summary.all_ran() {
         EXIT_OK
     } else {
         EXIT_INVALID
-    }
+    })
 }
 
 fn summary_table(s: &Summary, failed: &[&orgop_exec::ItemResult], apply: bool) -> String {

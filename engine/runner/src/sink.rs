@@ -1,4 +1,4 @@
-//! Result files: `results.jsonl` (one JSON object per item, the contract in DESIGN.md) and
+//! Result files: `results.jsonl` (one JSON object per item, the contract in docs/DESIGN.md) and
 //! `findings.csv` (stable columns: account_id, account_name, region, resource_id, then the
 //! report's columns in the runbook's order). Both are sorted by account and region.
 //!
@@ -315,7 +315,8 @@ mod tests {
             ok("111111111111", "us-east-1", &["vol-1", "vol-2"]),
             ok("111111111111", "eu-west-1", &[]),
         ];
-        let dir = std::env::temp_dir().join(format!("orgop-spool-test-{}", std::process::id()));
+        let tmp = orgop_testkit::TempDir::new("spool-test");
+        let dir = tmp.path();
         let mut spool = Spool::create(dir.join("spool.jsonl")).unwrap();
         for r in results.iter().cloned() {
             spool.push(r);
@@ -340,6 +341,5 @@ mod tests {
         assert!(j.starts_with(r#"{"account_id":"000000000000""#), "{j}");
         spool.remove().unwrap();
         assert!(!dir.join("spool.jsonl").exists());
-        std::fs::remove_dir_all(dir).unwrap();
     }
 }

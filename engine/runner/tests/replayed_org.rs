@@ -2,6 +2,7 @@
 //! bounded concurrency, a denied account recorded and never stopping the others, sinks.
 use orgop_exec::Status;
 use orgop_runner::{Event, Overrides, ReplayConnector, RunOptions, Summary, run, sink};
+use orgop_testkit::TempDir;
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -16,13 +17,10 @@ fn account(id: &str, name: &str, state: &str) -> Value {
 }
 
 /// An org of 5 accounts (one suspended), two regions, 2 volumes per item (one old), one
-/// account whose role cannot be assumed.
-fn recorded_org() -> PathBuf {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap()
-        .as_nanos();
-    let root = std::env::temp_dir().join(format!("orgop-org-{}-{nanos}", std::process::id()));
+/// account whose role cannot be assumed. Removed when the returned folder is dropped.
+fn recorded_org() -> TempDir {
+    let dir = TempDir::new("org");
+    let root = dir.path();
     let accounts = [
         ("111111111111", "prod", "ACTIVE"),
         ("222222222222", "dev", "ACTIVE"),
@@ -52,7 +50,7 @@ fn recorded_org() -> PathBuf {
             );
         }
     }
-    root
+    dir
 }
 
 fn lowered() -> orgop_plan::Lowered {
@@ -77,12 +75,13 @@ fn opts(overrides: Overrides) -> RunOptions {
 
 #[tokio::test]
 async fn every_active_account_and_region_is_accounted_for() {
-    let root = recorded_org();
+    let org = recorded_org();
+    let root = org.path();
     let events = Arc::new(Mutex::new(Vec::new()));
     let ev = events.clone();
     let results = run(
         &lowered(),
-        Arc::new(ReplayConnector::new(&root)),
+        Arc::new(ReplayConnector::new(root)),
         opts(Overrides::default()),
         move |e| ev.lock().unwrap().push(e),
     )
@@ -160,7 +159,8 @@ async fn every_active_account_and_region_is_accounted_for() {
 
 #[tokio::test]
 async fn overrides_narrow_the_targets_and_unknown_accounts_are_reported() {
-    let root = recorded_org();
+    let org = recorded_org();
+    let root = org.path();
     let o = Overrides {
         regions: Some(vec!["eu-west-1".into()]),
         accounts: Some(vec![
@@ -173,7 +173,7 @@ async fn overrides_narrow_the_targets_and_unknown_accounts_are_reported() {
     };
     let results = run(
         &lowered(),
-        Arc::new(ReplayConnector::new(&root)),
+        Arc::new(ReplayConnector::new(root)),
         opts(o),
         |_| {},
     )

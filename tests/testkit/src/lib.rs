@@ -1,13 +1,15 @@
 //! Real parts for orgop's end-to-end tests: moto server (the AWS emulator, from the `.venv`
 //! that `scripts/moto-venv.sh` makes) and `tests/support/aws_proxy.py`, each a child process
 //! bound to 127.0.0.1 on a free port and killed when dropped. A fixture that cannot start
-//! panics with what to do: a test never passes without its emulator.
+//! panics with what to do: a test never passes without its emulator. Also the repository root
+//! ([`repo`]) and self-removing temporary folders ([`TempDir`]) for every test that needs them.
 #![deny(missing_docs)]
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 /// The repository root.
@@ -16,6 +18,48 @@ pub fn repo() -> PathBuf {
         .join("../..")
         .canonicalize()
         .expect("the repository exists")
+}
+
+/// A fresh, empty folder in the system's temporary directory, named
+/// `orgop-<tag>-<process id>-<counter>-<nanoseconds>` so that no two are the same, within a
+/// process or across processes. Removed, with everything in it, when dropped.
+#[derive(Debug)]
+pub struct TempDir {
+    path: PathBuf,
+}
+
+impl TempDir {
+    /// Makes the folder; `tag` says in its name what it is for.
+    pub fn new(tag: &str) -> TempDir {
+        static COUNTER: AtomicUsize = AtomicUsize::new(0);
+        let n = COUNTER.fetch_add(1, Ordering::Relaxed);
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .expect("the clock is after 1970")
+            .as_nanos();
+        let path =
+            std::env::temp_dir().join(format!("orgop-{tag}-{}-{n}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&path)
+            .unwrap_or_else(|e| panic!("cannot create {}: {e}", path.display()));
+        TempDir { path }
+    }
+
+    /// The folder.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl AsRef<Path> for TempDir {
+    fn as_ref(&self) -> &Path {
+        &self.path
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
 }
 
 /// The virtualenv's python (with moto and boto3), made by `scripts/moto-venv.sh` if missing.

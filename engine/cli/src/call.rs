@@ -1,4 +1,4 @@
-//! `orgop call SERVICE:Operation`: the arguments and the logic, for engine/cli to wire up.
+//! `orgop call SERVICE:Operation`: one AWS call by its IAM-style name, printed as JSON.
 //!
 //! Guarantees: the call is checked against the model before anything is sent (unknown
 //! service, operation or parameter fail with close matches); `--params` is a JSON object or
@@ -8,9 +8,10 @@
 
 use std::path::PathBuf;
 
+use orgop_aws::{AwsClient, CallError, ClientOptions, RoleSpec, Target};
 use serde_json::Value;
 
-use crate::{AwsClient, CallError, ClientOptions, RoleSpec, Target};
+use crate::{EXIT_INVALID, EXIT_OK, EXIT_USAGE, out};
 
 /// Arguments of `orgop call`.
 #[derive(Debug, Clone, clap::Args)]
@@ -94,7 +95,7 @@ pub async fn call_command(args: &CallArgs) -> Result<Value, CallError> {
     let region = client.default_region().to_string();
     let target = match &args.role_arn {
         Some(arn) => Target {
-            account_id: crate::credentials::account_of_arn(arn)
+            account_id: orgop_aws::credentials::account_of_arn(arn)
                 .unwrap_or_default()
                 .to_string(),
             region,
@@ -113,6 +114,27 @@ pub async fn call_command(args: &CallArgs) -> Result<Value, CallError> {
     } else {
         client.call(&target, service, operation, params).await
     }
+}
+
+/// Runs `orgop call` and prints its result. `Err` only when writing to stdout fails.
+pub fn call(args: &CallArgs) -> std::io::Result<u8> {
+    let Some(rt) = crate::runtime() else {
+        return Ok(EXIT_USAGE);
+    };
+    Ok(match rt.block_on(call_command(args)) {
+        Ok(v) => {
+            out::println(&serde_json::to_string_pretty(&v).expect("JSON serializes"))?;
+            EXIT_OK
+        }
+        Err(e) => {
+            eprintln!("orgop call: {e}");
+            if e.is_before_send() {
+                EXIT_USAGE
+            } else {
+                EXIT_INVALID
+            }
+        }
+    })
 }
 
 #[cfg(test)]
