@@ -326,7 +326,10 @@ fn one_failing_item_is_recorded_and_the_others_still_run() {
     let summaries: Vec<WorkerSummary> =
         serde_json::from_value(out["results"]["items"].clone()).unwrap();
     assert_eq!(summaries.len(), 6);
-    let failed: Vec<_> = summaries.iter().filter(|s| s.status == "error").collect();
+    let failed: Vec<_> = summaries
+        .iter()
+        .filter(|s| s.status == orgop_exec::Status::Error)
+        .collect();
     assert_eq!(failed.len(), 2);
     for f in failed {
         assert_eq!(f.account_id, "222222222222");

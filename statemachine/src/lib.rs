@@ -27,6 +27,7 @@
 
 use orgop_plan::contract::{self, fields};
 use orgop_plan::{LAMBDA_TRANSIENT_ERRORS, Lowered, MapKind, WorkerError};
+use orgop_vocab::Code;
 use serde_json::{Value, json};
 
 /// Placeholders the definition uses, with what each must be substituted with.
@@ -267,7 +268,7 @@ pub fn compile(l: &Lowered) -> Value {
             states::FANOUT_FAILED: {
                 "Type": "Fail",
                 "Comment": format!("{} the fanout could not list the targets", at("targets")),
-                "Error": "OrgOp.FanoutFailed",
+                "Error": Code::FanoutFailed.name(),
                 "Cause": "The fanout could not list the target accounts and regions; the Fanout task's error in the execution history says why."
             },
             states::MAP: map,
@@ -285,7 +286,7 @@ pub fn compile(l: &Lowered) -> Value {
             states::ITEMS_FAILED: {
                 "Type": "Fail",
                 "Comment": format!("{} some items ended denied or error; the results say which", at("runbook")),
-                "Error": "OrgOp.ItemsFailed",
+                "Error": Code::ItemsFailed.name(),
                 "Cause": "Some accounts or regions ended denied or error; every item is in the results (results.jsonl)."
             },
             states::DONE: {

@@ -30,29 +30,8 @@ use crate::http::{Timeouts, Transport, TransportError};
 use crate::models::{LoadError, ModelRegistry, Service};
 use crate::ratelimit::{BucketKey, RateConfig, RateLimiters};
 use crate::retry::{FailureKind, RetryPolicy, classify};
-
-/// Error codes that mean the caller is not allowed to make the call.
-pub const ACCESS_DENIED_CODES: &[&str] = &[
-    "AccessDenied",
-    "UnrecognizedClientException",
-    "InvalidClientTokenId",
-    "AccessDeniedException",
-    "UnauthorizedOperation",
-    "UnauthorizedAccess",
-    "AuthorizationError",
-    "AuthorizationErrorException",
-    "NotAuthorized",
-    "Forbidden",
-    "AccessDeniedForDependencyException",
-];
-
-/// Error codes that mean the credentials sent have expired.
-pub const EXPIRED_CREDENTIALS_CODES: &[&str] = &[
-    "ExpiredToken",
-    "ExpiredTokenException",
-    "RequestExpired",
-    "TokenRefreshRequired",
-];
+use orgop_vocab::Code;
+use orgop_vocab::aws::{ErrorClass, class_of, class_of_answer};
 
 /// How to build an [`AwsClient`].
 #[derive(Debug, Clone)]
@@ -218,6 +197,25 @@ pub enum CallError {
 }
 
 impl CallError {
+    /// The error a call ends with when AWS answered `error` to its last attempt (of
+    /// `attempts`): throttled, access denied or a service error, by the code table
+    /// (`orgop_vocab::aws`) and the HTTP status. (A live call also reads the model's
+    /// `retryable` trait.)
+    pub fn answered(
+        service: impl Into<String>,
+        operation: impl Into<String>,
+        error: AwsError,
+        attempts: u32,
+    ) -> CallError {
+        let kind = classify(&error.code, error.status);
+        let api = ApiError {
+            service: service.into(),
+            operation: operation.into(),
+            error,
+        };
+        final_api_error(api, kind, attempts)
+    }
+
     /// True when nothing was sent because the call itself is wrong.
     pub fn is_before_send(&self) -> bool {
         matches!(
@@ -245,14 +243,14 @@ impl CallError {
             CallError::Api(e)
             | CallError::AccessDenied(e)
             | CallError::Throttled { error: e, .. } => &e.error.code,
-            CallError::UnknownService(_) => "UnknownService",
-            CallError::UnknownOperation { .. } => "UnknownOperation",
-            CallError::Validation { .. } => "ValidationError",
-            CallError::Invalid(_) => "InvalidRequest",
-            CallError::Transport { .. } => "Transport",
+            CallError::UnknownService(_) => Code::UnknownService.name(),
+            CallError::UnknownOperation { .. } => Code::UnknownOperation.name(),
+            CallError::Validation { .. } => Code::ValidationError.name(),
+            CallError::Invalid(_) => Code::InvalidRequest.name(),
+            CallError::Transport { .. } => Code::Transport.name(),
             CallError::Credentials(CredentialsError::AssumeRole { code, .. }) => code,
-            CallError::Credentials(_) => "NoCredentials",
-            CallError::Waiter { .. } => "WaiterFailed",
+            CallError::Credentials(_) => Code::NoCredentials.name(),
+            CallError::Waiter { .. } => Code::WaiterFailed.name(),
         }
     }
 }
@@ -698,7 +696,7 @@ impl AwsClient {
                             bucket.on_throttle();
                         }
                         let mut fresh_try = false;
-                        if EXPIRED_CREDENTIALS_CODES.contains(&error.code.as_str()) {
+                        if class_of(&error.code) == Some(ErrorClass::ExpiredCredentials) {
                             // Credentials expired early (revoked session, clock skew): drop
                             // the cached ones and try once more with fresh ones, whatever
                             // the retry policy says.
@@ -842,9 +840,7 @@ fn final_api_error(api: ApiError, kind: FailureKind, attempts: u32) -> CallError
             error: api,
             attempts,
         }
-    } else if ACCESS_DENIED_CODES.contains(&api.error.code.as_str())
-        || (api.error.status == 403 && api.error.code == "403")
-    {
+    } else if class_of_answer(&api.error.code, api.error.status) == Some(ErrorClass::Denied) {
         CallError::AccessDenied(api)
     } else {
         CallError::Api(api)

@@ -244,7 +244,7 @@ impl CredentialSource {
             .credentials()
             .ok_or_else(|| CredentialsError::AssumeRole {
                 role_arn: role_arn.to_string(),
-                code: "NoCredentials".to_string(),
+                code: orgop_vocab::Code::NoCredentials.name().to_string(),
                 message: "AssumeRole answered without credentials".to_string(),
             })?;
         let expiry = SystemTime::try_from(*c.expiration()).ok();

@@ -45,8 +45,7 @@ pub mod ratelimit;
 pub mod retry;
 
 pub use client::{
-    ACCESS_DENIED_CODES, ApiError, AwsClient, CallError, ClientOptions, EXPIRED_CREDENTIALS_CODES,
-    Target, sign_request, sign_request_at,
+    ApiError, AwsClient, CallError, ClientOptions, Target, sign_request, sign_request_at,
 };
 pub use credentials::{CredentialsError, RoleSpec};
 pub use endpoints::Endpoint;

@@ -12,40 +12,7 @@ use std::time::Duration;
 
 use rand::Rng;
 
-/// Error codes the SDKs treat as throttling.
-pub const THROTTLING_CODES: &[&str] = &[
-    "Throttling",
-    "ThrottlingException",
-    "ThrottledException",
-    "RequestThrottledException",
-    "TooManyRequestsException",
-    "ProvisionedThroughputExceededException",
-    "TransactionInProgressException",
-    "RequestLimitExceeded",
-    "BandwidthLimitExceeded",
-    "LimitExceededException",
-    "RequestThrottled",
-    "SlowDown",
-    "PriorRequestNotComplete",
-    "EC2ThrottledException",
-];
-
-/// Error codes the SDKs treat as transient (retried, but not throttling).
-pub const TRANSIENT_CODES: &[&str] = &[
-    "RequestTimeout",
-    "RequestTimeoutException",
-    "InternalError",
-    "InternalFailure",
-    "InternalServerError",
-    "ServiceUnavailable",
-    "ServiceUnavailableException",
-    "IDPCommunicationError",
-];
-
-/// Whether an error code means the caller is being throttled.
-pub fn is_throttling_code(code: &str) -> bool {
-    THROTTLING_CODES.contains(&code)
-}
+use orgop_vocab::aws::{ErrorClass, class_of_answer};
 
 /// What kind of failure an attempt ended with, for the retry decision.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,14 +27,12 @@ pub enum FailureKind {
     Permanent,
 }
 
-/// Classifies an error answered by a service.
+/// Classifies an error answered by a service (the codes are `orgop_vocab::aws`'s table).
 pub fn classify(code: &str, status: u16) -> FailureKind {
-    if is_throttling_code(code) || status == 429 {
-        FailureKind::Throttling
-    } else if TRANSIENT_CODES.contains(&code) || matches!(status, 500 | 502 | 503 | 504) {
-        FailureKind::Transient
-    } else {
-        FailureKind::Permanent
+    match class_of_answer(code, status) {
+        Some(ErrorClass::Throttling) => FailureKind::Throttling,
+        Some(ErrorClass::Transient) => FailureKind::Transient,
+        _ => FailureKind::Permanent,
     }
 }
 

@@ -2,10 +2,11 @@
 //! Defaults are applied here, once, so every consumer sees the same values.
 use orgop_plan::{
     CallPlan, Column, Lowered, MapKind, PLAN_FORMAT, ParamDef, Plan, ReportPlan, RolePlan,
-    SafetyPlan, TargetsPlan, ops,
+    SafetyPlan, TargetsPlan,
 };
 use orgop_syntax::model::{MapMode, Regions, Runbook, Step, TagValues};
 use orgop_syntax::{SpanMap, pointer_push};
+use orgop_vocab::verbs as ops;
 use std::collections::BTreeMap;
 
 /// Default Map `MaxConcurrency`.

@@ -2,9 +2,9 @@
 //! so a file with a schema error still gets its reference and expression errors reported in
 //! the same pass.
 use crate::{jmes, schedule, suggest, template};
-use orgop_plan::ops;
 use orgop_syntax::model::{ParamSpec, ParamType, Report, Step, Targets};
 use orgop_syntax::{Diagnostic, Loaded, Span, pointer_push};
+use orgop_vocab::verbs as ops;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 

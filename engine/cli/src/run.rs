@@ -1,7 +1,7 @@
 //! `orgop run`: the local fan-out.
 use crate::{EXIT_INVALID, EXIT_OK, EXIT_USAGE, load_all, render};
 use clap::Args;
-use orgop_exec::Status;
+use orgop_exec::{ActionOutcome, Status};
 use orgop_runner::sink::Spool;
 use orgop_runner::{Connector, Event, Overrides, ReplayConnector, RunOptions, Summary};
 use serde_json::{Map, Value};
@@ -301,14 +301,13 @@ async fn execute<C: Connector>(
 }
 
 fn summary_table(s: &Summary, failed: &[&orgop_exec::ItemResult], apply: bool) -> String {
-    let get = |k: &str| s.by_status.get(k).copied().unwrap_or(0);
     let mut out = format!(
         "\nitems     {:>5}   ok {}   denied {}   error {}   skipped {}\nfindings  {:>5}\n",
         s.items,
-        get("ok"),
-        get("denied"),
-        get("error"),
-        get("skipped"),
+        s.count(Status::Ok),
+        s.count(Status::Denied),
+        s.count(Status::Error),
+        s.count(Status::Skipped),
         s.findings
     );
     let actions: Vec<String> = s.actions.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -320,7 +319,13 @@ fn summary_table(s: &Summary, failed: &[&orgop_exec::ItemResult], apply: bool) -
             actions.join("   ")
         }
     ));
-    if !apply && s.actions.get("planned").copied().unwrap_or(0) > 0 {
+    if !apply
+        && s.actions
+            .get(ActionOutcome::Planned.as_str())
+            .copied()
+            .unwrap_or(0)
+            > 0
+    {
         out.push_str("          (dry run: run again with --apply to send the planned actions)\n");
     }
     if !failed.is_empty() {

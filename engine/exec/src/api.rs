@@ -27,6 +27,8 @@ pub enum ErrorKind {
     Throttled,
     /// The thing is not there.
     NotFound,
+    /// The region or service is not enabled for the account (`OptInRequired`).
+    NotEnabled,
     /// Rejected before sending: unknown operation or bad parameters.
     Invalid,
     /// Network or endpoint trouble.
@@ -67,41 +69,15 @@ impl std::fmt::Display for ApiError {
 
 impl std::error::Error for ApiError {}
 
-/// Classifies an AWS error code.
+/// Classifies an AWS error code by the one table (`orgop_vocab::aws`).
 pub fn classify(code: &str) -> ErrorKind {
-    const DENIED: [&str; 8] = [
-        "AccessDenied",
-        "AccessDeniedException",
-        "UnauthorizedOperation",
-        "AuthorizationError",
-        "AuthorizationErrorException",
-        "UnrecognizedClientException",
-        "InvalidClientTokenId",
-        "Forbidden",
-    ];
-    const THROTTLED: [&str; 8] = [
-        "Throttling",
-        "ThrottlingException",
-        "ThrottledException",
-        "RequestLimitExceeded",
-        "TooManyRequestsException",
-        "SlowDown",
-        "ProvisionedThroughputExceededException",
-        "RequestThrottled",
-    ];
-    if DENIED.contains(&code) {
-        ErrorKind::Denied
-    } else if THROTTLED.contains(&code) {
-        ErrorKind::Throttled
-    } else if code.ends_with("NotFound")
-        || code.ends_with("NotFoundException")
-        || code.ends_with(".NotFound")
-        || code == "NoSuchEntity"
-        || code.starts_with("NoSuch")
-    {
-        ErrorKind::NotFound
-    } else {
-        ErrorKind::Other
+    use orgop_vocab::aws::{ErrorClass, class_of};
+    match class_of(code) {
+        Some(ErrorClass::Denied) => ErrorKind::Denied,
+        Some(ErrorClass::Throttling) => ErrorKind::Throttled,
+        Some(ErrorClass::NotFound) => ErrorKind::NotFound,
+        Some(ErrorClass::NotEnabled) => ErrorKind::NotEnabled,
+        Some(ErrorClass::Transient | ErrorClass::ExpiredCredentials) | None => ErrorKind::Other,
     }
 }
 
@@ -124,5 +100,7 @@ mod tests {
         assert_eq!(classify("ResourceNotFoundException"), ErrorKind::NotFound);
         assert_eq!(classify("NoSuchBucket"), ErrorKind::NotFound);
         assert_eq!(classify("InvalidParameterValue"), ErrorKind::Other);
+        assert_eq!(classify("NotAuthorized"), ErrorKind::Denied);
+        assert_eq!(classify("OptInRequired"), ErrorKind::NotEnabled);
     }
 }

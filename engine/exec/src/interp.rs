@@ -5,6 +5,8 @@ use crate::prepare::{Prepared, PreparedCall};
 use crate::result::{ActionOutcome, ActionRecord, Finding, ItemError, ItemResult, Status};
 use crate::template::{Scope, to_template, truthy as truthy_condition};
 use jmespath::Variable;
+use orgop_vocab::Code;
+use orgop_vocab::verbs::removes;
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -83,22 +85,6 @@ impl<A: AwsApi> Counted<'_, A> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.api.call(call).await
     }
-}
-
-/// Verbs whose NotFound answer means the work is already done.
-const REMOVING_VERBS: [&str; 8] = [
-    "Delete",
-    "Terminate",
-    "Remove",
-    "Deregister",
-    "Disassociate",
-    "Detach",
-    "Revoke",
-    "Release",
-];
-
-fn removes(op: &str) -> bool {
-    REMOVING_VERBS.iter().any(|v| op.starts_with(v))
 }
 
 /// One item's view of the run: the orgop functions' context, the templates' scope, and the
@@ -183,7 +169,7 @@ impl<'p> ItemRun<'p> {
         call: &PreparedCall,
         element: Option<&Value>,
     ) -> Result<Option<Value>, Stop> {
-        let tmpl_err = |m| (Status::Error, fail(id, "OrgOp.Template", m));
+        let tmpl_err = |m| (Status::Error, fail(id, Code::Template, m));
         let scope = self.scope.with_item(element);
         if let Some((source, cond)) = &call.when
             && !truthy_condition(source, cond, &scope).map_err(tmpl_err)?
@@ -199,9 +185,9 @@ impl<'p> ItemRun<'p> {
     }
 }
 
-fn fail(step: &str, code: &str, message: impl Into<String>) -> ItemError {
+fn fail(step: &str, code: impl AsRef<str>, message: impl Into<String>) -> ItemError {
     ItemError {
-        code: code.into(),
+        code: code.as_ref().into(),
         message: message.into(),
         step: Some(step.into()),
     }
@@ -247,7 +233,7 @@ type Stop = (Status, ItemError);
 fn status_of(e: &ApiError) -> Status {
     match e.kind {
         ErrorKind::Denied => Status::Denied,
-        _ if e.code == "OptInRequired" => Status::Skipped,
+        ErrorKind::NotEnabled => Status::Skipped,
         _ => Status::Error,
     }
 }
@@ -267,7 +253,7 @@ async fn execute<A: AwsApi>(
                 Status::Error,
                 fail(
                     &step.id,
-                    "OrgOp.MutatingStep",
+                    Code::MutatingStep,
                     format!(
                         "{}:{} changes resources and is not an action: refused",
                         step.service, step.operation
@@ -297,7 +283,7 @@ async fn run_step<A: AwsApi>(
     api: &Counted<'_, A>,
 ) -> Result<Vec<Value>, Stop> {
     let step = ir.prepared.step(call);
-    let expr_err = |m| (Status::Error, fail(&step.id, "OrgOp.Expression", m));
+    let expr_err = |m| (Status::Error, fail(&step.id, Code::Expression, m));
     let mut out = Vec::new();
     for element in ir.elements(&step.for_each) {
         let Some(params) = ir.render(&step.id, call, element)? else {
@@ -344,7 +330,7 @@ async fn run_step<A: AwsApi>(
 
 fn findings(ir: &ItemRun<'_>) -> Result<Vec<Finding>, Stop> {
     let p = ir.prepared;
-    let err = |m: String| (Status::Error, fail("report", "OrgOp.Expression", m));
+    let err = |m: String| (Status::Error, fail("report", Code::Expression, m));
     let mut out = Vec::new();
     for r in ir
         .steps

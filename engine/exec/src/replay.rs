@@ -5,6 +5,7 @@
 //! pages, one page (an object), or an error `{"Error": {"Code": "...", "Message": "..."}}`.
 //! Account ids in recordings are scrubbed to `123456789012` when recorded.
 use crate::api::{ApiError, AwsApi, Call};
+use orgop_vocab::Code;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -49,12 +50,12 @@ impl AwsApi for ReplayApi {
         };
         let path = self.dir.join(format!("{name}_{n}.json"));
         let text = std::fs::read_to_string(&path).map_err(|e| ApiError {
-            code: "OrgOp.NoRecording".into(),
+            code: Code::NoRecording.name().into(),
             message: format!("{}: {e}", path.display()),
             kind: crate::api::ErrorKind::Invalid,
         })?;
         let v: Value = serde_json::from_str(&text).map_err(|e| ApiError {
-            code: "OrgOp.BadRecording".into(),
+            code: Code::BadRecording.name().into(),
             message: format!("{}: {e}", path.display()),
             kind: crate::api::ErrorKind::Invalid,
         })?;

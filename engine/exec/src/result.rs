@@ -1,43 +1,31 @@
 //! What one item produced: the record written to results.jsonl and the results store.
+use orgop_plan::contract::Item;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// How an item ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Status {
-    /// Every step ran (and every applied action succeeded).
-    Ok,
-    /// The role could not be assumed or a call was denied.
-    Denied,
-    /// A call failed.
-    Error,
-    /// Not run: the region is not enabled in the account, or excluded at run time.
-    Skipped,
-}
-
-impl Status {
-    /// The word used in results and summaries.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Ok => "ok",
-            Status::Denied => "denied",
-            Status::Error => "error",
-            Status::Skipped => "skipped",
-        }
-    }
-}
+pub use orgop_vocab::Status;
 
 /// Why an item is not ok.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ItemError {
-    /// AWS's error code, or orgop's (`OrgOp.*`).
+    /// AWS's error code, or one of orgop's ([`orgop_vocab::Code`]).
     pub code: String,
     /// The message.
     pub message: String,
     /// The step or action that failed, when one did.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub step: Option<String>,
+}
+
+impl ItemError {
+    /// An error with `code` (AWS's, or one of orgop's [`orgop_vocab::Code`]s) and no step.
+    pub fn new(code: impl AsRef<str>, message: impl Into<String>) -> ItemError {
+        ItemError {
+            code: code.as_ref().into(),
+            message: message.into(),
+            step: None,
+        }
+    }
 }
 
 /// One finding row.
@@ -84,6 +72,28 @@ pub struct ActionRecord {
     pub reason: Option<String>,
 }
 
+impl ActionOutcome {
+    /// Every outcome, in a fixed order.
+    pub const ALL: [ActionOutcome; 5] = [
+        ActionOutcome::Planned,
+        ActionOutcome::Done,
+        ActionOutcome::AlreadyDone,
+        ActionOutcome::Skipped,
+        ActionOutcome::Failed,
+    ];
+
+    /// The word used in results and summaries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ActionOutcome::Planned => "planned",
+            ActionOutcome::Done => "done",
+            ActionOutcome::AlreadyDone => "already_done",
+            ActionOutcome::Skipped => "skipped",
+            ActionOutcome::Failed => "failed",
+        }
+    }
+}
+
 /// Everything about one account x region.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ItemResult {
@@ -108,4 +118,35 @@ pub struct ItemResult {
     pub calls: u32,
     /// Wall time in milliseconds.
     pub duration_ms: u64,
+}
+
+impl ItemResult {
+    /// The record of an item that ended before it ran anything: `status` with `error`, no
+    /// findings, no actions.
+    pub fn failed(item: Item, status: Status, error: ItemError) -> ItemResult {
+        ItemResult {
+            account_id: item.account_id,
+            account_name: item.account_name,
+            region: item.region,
+            status,
+            error: Some(error),
+            findings: Vec::new(),
+            actions: Vec::new(),
+            applied: false,
+            calls: 0,
+            duration_ms: 0,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn outcome_words_are_the_serialized_form() {
+        for o in ActionOutcome::ALL {
+            assert_eq!(serde_json::to_value(o).unwrap(), o.as_str());
+        }
+    }
 }

@@ -3,13 +3,15 @@ use crate::store::{
     Notifier, NotifyErrorKind, ObjectStore, ResultsStore, RunNotice, StoreError, StoreErrorKind,
     execution_name,
 };
-use orgop_exec::{ActionBudget, ErrorKind, ItemResult, Prepared, RunFacts, Status};
+use orgop_exec::{ActionBudget, ErrorKind, ItemError, ItemResult, Prepared, RunFacts, Status};
+use orgop_plan::contract::Item;
 use orgop_plan::contract::{
     self, ExecutionInput, FanoutRequest, FanoutResponse, ResultsRequest, ResultsSummary,
     RunContext, S3Location, WorkerRequest, WorkerSummary,
 };
 use orgop_plan::{MapKind, WorkerError};
 use orgop_runner::{Connector, Overrides, sink};
+use orgop_vocab::Code;
 use serde_json::Value;
 use std::sync::Arc;
 use std::time::Instant;
@@ -242,7 +244,7 @@ fn summary_of(r: &ItemResult) -> WorkerSummary {
     WorkerSummary {
         account_id: r.account_id.clone(),
         region: r.region.clone(),
-        status: r.status.as_str().into(),
+        status: r.status,
         findings: r.findings.len(),
         actions: r.actions.len(),
         error_code: r.error.as_ref().map(|e| e.code.clone()),
@@ -325,22 +327,26 @@ async fn spool_results<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifie
         .await?;
     // Failures the state machine caught never reached the store: add them from the summaries.
     for s in req.items.iter().flatten() {
-        if s.status == "error" && !stored.contains(&(s.account_id.clone(), s.region.clone())) {
-            spool.push(orgop_runner::failed_item(
-                &s.account_id,
-                "",
-                &s.region,
+        if s.status == Status::Error && !stored.contains(&(s.account_id.clone(), s.region.clone()))
+        {
+            spool.push(ItemResult::failed(
+                Item {
+                    account_id: s.account_id.clone(),
+                    account_name: String::new(),
+                    region: s.region.clone(),
+                },
                 Status::Error,
-                s.error_code.as_deref().unwrap_or("OrgOp.Internal"),
-                s.error_message.as_deref().unwrap_or_default(),
+                ItemError::new(
+                    s.error_code.as_deref().unwrap_or(Code::Internal.name()),
+                    s.error_message.as_deref().unwrap_or_default(),
+                ),
             ));
         }
     }
     let s = spool.summary();
     let mut out = ResultsSummary {
         items: s.items,
-        failed: s.by_status.get("denied").copied().unwrap_or(0)
-            + s.by_status.get("error").copied().unwrap_or(0),
+        failed: s.failed(),
         by_status: s.by_status.clone(),
         findings: s.findings,
         actions: s.actions.clone(),
@@ -456,7 +462,15 @@ mod tests {
     }
 
     fn ok(account: &str, region: &str, volumes: &[&str]) -> ItemResult {
-        let mut r = orgop_runner::failed_item(account, "m", region, Status::Ok, "", "");
+        let mut r = ItemResult::failed(
+            Item {
+                account_id: account.into(),
+                account_name: "m".into(),
+                region: region.into(),
+            },
+            Status::Ok,
+            ItemError::new("", ""),
+        );
         r.error = None;
         r.findings = volumes
             .iter()

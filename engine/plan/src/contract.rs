@@ -4,6 +4,7 @@
 //! deserializes them into these types. The field-name constants below are what both sides
 //! use, so renaming one breaks the build, not a deployed state machine.
 use crate::plan::{ParamDef, Plan, RolePlan, TargetsPlan};
+use orgop_vocab::Status;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -136,8 +137,8 @@ pub struct WorkerSummary {
     pub account_id: String,
     /// Region.
     pub region: String,
-    /// `ok`, `denied`, `error` or `skipped`.
-    pub status: String,
+    /// How the item ended.
+    pub status: Status,
     /// Number of findings.
     pub findings: usize,
     /// Number of actions done or planned.
@@ -183,7 +184,7 @@ pub struct ResultsSummary {
     /// Items that ended `denied` or `error`.
     pub failed: usize,
     /// Items by status.
-    pub by_status: BTreeMap<String, usize>,
+    pub by_status: BTreeMap<Status, usize>,
     /// Finding rows.
     pub findings: usize,
     /// Actions by outcome.

@@ -1,6 +1,7 @@
 //! The error names the orgop Lambda raises and the compiled state machine retries and catches
 //! on. Defined once here: the compiler writes them into `Retry`/`Catch`, the Lambda sets them as
 //! `errorType`.
+use orgop_vocab::Code;
 use std::fmt;
 
 /// An error that leaves a Lambda handler. Everything else about an item (denied, API errors,
@@ -31,15 +32,20 @@ impl WorkerError {
         WorkerError::Internal,
     ];
 
+    /// The code it is raised with.
+    pub fn code(self) -> Code {
+        match self {
+            WorkerError::Throttled => Code::Throttled,
+            WorkerError::Transient => Code::Transient,
+            WorkerError::ResultsStore => Code::ResultsStore,
+            WorkerError::InvalidInput => Code::InvalidInput,
+            WorkerError::Internal => Code::Internal,
+        }
+    }
+
     /// The `errorType` Step Functions sees.
     pub fn name(self) -> &'static str {
-        match self {
-            WorkerError::Throttled => "OrgOp.Throttled",
-            WorkerError::Transient => "OrgOp.Transient",
-            WorkerError::ResultsStore => "OrgOp.ResultsStore",
-            WorkerError::InvalidInput => "OrgOp.InvalidInput",
-            WorkerError::Internal => "OrgOp.Internal",
-        }
+        self.code().name()
     }
 
     /// Whether the state machine retries it.

@@ -7,11 +7,11 @@
 //!   Map mode, schedule).
 //! - [`contract`]: the payload shapes and field names the compiled ASL and the Lambda handlers
 //!   exchange, and [`WorkerError`], the error names Step Functions retries and catches on.
-//! - [`ops`]: read-only vs mutating, decided per operation.
 //! - [`functions`]: the JMESPath functions and template names runbooks may use.
 //! - [`templates`]: the template language's settings, shared by the checker and the interpreter.
 //!
-//! Depends on nothing of orgop, AWS or ASL.
+//! Depends on nothing of orgop but its vocabulary (`orgop-vocab`), and on nothing of AWS or
+//! ASL.
 #![deny(missing_docs)]
 
 pub mod canonical;
@@ -19,7 +19,6 @@ pub mod contract;
 mod errors;
 pub use errors::LAMBDA_TRANSIENT_ERRORS;
 pub mod functions;
-pub mod ops;
 pub mod params;
 mod plan;
 pub mod templates;

@@ -80,7 +80,7 @@ pub struct CallPlan {
     pub service: String,
     /// Operation (`DescribeVolumes`).
     pub operation: String,
-    /// Whether the operation changes resources ([`crate::ops::is_mutating`]).
+    /// Whether the operation changes resources (`orgop_vocab::verbs::is_mutating`).
     pub mutating: bool,
     /// API parameters; strings are minijinja templates.
     #[serde(default, skip_serializing_if = "value_is_empty")]

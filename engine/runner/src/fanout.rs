@@ -3,6 +3,7 @@
 use orgop_exec::{ApiError, AwsApi, Call, ItemError, ItemResult, Status};
 use orgop_plan::TargetsPlan;
 use orgop_plan::contract::Item;
+use orgop_vocab::Code;
 use serde_json::{Value, json};
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -166,13 +167,13 @@ where
             .iter()
             .filter(|id| !found.contains_key(*id) && !exclude.contains(id))
         {
-            failed.push(failed_item(
-                id,
-                "",
-                "*",
+            failed.push(ItemResult::failed(
+                account_item(id, ""),
                 Status::Error,
-                "OrgOp.AccountNotFound",
-                "the account is not in the targeted organization or OUs",
+                ItemError::new(
+                    Code::AccountNotFound,
+                    "the account is not in the targeted organization or OUs",
+                ),
             ));
         }
     }
@@ -195,13 +196,13 @@ where
             {
                 Ok(t) => t,
                 Err(e) => {
-                    failed.push(failed_item(
-                        id,
-                        name,
-                        "*",
+                    failed.push(ItemResult::failed(
+                        account_item(id, name),
                         Status::Error,
-                        &e.error.code,
-                        &format!("listing the account's tags: {}", e.error.message),
+                        ItemError::new(
+                            &e.error.code,
+                            format!("listing the account's tags: {}", e.error.message),
+                        ),
                     ));
                     continue;
                 }
@@ -227,13 +228,13 @@ where
                     } else {
                         Status::Error
                     };
-                    failed.push(failed_item(
-                        id,
-                        name,
-                        "*",
+                    failed.push(ItemResult::failed(
+                        account_item(id, name),
                         status,
-                        &e.code,
-                        &format!("listing the account's enabled regions: {}", e.message),
+                        ItemError::new(
+                            &e.code,
+                            format!("listing the account's enabled regions: {}", e.message),
+                        ),
                     ));
                     continue;
                 }
@@ -254,29 +255,12 @@ where
     Ok((items, failed))
 }
 
-/// A record for an item that failed before it could run.
-pub fn failed_item(
-    account: &str,
-    name: &str,
-    region: &str,
-    status: Status,
-    code: &str,
-    message: &str,
-) -> ItemResult {
-    ItemResult {
-        account_id: account.into(),
+/// The item that stands for a whole account (region `*`) when it fails before its regions are
+/// known.
+fn account_item(id: &str, name: &str) -> Item {
+    Item {
+        account_id: id.into(),
         account_name: name.into(),
-        region: region.into(),
-        status,
-        error: Some(ItemError {
-            code: code.into(),
-            message: message.into(),
-            step: None,
-        }),
-        findings: Vec::new(),
-        actions: Vec::new(),
-        applied: false,
-        calls: 0,
-        duration_ms: 0,
+        region: "*".into(),
     }
 }

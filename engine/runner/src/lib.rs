@@ -17,12 +17,12 @@ mod fanout;
 mod run;
 pub mod sink;
 
-pub use fanout::{FanoutError, Overrides, failed_item, fanout};
+pub use fanout::{FanoutError, Overrides, fanout};
 pub use run::{
     Connector, Event, RunError, RunOptions, Summary, enabled_regions, run, run_each, run_one,
 };
 
 mod live;
 mod replay;
-pub use live::{LiveApi, LiveConnector};
+pub use live::{LiveApi, LiveConnector, api_error};
 pub use replay::ReplayConnector;

@@ -20,7 +20,9 @@ impl LiveApi {
     }
 }
 
-/// The interpreter's view of a client error.
+/// The interpreter's view of a client error: the client's own decision where it made one
+/// (denied, throttled after retries, transport, refused before sending), else the code's
+/// class in the one table, exactly as a replayed recording of the same code is classified.
 pub fn api_error(e: &CallError) -> ApiError {
     let kind = match e {
         CallError::AccessDenied(_) => ErrorKind::Denied,
@@ -28,10 +30,7 @@ pub fn api_error(e: &CallError) -> ApiError {
         CallError::Transport { .. } => ErrorKind::Transport,
         e if e.is_before_send() => ErrorKind::Invalid,
         CallError::Credentials(orgop_aws::CredentialsError::Chain(_)) => ErrorKind::Denied,
-        e => match orgop_exec::classify(e.code()) {
-            ErrorKind::Other if e.code() == "Transport" => ErrorKind::Transport,
-            k => k,
-        },
+        e => orgop_exec::classify(e.code()),
     };
     let message = match e.aws_error() {
         Some(a) => a.message.clone(),

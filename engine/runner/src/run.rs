@@ -1,11 +1,12 @@
 //! Bounded-concurrency execution of every item.
-use crate::fanout::{FanoutError, Overrides, failed_item, fanout};
+use crate::fanout::{FanoutError, Overrides, fanout};
 use orgop_exec::{
-    ActionBudget, ActionOutcome, ApiError, AwsApi, Call, ErrorKind, ItemResult, PrepareError,
-    Prepared, RunFacts, Status, run_item,
+    ActionBudget, ActionOutcome, ApiError, AwsApi, Call, ErrorKind, ItemError, ItemResult,
+    PrepareError, Prepared, RunFacts, Status, run_item,
 };
 use orgop_plan::contract::Item;
 use orgop_plan::{Lowered, RolePlan};
+use orgop_vocab::Code;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -85,7 +86,7 @@ pub struct Summary {
     /// Items.
     pub items: usize,
     /// Items by status (`ok`, `denied`, `error`, `skipped`).
-    pub by_status: BTreeMap<String, usize>,
+    pub by_status: BTreeMap<Status, usize>,
     /// Finding rows.
     pub findings: usize,
     /// Actions by outcome (`planned`, `done`, ...).
@@ -96,8 +97,8 @@ impl Summary {
     /// No items yet: every status at zero.
     pub fn new() -> Summary {
         let mut s = Summary::default();
-        for st in [Status::Ok, Status::Denied, Status::Error, Status::Skipped] {
-            s.by_status.insert(st.as_str().into(), 0);
+        for st in Status::ALL {
+            s.by_status.insert(st, 0);
         }
         s
     }
@@ -114,21 +115,30 @@ impl Summary {
     /// Counts one more item.
     pub fn add(&mut self, r: &ItemResult) {
         self.items += 1;
-        *self.by_status.entry(r.status.as_str().into()).or_default() += 1;
+        *self.by_status.entry(r.status).or_default() += 1;
         self.findings += r.findings.len();
         for a in &r.actions {
-            let key = serde_json::to_value(a.outcome)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_default();
-            *self.actions.entry(key).or_default() += 1;
+            *self.actions.entry(a.outcome.as_str().into()).or_default() += 1;
         }
+    }
+
+    /// Items with `status`.
+    pub fn count(&self, status: Status) -> usize {
+        self.by_status.get(&status).copied().unwrap_or(0)
+    }
+
+    /// Items that ended `denied` or `error`.
+    pub fn failed(&self) -> usize {
+        self.by_status
+            .iter()
+            .filter(|(s, _)| s.is_failure())
+            .map(|(_, n)| n)
+            .sum()
     }
 
     /// Every item ended `ok` or `skipped`.
     pub fn all_ran(&self) -> bool {
-        self.by_status.get("denied").copied().unwrap_or(0) == 0
-            && self.by_status.get("error").copied().unwrap_or(0) == 0
+        self.failed() == 0
     }
 
     /// Actions that were sent (done or already done).
@@ -265,6 +275,8 @@ pub async fn run_each<C: Connector>(
     let budget = Arc::new(ActionBudget::new(lowered.plan.safety.max_actions_per_run));
     let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let mut tasks = JoinSet::new();
+    // Which item each task runs, so that a task that panics is still that item's record.
+    let mut running = std::collections::HashMap::new();
     for item in items {
         let (prepared, facts, budget, permits, connector) = (
             prepared.clone(),
@@ -273,25 +285,31 @@ pub async fn run_each<C: Connector>(
             permits.clone(),
             connector.clone(),
         );
-        tasks.spawn(async move {
+        let task_item = item.clone();
+        let handle = tasks.spawn(async move {
             let _permit = permits
                 .acquire_owned()
                 .await
                 .expect("the semaphore is never closed");
-            run_one(&*connector, &prepared, &item, &facts, &budget).await
+            run_one(&*connector, &prepared, &task_item, &facts, &budget).await
         });
+        running.insert(handle.id(), item);
     }
-    while let Some(joined) = tasks.join_next().await {
+    while let Some(joined) = tasks.join_next_with_id().await {
         let r = match joined {
-            Ok(r) => r,
+            Ok((id, r)) => {
+                running.remove(&id);
+                r
+            }
             // A panic in one item is that item's error; the run goes on.
-            Err(e) => failed_item(
-                "unknown",
-                "",
-                "*",
+            Err(e) => ItemResult::failed(
+                running.remove(&e.id()).unwrap_or_else(|| Item {
+                    account_id: "unknown".into(),
+                    account_name: String::new(),
+                    region: "*".into(),
+                }),
                 Status::Error,
-                "OrgOp.Internal",
-                &format!("worker task failed: {e}"),
+                ItemError::new(Code::Internal, format!("worker task failed: {e}")),
             ),
         };
         on_event(done(&r));
@@ -319,13 +337,13 @@ pub async fn run_one<C: Connector>(
             } else {
                 Status::Error
             };
-            let mut r = failed_item(
-                &item.account_id,
-                &item.account_name,
-                &item.region,
+            let mut r = ItemResult::failed(
+                item.clone(),
                 status,
-                &e.code,
-                &format!("assuming role {}: {}", role.name, e.message),
+                ItemError::new(
+                    &e.code,
+                    format!("assuming role {}: {}", role.name, e.message),
+                ),
             );
             r.applied = facts.apply;
             r

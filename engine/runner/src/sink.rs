@@ -282,11 +282,23 @@ fn s3_location(uri: &str) -> Result<(&str, &str), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::failed_item;
-    use orgop_exec::Finding;
+    use orgop_exec::{Finding, ItemError};
+    use orgop_plan::contract::Item;
+
+    fn item(account: &str, name: &str, region: &str) -> Item {
+        Item {
+            account_id: account.into(),
+            account_name: name.into(),
+            region: region.into(),
+        }
+    }
 
     fn ok(account: &str, region: &str, volumes: &[&str]) -> ItemResult {
-        let mut r = failed_item(account, "member", region, Status::Ok, "", "");
+        let mut r = ItemResult::failed(
+            item(account, "member", region),
+            Status::Ok,
+            ItemError::new("", ""),
+        );
         r.error = None;
         r.findings = volumes
             .iter()
@@ -304,13 +316,10 @@ mod tests {
     fn the_spool_writes_what_the_in_memory_writers_write_sorted() {
         let mut results = vec![
             ok("222222222222", "us-east-1", &["vol-3"]),
-            failed_item(
-                "111111111111",
-                "a",
-                "*",
+            ItemResult::failed(
+                item("111111111111", "a", "*"),
                 Status::Denied,
-                "AccessDenied",
-                "no",
+                ItemError::new("AccessDenied", "no"),
             ),
             ok("111111111111", "us-east-1", &["vol-1", "vol-2"]),
             ok("111111111111", "eu-west-1", &[]),

@@ -26,21 +26,42 @@ const EXCEPTIONS: [&str; 10] = [
     "GetObjectTorrent",
 ];
 
+/// Verbs of operations that remove or detach something: a "not found" answer to one means
+/// the work is already done.
+const REMOVING_VERBS: [&str; 8] = [
+    "Delete",
+    "Terminate",
+    "Remove",
+    "Deregister",
+    "Disassociate",
+    "Detach",
+    "Revoke",
+    "Release",
+];
+
+fn has_verb(operation: &str, verb: &str) -> bool {
+    operation
+        .strip_prefix(verb)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(|c: char| c.is_ascii_uppercase()))
+}
+
+/// Whether `operation` (e.g. `DeleteVolume`) removes something, so that "not found" means
+/// done.
+pub fn removes(operation: &str) -> bool {
+    REMOVING_VERBS.iter().any(|v| has_verb(operation, v))
+}
+
 /// Whether `operation` (e.g. `DeleteVolume`) may change resources.
 pub fn is_mutating(operation: &str) -> bool {
     if EXCEPTIONS.contains(&operation) {
         return true;
     }
-    !READ_VERBS.iter().any(|verb| {
-        operation.strip_prefix(verb).is_some_and(|rest| {
-            rest.is_empty() || rest.starts_with(|c: char| c.is_ascii_uppercase())
-        })
-    })
+    !READ_VERBS.iter().any(|verb| has_verb(operation, verb))
 }
 
 #[cfg(test)]
 mod tests {
-    use super::is_mutating;
+    use super::{is_mutating, removes};
 
     #[test]
     fn reads_and_writes() {
@@ -66,6 +87,27 @@ mod tests {
             "Describer",
         ] {
             assert!(is_mutating(op), "{op}");
+        }
+    }
+
+    #[test]
+    fn removing_verbs() {
+        for op in [
+            "DeleteVolume",
+            "TerminateInstances",
+            "RevokeSecurityGroupIngress",
+            "ReleaseAddress",
+            "DetachVolume",
+        ] {
+            assert!(removes(op), "{op}");
+        }
+        for op in [
+            "CreateSnapshot",
+            "DescribeVolumes",
+            "Deleter",
+            "ModifyVolume",
+        ] {
+            assert!(!removes(op), "{op}");
         }
     }
 }
