@@ -9,6 +9,9 @@ over the process tree, sampled every 20 ms), medians of REPEAT runs (c7n-org: 1 
 ratios against the boto3 pool. Each tool must report exactly the seeded findings.
 
 usage: python3 scripts/bench-run.py [--accounts 50] [--regions 4] [--repeat 3]
+                                   [--tools orgop,boto3,c7n] [--orgop-baseline PATH]
+--orgop-baseline runs another orgop binary (an earlier build) in the same command, so a change
+to orgop is measured against what it replaces on the same emulator, proxy and minute.
 """
 import argparse, json, os, pathlib, resource, shutil, socket, statistics, subprocess, sys, tempfile, time
 
@@ -19,7 +22,10 @@ p.add_argument("--accounts", type=int, default=50)
 p.add_argument("--regions", type=int, default=4)
 p.add_argument("--repeat", type=int, default=3)
 p.add_argument("--latency-ms", type=int, default=50)
+p.add_argument("--tools", default="orgop,boto3,c7n", help="comma-separated: orgop, boto3, c7n")
+p.add_argument("--orgop-baseline", help="another orgop binary to measure beside this one")
 args = p.parse_args()
+tools = set(args.tools.split(","))
 REGIONS = ["us-east-1", "eu-west-1", "us-west-2", "ap-southeast-2", "eu-central-1", "sa-east-1"][: args.regions]
 
 subprocess.run(["bash", "scripts/moto-venv.sh"], check=True)
@@ -89,9 +95,10 @@ def measure(cmd, cwd=None):
     return wall, cpu, peak / 2**20, out_path.read_text(), emu, proc.returncode
 
 
-def orgop_run():
+def orgop_run(binary=root / "target/release/orgop"):
     out = work / "orgop-out"
-    r = measure([str(root / "target/release/orgop"), "run", "runbooks/unused-ebs.yaml", "--concurrency", "64", "--param", "min_age_days=0",
+    shutil.rmtree(out, ignore_errors=True)
+    r = measure([str(binary), "run", "runbooks/unused-ebs.yaml", "--concurrency", "64", "--param", "min_age_days=0",
                  "--regions", ",".join(REGIONS), "--out", str(out), "--endpoint-url", proxy_url])
     found = sum(len(json.loads(l)["findings"]) for l in (out / "results.jsonl").read_text().splitlines())
     return r, found
@@ -120,21 +127,40 @@ def c7n_run():
 
 
 rows = {}
-for name, fn, n in [("orgop run --concurrency 64", orgop_run, args.repeat), ("boto3 thread pool (64)", boto3_run, args.repeat), ("c7n-org (defaults)", c7n_run, 1)]:
-    runs = []
-    for _ in range(n):
+plan = []
+if "orgop" in tools:
+    plan.append(("orgop run --concurrency 64", orgop_run, args.repeat))
+if args.orgop_baseline:
+    plan.append(("orgop baseline (--orgop-baseline)", lambda: orgop_run(pathlib.Path(args.orgop_baseline).resolve()), args.repeat))
+if "boto3" in tools:
+    plan.append(("boto3 thread pool (64)", boto3_run, args.repeat))
+if "c7n" in tools:
+    plan.append(("c7n-org (defaults)", c7n_run, 1))
+# Interleave the repeats (a, b, c, a, b, c, ...) so a noisy minute hurts every tool alike.
+runs_of = {name: [] for name, _, _ in plan}
+for i in range(max(n for _, _, n in plan)):
+    for name, fn, n in plan:
+        if i >= n:
+            continue
         (wall, cpu, rss, _, emu, code), found = fn()
         assert found == want, f"{name} found {found}, expected {want}"
-        runs.append((wall, cpu, rss, emu))
+        runs_of[name].append((wall, cpu, rss, emu))
         print(f"  {name}: {wall:.2f} s wall, {cpu:.2f} s CPU, {rss:.0f} MiB peak, emulator {emu:.2f} s CPU", flush=True)
+for name, runs in runs_of.items():
     rows[name] = tuple(statistics.median(x[i] for x in runs) for i in range(4))
 
-base = rows["boto3 thread pool (64)"]
+items = args.accounts * len(REGIONS)
+base = rows.get("boto3 thread pool (64)") or next(iter(rows.values()))
 print(f"\n{args.accounts} accounts x {len(REGIONS)} regions x 20 volumes, {want} findings; proxy adds {args.latency_ms} ms per request; medians")
 print(f"{'tool':30} {'wall s':>8} {'CPU s':>8} {'peak MiB':>9} {'wall/boto3':>11} {'CPU/boto3':>10} {'emulator CPU s':>15}")
 for name, (wall, cpu, rss, emu) in rows.items():
-    print(f"{name:30} {wall:8.2f} {cpu:8.2f} {rss:9.0f} {wall/base[0]:11.2f} {cpu/base[1]:10.2f} {emu:15.2f}")
-o, c = rows["orgop run --concurrency 64"], rows["c7n-org (defaults)"]
-print(f"orgop vs c7n-org: wall {o[0]/c[0]:.3f}x, CPU {o[1]/c[1]:.3f}x, peak RSS {o[2]/c[2]:.3f}x")
+    print(f"{name:30} {wall:8.2f} {cpu:8.2f} {rss:9.0f} {wall/base[0]:11.2f} {cpu/base[1]:10.3f} {emu:15.2f}   {cpu/items*1e3:.2f} ms CPU per item")
+o = rows.get("orgop run --concurrency 64")
+c = rows.get("c7n-org (defaults)")
+if o and c:
+    print(f"orgop vs c7n-org: wall {o[0]/c[0]:.3f}x, CPU {o[1]/c[1]:.3f}x, peak RSS {o[2]/c[2]:.3f}x")
+b = rows.get("orgop baseline (--orgop-baseline)")
+if o and b:
+    print(f"orgop vs its baseline: wall {o[0]/b[0]:.3f}x, CPU {o[1]/b[1]:.3f}x, peak RSS {o[2]/b[2]:.3f}x")
 proxy.kill()
 moto.kill()

@@ -152,11 +152,55 @@ pub enum CallError {
         /// Every problem, each with its parameter path.
         errors: Vec<ParamError>,
     },
-    /// Anything else wrong before sending: a model that does not load, a request that
-    /// cannot be serialized, parameters that are not JSON, a waiter or paginator that does
-    /// not exist.
-    #[error("{0}")]
-    Invalid(String),
+    /// The service's model file does not load (nothing was sent).
+    #[error(transparent)]
+    ModelFile(Arc<LoadError>),
+    /// The service's model is not one orgop can use, e.g. its protocol (nothing was sent).
+    #[error("{service}: {source}")]
+    Model {
+        /// botocore service name.
+        service: String,
+        /// What is wrong with the model.
+        source: Arc<orgop_awswire::ModelError>,
+    },
+    /// No endpoint for the service in the region (nothing was sent).
+    #[error(transparent)]
+    Endpoint(#[from] endpoints::EndpointError),
+    /// The region is not a region name (nothing was sent).
+    #[error("`{0}` is not a region name (letters, digits and dashes)")]
+    Region(String),
+    /// The parameters could not be serialized for the protocol (nothing was sent).
+    #[error("{service}:{operation}: {source}")]
+    Serialize {
+        /// botocore service name.
+        service: String,
+        /// Operation name.
+        operation: String,
+        /// What could not be serialized.
+        source: Arc<orgop_awswire::SerializeError>,
+    },
+    /// The HTTP request could not be built (a header or URI the HTTP library refuses;
+    /// nothing was sent).
+    #[error("{service}: cannot build request: {message}")]
+    Request {
+        /// botocore service name.
+        service: String,
+        /// What the HTTP library refused.
+        message: String,
+    },
+    /// The waiter is not in the service's `waiters-2.json` (nothing was sent).
+    #[error(transparent)]
+    UnknownWaiter(UnknownName),
+    /// An object body that orgop cannot write or read (not text, not base64).
+    #[error("s3://{bucket}/{key}: {message}")]
+    Body {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// What is wrong with the body.
+        message: String,
+    },
     /// The service answered with an error.
     #[error(transparent)]
     Api(Box<ApiError>),
@@ -223,7 +267,13 @@ impl CallError {
             CallError::UnknownService(_)
                 | CallError::UnknownOperation { .. }
                 | CallError::Validation { .. }
-                | CallError::Invalid(_)
+                | CallError::ModelFile(_)
+                | CallError::Model { .. }
+                | CallError::Endpoint(_)
+                | CallError::Region(_)
+                | CallError::Serialize { .. }
+                | CallError::Request { .. }
+                | CallError::UnknownWaiter(_)
         )
     }
 
@@ -246,18 +296,19 @@ impl CallError {
             CallError::UnknownService(_) => Code::UnknownService.name(),
             CallError::UnknownOperation { .. } => Code::UnknownOperation.name(),
             CallError::Validation { .. } => Code::ValidationError.name(),
-            CallError::Invalid(_) => Code::InvalidRequest.name(),
+            CallError::ModelFile(_)
+            | CallError::Model { .. }
+            | CallError::Endpoint(_)
+            | CallError::Region(_)
+            | CallError::Serialize { .. }
+            | CallError::Request { .. }
+            | CallError::UnknownWaiter(_)
+            | CallError::Body { .. } => Code::InvalidRequest.name(),
             CallError::Transport { .. } => Code::Transport.name(),
             CallError::Credentials(CredentialsError::AssumeRole { code, .. }) => code,
             CallError::Credentials(_) => Code::NoCredentials.name(),
             CallError::Waiter { .. } => Code::WaiterFailed.name(),
         }
-    }
-}
-
-impl From<endpoints::EndpointError> for CallError {
-    fn from(e: endpoints::EndpointError) -> CallError {
-        CallError::Invalid(e.to_string())
     }
 }
 
@@ -268,7 +319,7 @@ impl From<LoadError> for CallError {
             LoadError::UnknownOperation { service, source } => {
                 CallError::UnknownOperation { service, source }
             }
-            other => CallError::Invalid(other.to_string()),
+            e @ LoadError::Invalid { .. } => CallError::ModelFile(Arc::new(e)),
         }
     }
 }
@@ -392,9 +443,10 @@ impl AwsClient {
                 service: svc.name.clone(),
                 source,
             })?;
-        svc.model
-            .protocol()
-            .map_err(|e| CallError::Invalid(format!("{}: {e}", svc.name)))?;
+        svc.model.protocol().map_err(|e| CallError::Model {
+            service: svc.name.clone(),
+            source: Arc::new(e),
+        })?;
         let params = customize_params(&svc, op, params);
         orgop_awswire::validate(&svc.model, op, &params).map_err(|errors| {
             CallError::Validation {
@@ -431,6 +483,45 @@ impl AwsClient {
     ) -> Result<Value, CallError> {
         let prepared = self.prepare(service, operation, &params)?;
         self.send(target, &prepared).await.map(|(v, _)| v)
+    }
+
+    /// Writes a text object to S3 with the caller's own credentials: the one way orgop writes
+    /// objects (result files, the distributed Map's items).
+    pub async fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+    ) -> Result<(), CallError> {
+        let body = String::from_utf8(body).map_err(|e| CallError::Body {
+            bucket: bucket.into(),
+            key: key.into(),
+            message: format!("orgop writes text objects only: {e}"),
+        })?;
+        let target = Target::own(self.default_region());
+        let params = serde_json::json!({
+            "Bucket": bucket, "Key": key, "Body": body, "ContentType": content_type,
+        });
+        self.call(&target, "s3", "PutObject", params)
+            .await
+            .map(|_| ())
+    }
+
+    /// Reads an object from S3 with the caller's own credentials.
+    pub async fn get_object(&self, bucket: &str, key: &str) -> Result<Vec<u8>, CallError> {
+        use base64::Engine as _;
+        let target = Target::own(self.default_region());
+        let params = serde_json::json!({"Bucket": bucket, "Key": key});
+        let out = self.call(&target, "s3", "GetObject", params).await?;
+        let body = out.get("Body").and_then(Value::as_str).unwrap_or_default();
+        base64::engine::general_purpose::STANDARD
+            .decode(body)
+            .map_err(|e| CallError::Body {
+                bucket: bucket.into(),
+                key: key.into(),
+                message: format!("the body is not base64: {e}"),
+            })
     }
 
     /// The pages of a paginated operation, driven by the service's `paginators-1.json`; an
@@ -542,7 +633,7 @@ impl AwsClient {
     ) -> Result<Value, CallError> {
         let svc = self.inner.registry.service(service)?;
         let w = svc.waiters.get(waiter).ok_or_else(|| {
-            CallError::Invalid(UnknownName::new("waiter", waiter, svc.waiters.names()).to_string())
+            CallError::UnknownWaiter(UnknownName::new("waiter", waiter, svc.waiters.names()))
         })?;
         let prepared = self.prepare(&svc.name, &w.operation, &params)?;
         let started = tokio::time::Instant::now();
@@ -614,23 +705,28 @@ impl AwsClient {
     async fn send(&self, target: &Target, prepared: &Prepared) -> Result<(Value, u16), CallError> {
         let svc = &prepared.service;
         let params = &prepared.params;
-        let op = svc
-            .operation(&prepared.operation)
-            .map_err(|e| CallError::Invalid(e.to_string()))?;
+        let op =
+            svc.operation(&prepared.operation)
+                .map_err(|source| CallError::UnknownOperation {
+                    service: svc.name.clone(),
+                    source,
+                })?;
         let region = if target.region.is_empty() {
             self.inner.default_region.clone()
         } else {
             target.region.clone()
         };
         if !valid_region(&region) {
-            return Err(CallError::Invalid(format!(
-                "`{region}` is not a region name (letters, digits and dashes)"
-            )));
+            return Err(CallError::Region(region));
         }
         let mut endpoint =
             endpoints::resolve(svc.model.metadata(), &region, &self.inner.overrides)?;
-        let mut request = orgop_awswire::serialize(&svc.model, op, params)
-            .map_err(|e| CallError::Invalid(format!("{}:{}: {e}", svc.name, op.name)))?;
+        let mut request =
+            orgop_awswire::serialize(&svc.model, op, params).map_err(|e| CallError::Serialize {
+                service: svc.name.clone(),
+                operation: op.name.clone(),
+                source: Arc::new(e),
+            })?;
         add_required_checksum(op, &mut request);
         if svc.name == "apigateway" && request.header("Accept").is_none() {
             // API Gateway answers HAL unless asked for JSON (botocore's add_accept_header).
@@ -878,7 +974,10 @@ fn build_url(
     let (scheme, rest) = endpoint
         .url
         .split_once("://")
-        .ok_or_else(|| CallError::Invalid(format!("endpoint `{}` has no scheme", endpoint.url)))?;
+        .ok_or_else(|| CallError::Request {
+            service: service.to_string(),
+            message: format!("endpoint `{}` has no scheme", endpoint.url),
+        })?;
     let (authority, base_path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
@@ -950,7 +1049,10 @@ fn signed_request(
     host: &str,
     creds: Option<(&Credentials, SystemTime)>,
 ) -> Result<http::Request<Vec<u8>>, CallError> {
-    let invalid = |e: String| CallError::Invalid(format!("{service}: cannot build request: {e}"));
+    let invalid = |message: String| CallError::Request {
+        service: service.to_string(),
+        message,
+    };
     let mut headers: Vec<(String, String)> = request
         .headers
         .iter()

@@ -50,7 +50,7 @@ pub use client::{
 pub use credentials::{CredentialsError, RoleSpec};
 pub use endpoints::Endpoint;
 pub use http::{Timeouts, Transport, TransportError};
-pub use models::{ModelRegistry, Service};
+pub use models::{ModelFileError, ModelRegistry, Service};
 pub use orgop_awswire::{AwsError, HttpResponse, ParamError, ParamErrorKind, UnknownName};
 pub use ratelimit::RateConfig;
 pub use retry::RetryPolicy;

@@ -57,15 +57,51 @@ pub enum LoadError {
         source: UnknownName,
     },
     /// A model file could not be read or parsed.
-    #[error("model of `{service}` ({path}): {message}")]
+    #[error("model of `{service}` ({path}): {source}")]
     Invalid {
         /// The botocore service name.
         service: String,
         /// Where the model came from (`bundled` or a file path).
         path: String,
         /// What is wrong.
-        message: String,
+        source: Arc<ModelFileError>,
     },
+}
+
+/// Why a service's model files could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ModelFileError {
+    /// Neither a models directory nor the bundle has the service.
+    #[error("no model for `{0}`")]
+    Missing(String),
+    /// A file could not be read.
+    #[error("{}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// A `.json.gz` file (or the bundle) is not valid gzip.
+    #[error("gzip: {0}")]
+    Gzip(std::io::Error),
+    /// `<stem>.sdk-extras.json` could not be merged into its document.
+    #[error("{stem}.sdk-extras: {source}")]
+    Extras {
+        /// The document's stem (`service-2`).
+        stem: String,
+        /// What is wrong.
+        source: serde_json::Error,
+    },
+    /// `service-2.json` is not a valid model.
+    #[error(transparent)]
+    Model(#[from] orgop_awswire::ModelError),
+    /// `paginators-1.json` is not valid.
+    #[error(transparent)]
+    Paginators(#[from] orgop_awswire::PaginatorError),
+    /// `waiters-2.json` is not valid.
+    #[error(transparent)]
+    Waiters(#[from] orgop_awswire::WaiterError),
 }
 
 /// IAM action prefixes (and other common spellings) that differ from botocore's service
@@ -98,7 +134,7 @@ const ALIASES: &[(&str, &[&str])] = &[
 
 #[derive(Default)]
 struct Slot {
-    cell: OnceLock<Result<Arc<Service>, String>>,
+    cell: OnceLock<Result<Arc<Service>, Arc<ModelFileError>>>,
 }
 
 /// Where the models come from; cheap to share (`Arc` inside), safe to use from many tasks.
@@ -259,10 +295,10 @@ impl ModelRegistry {
         let result = slot.cell.get_or_init(|| self.load_uncached(name));
         match result {
             Ok(s) => Ok(s.clone()),
-            Err(message) => Err(LoadError::Invalid {
+            Err(source) => Err(LoadError::Invalid {
                 service: name.to_string(),
                 path: self.source_of(name),
-                message: message.clone(),
+                source: source.clone(),
             }),
         }
     }
@@ -276,37 +312,40 @@ impl ModelRegistry {
         "bundled".to_string()
     }
 
-    fn load_uncached(&self, name: &str) -> Result<Arc<Service>, String> {
+    fn load_uncached(&self, name: &str) -> Result<Arc<Service>, Arc<ModelFileError>> {
+        self.load_files(name).map(Arc::new).map_err(Arc::new)
+    }
+
+    fn load_files(&self, name: &str) -> Result<Service, ModelFileError> {
         for dir in self.dirs() {
             if let Some(vdir) = latest_version_dir(&dir.join(name)) {
-                return load_from_dir(name, &vdir).map(Arc::new);
+                return load_from_dir(name, &vdir);
             }
         }
         let b = bundled_services()
             .find(|b| b.0 == name)
-            .ok_or_else(|| format!("no model for `{name}`"))?;
-        let service = gunzip(b.2)?;
-        let model = ServiceModel::from_json_vec(service).map_err(|e| e.to_string())?;
+            .ok_or_else(|| ModelFileError::Missing(name.to_string()))?;
+        let model = ServiceModel::from_json_vec(gunzip(b.2)?)?;
         let paginators = match b.3 {
-            Some(p) => Paginators::from_json(&gunzip(p)?).map_err(|e| e.to_string())?,
-            None => Paginators::from_json(b"{}").map_err(|e| e.to_string())?,
+            Some(p) => Paginators::from_json(&gunzip(p)?)?,
+            None => Paginators::from_json(b"{}")?,
         };
         let waiters = match b.4 {
-            Some(w) => Waiters::from_json(&gunzip(w)?).map_err(|e| e.to_string())?,
-            None => Waiters::from_json(b"{}").map_err(|e| e.to_string())?,
+            Some(w) => Waiters::from_json(&gunzip(w)?)?,
+            None => Waiters::from_json(b"{}")?,
         };
-        Ok(Arc::new(Service {
+        Ok(Service {
             name: name.to_string(),
             api_version: b.1.to_string(),
             model,
             paginators,
             waiters,
-        }))
+        })
     }
 }
 
 /// Decompresses a gzip member.
-pub(crate) fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
+pub(crate) fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, ModelFileError> {
     // The gzip trailer ends with the uncompressed size (mod 2^32): allocate exactly that,
     // not a doubling buffer up to twice the size, since the text may be kept.
     let size = match bytes.len().checked_sub(4).map(|at| &bytes[at..]) {
@@ -316,7 +355,7 @@ pub(crate) fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::with_capacity(size.min(64 << 20) + 1);
     flate2::read::GzDecoder::new(bytes)
         .read_to_end(&mut out)
-        .map_err(|e| format!("gzip: {e}"))?;
+        .map_err(ModelFileError::Gzip)?;
     Ok(out)
 }
 
@@ -334,24 +373,23 @@ fn latest_version_dir(service_dir: &Path) -> Option<PathBuf> {
 }
 
 /// Reads `<dir>/<stem>.json` or `<dir>/<stem>.json.gz`; None when neither exists.
-fn read_doc(dir: &Path, stem: &str) -> Option<Result<Vec<u8>, String>> {
+fn read_doc(dir: &Path, stem: &str) -> Option<Result<Vec<u8>, ModelFileError>> {
+    let read = |path: PathBuf| {
+        std::fs::read(&path).map_err(|source| ModelFileError::Read { path, source })
+    };
     let plain = dir.join(format!("{stem}.json"));
     if plain.is_file() {
-        return Some(std::fs::read(&plain).map_err(|e| format!("{}: {e}", plain.display())));
+        return Some(read(plain));
     }
     let gz = dir.join(format!("{stem}.json.gz"));
     if gz.is_file() {
-        return Some(
-            std::fs::read(&gz)
-                .map_err(|e| format!("{}: {e}", gz.display()))
-                .and_then(|b| gunzip(&b)),
-        );
+        return Some(read(gz).and_then(|b| gunzip(&b)));
     }
     None
 }
 
 /// Reads a document with its `*.sdk-extras.json` merged in, if present.
-fn read_with_extras(dir: &Path, stem: &str) -> Result<Option<Vec<u8>>, String> {
+fn read_with_extras(dir: &Path, stem: &str) -> Result<Option<Vec<u8>>, ModelFileError> {
     let Some(doc) = read_doc(dir, stem) else {
         return Ok(None);
     };
@@ -359,21 +397,24 @@ fn read_with_extras(dir: &Path, stem: &str) -> Result<Option<Vec<u8>>, String> {
     match read_doc(dir, &format!("{stem}.sdk-extras")) {
         Some(extras) => apply_sdk_extras(&doc, &extras?)
             .map(Some)
-            .map_err(|e| format!("{stem}.sdk-extras: {e}")),
+            .map_err(|source| ModelFileError::Extras {
+                stem: stem.to_string(),
+                source,
+            }),
         None => Ok(Some(doc)),
     }
 }
 
-fn load_from_dir(name: &str, vdir: &Path) -> Result<Service, String> {
-    let service = read_with_extras(vdir, "service-2")?.ok_or("no service-2.json")?;
-    let model = ServiceModel::from_json_vec(service).map_err(|e| e.to_string())?;
+fn load_from_dir(name: &str, vdir: &Path) -> Result<Service, ModelFileError> {
+    let service = read_with_extras(vdir, "service-2")?
+        .ok_or_else(|| ModelFileError::Missing(name.to_string()))?;
+    let model = ServiceModel::from_json_vec(service)?;
     let paginators = Paginators::from_json(
         &read_with_extras(vdir, "paginators-1")?.unwrap_or_else(|| b"{}".to_vec()),
-    )
-    .map_err(|e| e.to_string())?;
-    let waiters =
-        Waiters::from_json(&read_with_extras(vdir, "waiters-2")?.unwrap_or_else(|| b"{}".to_vec()))
-            .map_err(|e| e.to_string())?;
+    )?;
+    let waiters = Waiters::from_json(
+        &read_with_extras(vdir, "waiters-2")?.unwrap_or_else(|| b"{}".to_vec()),
+    )?;
     Ok(Service {
         name: name.to_string(),
         api_version: vdir

@@ -45,42 +45,83 @@ pub struct CallArgs {
     pub profile: Option<String>,
 }
 
+/// Why `orgop call` failed.
+#[derive(Debug)]
+pub enum CallCommandError {
+    /// The command line is wrong (the call's name, `--params`); nothing was sent.
+    Usage(String),
+    /// The client refused the call or AWS answered an error.
+    Call(CallError),
+}
+
+impl std::fmt::Display for CallCommandError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CallCommandError::Usage(m) => f.write_str(m),
+            CallCommandError::Call(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for CallCommandError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            CallCommandError::Usage(_) => None,
+            CallCommandError::Call(e) => Some(e),
+        }
+    }
+}
+
+impl From<CallError> for CallCommandError {
+    fn from(e: CallError) -> CallCommandError {
+        CallCommandError::Call(e)
+    }
+}
+
+impl CallCommandError {
+    /// 2 when nothing was sent (the call is wrong), 1 when AWS answered an error.
+    pub fn exit_status(&self) -> u8 {
+        match self {
+            CallCommandError::Call(e) if !e.is_before_send() => EXIT_INVALID,
+            _ => EXIT_USAGE,
+        }
+    }
+}
+
 /// Parses `--params`: absent → `{}`, `@path` → the file's JSON, else the argument's JSON.
-pub fn read_params(params: Option<&str>) -> Result<Value, CallError> {
+pub fn read_params(params: Option<&str>) -> Result<Value, CallCommandError> {
+    let usage = CallCommandError::Usage;
     let Some(p) = params else {
         return Ok(Value::Object(Default::default()));
     };
     let (text, from) = match p.strip_prefix('@') {
         Some(path) => (
-            std::fs::read_to_string(path)
-                .map_err(|e| CallError::Invalid(format!("--params @{path}: {e}")))?,
+            std::fs::read_to_string(path).map_err(|e| usage(format!("--params @{path}: {e}")))?,
             format!("@{path}"),
         ),
         None => (p.to_string(), "--params".to_string()),
     };
-    let v: Value = serde_json::from_str(&text)
-        .map_err(|e| CallError::Invalid(format!("{from}: not JSON: {e}")))?;
+    let v: Value =
+        serde_json::from_str(&text).map_err(|e| usage(format!("{from}: not JSON: {e}")))?;
     if !v.is_object() {
-        return Err(CallError::Invalid(format!(
-            "{from}: expected a JSON object"
-        )));
+        return Err(usage(format!("{from}: expected a JSON object")));
     }
     Ok(v)
 }
 
 /// Splits `service:Operation`.
-pub fn split_call(call: &str) -> Result<(&str, &str), CallError> {
+pub fn split_call(call: &str) -> Result<(&str, &str), CallCommandError> {
     call.split_once(':')
         .filter(|(s, o)| !s.is_empty() && !o.is_empty())
         .ok_or_else(|| {
-            CallError::Invalid(format!(
+            CallCommandError::Usage(format!(
                 "`{call}`: expected SERVICE:Operation, like ec2:DescribeVolumes"
             ))
         })
 }
 
 /// Runs `orgop call` and returns the result to print as JSON.
-pub async fn call_command(args: &CallArgs) -> Result<Value, CallError> {
+pub async fn call_command(args: &CallArgs) -> Result<Value, CallCommandError> {
     let (service, operation) = split_call(&args.call)?;
     let params = read_params(args.params.as_deref())?;
     let client = AwsClient::from_env(ClientOptions {
@@ -107,13 +148,13 @@ pub async fn call_command(args: &CallArgs) -> Result<Value, CallError> {
         },
         None => Target::own(region),
     };
-    if args.paginate {
+    Ok(if args.paginate {
         client
             .paginate_all(&target, service, operation, params)
-            .await
+            .await?
     } else {
-        client.call(&target, service, operation, params).await
-    }
+        client.call(&target, service, operation, params).await?
+    })
 }
 
 /// Runs `orgop call` and prints its result. `Err` only when writing to stdout fails.
@@ -128,11 +169,7 @@ pub fn call(args: &CallArgs) -> std::io::Result<u8> {
         }
         Err(e) => {
             eprintln!("orgop call: {e}");
-            if e.is_before_send() {
-                EXIT_USAGE
-            } else {
-                EXIT_INVALID
-            }
+            e.exit_status()
         }
     })
 }
@@ -194,7 +231,10 @@ mod tests {
             ..args
         };
         let err = call_command(&args).await.unwrap_err();
-        assert!(matches!(err, CallError::Validation { .. }), "{err}");
+        assert!(
+            matches!(err, CallCommandError::Call(CallError::Validation { .. })),
+            "{err}"
+        );
         assert!(err.to_string().contains("VolumeIds"), "{err}");
     }
 }

@@ -355,23 +355,21 @@ async fn spool_results<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifie
     };
     if let Some(bucket) = &deps.bucket {
         let prefix = format!("orgop/{}/{}", req.runbook, execution_name(&req.execution));
-        let (mut jsonl, mut csv) = (Vec::new(), Vec::new());
-        spool
-            .write(&req.columns, &mut jsonl, &mut csv)
-            .map_err(|e| HandlerError::new(WorkerError::Internal, e))?;
-        deps.objects
-            .put(
-                bucket,
-                &format!("{prefix}/results.jsonl"),
-                jsonl,
-                "application/x-ndjson",
-            )
-            .await?;
-        out.results_uri = Some(format!("s3://{bucket}/{prefix}/results.jsonl"));
-        deps.objects
-            .put(bucket, &format!("{prefix}/findings.csv"), csv, "text/csv")
-            .await?;
-        out.findings_uri = Some(format!("s3://{bucket}/{prefix}/findings.csv"));
+        let files = spool
+            .files(&req.columns)
+            .map_err(|e| HandlerError::new(WorkerError::Internal, e.to_string()))?;
+        for f in files {
+            let key = sink::key_under(&prefix, f.name);
+            deps.objects
+                .put(bucket, &key, f.body, f.content_type)
+                .await?;
+            let uri = Some(format!("s3://{bucket}/{key}"));
+            if f.name == sink::RESULTS_JSONL {
+                out.results_uri = uri;
+            } else {
+                out.findings_uri = uri;
+            }
+        }
     }
     Ok(out)
 }
@@ -383,7 +381,7 @@ async fn results<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
     let started = Instant::now();
     // Results pass through a spool file in the temporary directory (Lambda's /tmp): memory
     // holds the files' text at the end, not every result as values.
-    let internal = |e: String| HandlerError::new(WorkerError::Internal, e);
+    let internal = |e: sink::SinkError| HandlerError::new(WorkerError::Internal, e.to_string());
     let mut spool = sink::Spool::temporary(execution_name(&req.execution)).map_err(internal)?;
     let out = spool_results(&req, deps, &mut spool).await;
     let removed = spool.remove().map_err(internal);

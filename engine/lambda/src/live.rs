@@ -6,10 +6,9 @@ use crate::store::{
     DynamoStore, Notifier, NotifyError, NotifyErrorKind, ObjectStore, RunNotice, StoreError,
     StoreErrorKind,
 };
-use base64::Engine as _;
 use orgop_aws::{AwsClient, CallError, ClientOptions, Target, Timeouts, Transport};
 use orgop_runner::LiveConnector;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 
 /// S3 objects through the model-driven client, with the function's own credentials.
@@ -42,41 +41,17 @@ impl ObjectStore for S3Objects {
         body: Vec<u8>,
         content_type: &str,
     ) -> Result<(), StoreError> {
-        let body = String::from_utf8(body).map_err(|e| {
-            StoreError::permanent(format!(
-                "s3://{bucket}/{key}: orgop writes text objects only: {e}"
-            ))
-            .with_source(e)
-        })?;
-        let target = Target::own(self.client.default_region());
-        let params =
-            json!({"Bucket": bucket, "Key": key, "Body": body, "ContentType": content_type});
         self.client
-            .call(&target, "s3", "PutObject", params)
+            .put_object(bucket, key, body, content_type)
             .await
-            .map(|_| ())
             .map_err(store_error)
     }
 
     async fn get(&self, bucket: &str, key: &str) -> Result<Vec<u8>, StoreError> {
-        let target = Target::own(self.client.default_region());
-        let out = self
-            .client
-            .call(
-                &target,
-                "s3",
-                "GetObject",
-                json!({"Bucket": bucket, "Key": key}),
-            )
+        self.client
+            .get_object(bucket, key)
             .await
-            .map_err(store_error)?;
-        let body = out.get("Body").and_then(Value::as_str).unwrap_or_default();
-        base64::engine::general_purpose::STANDARD
-            .decode(body)
-            .map_err(|e| {
-                StoreError::permanent(format!("s3://{bucket}/{key}: body is not base64: {e}"))
-                    .with_source(e)
-            })
+            .map_err(store_error)
     }
 }
 

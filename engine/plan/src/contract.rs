@@ -9,6 +9,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
+/// The fixed leading columns of the findings CSV, before the report's own (which may not
+/// reuse these names).
+pub const FIXED_COLUMNS: [&str; 4] = ["account_id", "account_name", "region", "resource_id"];
+
 /// Key naming the handler in every payload.
 pub const HANDLER: &str = "handler";
 /// The fanout handler: targets -> items.

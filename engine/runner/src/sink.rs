@@ -15,7 +15,81 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 
 /// The fixed leading columns of `findings.csv`.
-const FIXED_COLUMNS: [&str; 4] = ["account_id", "account_name", "region", "resource_id"];
+pub use orgop_plan::contract::FIXED_COLUMNS;
+
+/// The results file's name.
+pub const RESULTS_JSONL: &str = "results.jsonl";
+/// The findings file's name.
+pub const FINDINGS_CSV: &str = "findings.csv";
+
+/// Why result files could not be written; each names the file or object.
+#[derive(Debug, thiserror::Error)]
+pub enum SinkError {
+    /// A local file (the spool, or an output file) could not be created, read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// A spooled result could not be read back.
+    #[error("{}: a spooled result is not valid: {source}", path.display())]
+    Spooled {
+        /// The spool file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: serde_json::Error,
+    },
+    /// The findings CSV could not be written.
+    #[error("{file}: {source}")]
+    Csv {
+        /// `findings.csv` or its object.
+        file: String,
+        /// What failed.
+        source: csv::Error,
+    },
+    /// `--out` is not `s3://bucket[/prefix]`.
+    #[error("{0}: not an s3://BUCKET[/PREFIX] URI")]
+    NotS3(String),
+    /// S3 refused an object.
+    #[error("s3://{bucket}/{key}: {source}")]
+    S3 {
+        /// Bucket.
+        bucket: String,
+        /// Key.
+        key: String,
+        /// The client's error.
+        source: Box<orgop_aws::CallError>,
+    },
+}
+
+fn io_error(path: &Path) -> impl Fn(std::io::Error) -> SinkError + '_ {
+    move |source| SinkError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// One result file, ready to be stored: `results.jsonl` or `findings.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ResultFile {
+    /// File name (the last part of the key or path).
+    pub name: &'static str,
+    /// Its content type.
+    pub content_type: &'static str,
+    /// Its bytes.
+    pub body: Vec<u8>,
+}
+
+/// `prefix/name`, or `name` alone under an empty prefix.
+pub fn key_under(prefix: &str, name: &str) -> String {
+    if prefix.is_empty() {
+        name.to_string()
+    } else {
+        format!("{prefix}/{name}")
+    }
+}
 
 /// The JSONL text for `results`: the reference the spool is tested against.
 #[cfg(test)]
@@ -41,19 +115,19 @@ pub fn columns(plan: &Plan) -> Vec<String> {
     plan.report.columns.iter().map(|c| c.name.clone()).collect()
 }
 
-fn csv_header<W: Write>(w: &mut csv::Writer<W>, columns: &[String]) -> Result<(), String> {
+fn csv_header<W: Write>(w: &mut csv::Writer<W>, columns: &[String]) -> Result<(), csv::Error> {
     let header = FIXED_COLUMNS
         .iter()
         .copied()
         .chain(columns.iter().map(String::as_str));
-    w.write_record(header).map_err(|e| e.to_string())
+    w.write_record(header)
 }
 
 fn csv_rows<W: Write>(
     w: &mut csv::Writer<W>,
     columns: &[String],
     r: &ItemResult,
-) -> Result<(), String> {
+) -> Result<(), csv::Error> {
     for f in &r.findings {
         let mut row = vec![
             r.account_id.clone(),
@@ -66,21 +140,20 @@ fn csv_rows<W: Write>(
                 .iter()
                 .map(|c| cell(f.columns.get(c).unwrap_or(&Value::Null))),
         );
-        w.write_record(&row).map_err(|e| e.to_string())?;
+        w.write_record(&row)?;
     }
     Ok(())
 }
 
 /// The findings CSV for `results`: the reference the spool is tested against.
 #[cfg(test)]
-fn csv(columns: &[String], results: &[ItemResult]) -> Result<String, String> {
+fn csv(columns: &[String], results: &[ItemResult]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
-    csv_header(&mut w, columns)?;
+    csv_header(&mut w, columns).expect("writing to memory");
     for r in results {
-        csv_rows(&mut w, columns, r)?;
+        csv_rows(&mut w, columns, r).expect("writing to memory");
     }
-    let bytes = w.into_inner().map_err(|e| e.to_string())?;
-    String::from_utf8(bytes).map_err(|e| e.to_string())
+    String::from_utf8(w.into_inner().expect("writing to memory")).expect("CSV of UTF-8 text")
 }
 
 /// Where one result sits in the spool file.
@@ -101,13 +174,13 @@ pub struct Spool {
     index: Vec<Entry>,
     summary: Summary,
     not_ok: Vec<ItemResult>,
-    error: Option<String>,
+    error: Option<std::io::Error>,
 }
 
 impl Spool {
     /// A spool of its own in the temporary directory (`orgop-<label>-<pid>-<n>.spool.jsonl`),
     /// for results bound elsewhere than a local directory (S3).
-    pub fn temporary(label: &str) -> Result<Spool, String> {
+    pub fn temporary(label: &str) -> Result<Spool, SinkError> {
         static SPOOLS: AtomicU64 = AtomicU64::new(0);
         let n = SPOOLS.fetch_add(1, Ordering::Relaxed);
         let name = format!("orgop-{label}-{}-{n}.spool.jsonl", std::process::id());
@@ -115,9 +188,9 @@ impl Spool {
     }
 
     /// A spool at `path` (created, or truncated). Remove it with [`Spool::remove`].
-    pub fn create(path: PathBuf) -> Result<Spool, String> {
+    pub fn create(path: PathBuf) -> Result<Spool, SinkError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         }
         let file = File::options()
             .read(true)
@@ -125,7 +198,7 @@ impl Spool {
             .create(true)
             .truncate(true)
             .open(&path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+            .map_err(io_error(&path))?;
         Ok(Spool {
             path,
             file: BufWriter::new(file),
@@ -154,8 +227,7 @@ impl Spool {
                 self.written += line.len() as u64;
             }
             Err(e) => {
-                self.error
-                    .get_or_insert_with(|| format!("{}: {e}", self.path.display()));
+                self.error.get_or_insert(e);
             }
         }
         if matches!(r.status, Status::Denied | Status::Error) {
@@ -177,52 +249,80 @@ impl Spool {
 
     /// Writes `results.jsonl` (each line as spooled) and the findings CSV with `columns`,
     /// both sorted by account and region.
-    pub fn write(
+    fn write(
         &mut self,
         columns: &[String],
         jsonl: &mut impl Write,
         csv: impl Write,
-    ) -> Result<(), String> {
-        if let Some(e) = &self.error {
-            return Err(e.clone());
+        names: (&Path, &Path),
+    ) -> Result<(), SinkError> {
+        let spool_err = io_error(&self.path);
+        if let Some(e) = self.error.take() {
+            return Err(spool_err(e));
         }
-        let spool_err = |e: std::io::Error| format!("{}: {e}", self.path.display());
-        self.file.flush().map_err(spool_err)?;
+        self.file.flush().map_err(&spool_err)?;
         let file = self.file.get_mut();
         self.index
             .sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
+        let csv_err = |source| SinkError::Csv {
+            file: names.1.display().to_string(),
+            source,
+        };
         let mut w = csv::Writer::from_writer(csv);
-        csv_header(&mut w, columns)?;
+        csv_header(&mut w, columns).map_err(csv_err)?;
         let mut line = Vec::new();
         for e in &self.index {
             line.resize(e.len, 0);
             file.seek(SeekFrom::Start(e.at))
                 .and_then(|_| file.read_exact(&mut line))
-                .map_err(spool_err)?;
-            jsonl.write_all(&line).map_err(|e| e.to_string())?;
-            let r: ItemResult = serde_json::from_slice(&line)
-                .map_err(|e| format!("{}: {e}", self.path.display()))?;
-            csv_rows(&mut w, columns, &r)?;
+                .map_err(&spool_err)?;
+            jsonl.write_all(&line).map_err(io_error(names.0))?;
+            let r: ItemResult =
+                serde_json::from_slice(&line).map_err(|source| SinkError::Spooled {
+                    path: self.path.clone(),
+                    source,
+                })?;
+            csv_rows(&mut w, columns, &r).map_err(csv_err)?;
         }
-        w.flush().map_err(|e| e.to_string())?;
-        jsonl.flush().map_err(|e| e.to_string())?;
+        w.flush().map_err(io_error(names.1))?;
+        jsonl.flush().map_err(io_error(names.0))?;
         // The file position is left at the end for any further pushes.
-        file.seek(SeekFrom::End(0)).map_err(spool_err)?;
+        file.seek(SeekFrom::End(0)).map_err(&spool_err)?;
         Ok(())
     }
 
+    /// `results.jsonl` and `findings.csv` with `columns`, in memory, sorted by account and
+    /// region: for object stores, which take whole bodies.
+    pub fn files(&mut self, columns: &[String]) -> Result<[ResultFile; 2], SinkError> {
+        let (mut jsonl, mut csv) = (Vec::new(), Vec::new());
+        let names = (Path::new(RESULTS_JSONL), Path::new(FINDINGS_CSV));
+        self.write(columns, &mut jsonl, &mut csv, names)?;
+        Ok([
+            ResultFile {
+                name: RESULTS_JSONL,
+                content_type: "application/x-ndjson",
+                body: jsonl,
+            },
+            ResultFile {
+                name: FINDINGS_CSV,
+                content_type: "text/csv",
+                body: csv,
+            },
+        ])
+    }
+
     /// Writes `results.jsonl` and `findings.csv` into `dir`; returns their paths.
-    pub fn write_dir(&mut self, dir: &Path, plan: &Plan) -> Result<Vec<PathBuf>, String> {
-        std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    pub fn write_dir(&mut self, dir: &Path, plan: &Plan) -> Result<Vec<PathBuf>, SinkError> {
+        std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         let open = |name: &str| {
             let path = dir.join(name);
             File::create(&path)
                 .map(|f| (BufWriter::new(f), path.clone()))
-                .map_err(|e| format!("{}: {e}", path.display()))
+                .map_err(io_error(&path))
         };
-        let (mut jsonl, jsonl_path) = open("results.jsonl")?;
-        let (csv, csv_path) = open("findings.csv")?;
-        self.write(&columns(plan), &mut jsonl, csv)?;
+        let (mut jsonl, jsonl_path) = open(RESULTS_JSONL)?;
+        let (csv, csv_path) = open(FINDINGS_CSV)?;
+        self.write(&columns(plan), &mut jsonl, csv, (&jsonl_path, &csv_path))?;
         Ok(vec![jsonl_path, csv_path])
     }
 
@@ -233,48 +333,40 @@ impl Spool {
         client: &orgop_aws::AwsClient,
         uri: &str,
         plan: &Plan,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, SinkError> {
         let (bucket, prefix) = s3_location(uri)?;
-        let (mut jsonl, mut csv) = (Vec::new(), Vec::new());
-        self.write(&columns(plan), &mut jsonl, &mut csv)?;
-        let target = orgop_aws::Target::own(client.default_region());
         let mut written = Vec::new();
-        for (name, bytes, content_type) in [
-            ("results.jsonl", jsonl, "application/x-ndjson"),
-            ("findings.csv", csv, "text/csv"),
-        ] {
-            let key = if prefix.is_empty() {
-                name.to_string()
-            } else {
-                format!("{prefix}/{name}")
-            };
-            let text = String::from_utf8(bytes).map_err(|e| e.to_string())?;
-            let params = serde_json::json!({"Bucket": bucket, "Key": key, "Body": text, "ContentType": content_type});
+        for f in self.files(&columns(plan))? {
+            let key = key_under(prefix, f.name);
             client
-                .call(&target, "s3", "PutObject", params)
+                .put_object(bucket, &key, f.body, f.content_type)
                 .await
-                .map_err(|e| format!("s3://{bucket}/{key}: {e}"))?;
+                .map_err(|e| SinkError::S3 {
+                    bucket: bucket.to_string(),
+                    key: key.clone(),
+                    source: Box::new(e),
+                })?;
             written.push(format!("s3://{bucket}/{key}"));
         }
         Ok(written)
     }
 
     /// Deletes the spool file.
-    pub fn remove(self) -> Result<(), String> {
+    pub fn remove(self) -> Result<(), SinkError> {
         let Spool { path, file, .. } = self;
         drop(file);
-        std::fs::remove_file(&path).map_err(|e| format!("{}: {e}", path.display()))
+        std::fs::remove_file(&path).map_err(io_error(&path))
     }
 }
 
 /// `s3://bucket/prefix` → (bucket, prefix without a trailing slash).
-fn s3_location(uri: &str) -> Result<(&str, &str), String> {
+fn s3_location(uri: &str) -> Result<(&str, &str), SinkError> {
     let rest = uri
         .strip_prefix("s3://")
-        .ok_or_else(|| format!("{uri}: not an s3:// URI"))?;
+        .ok_or_else(|| SinkError::NotS3(uri.to_string()))?;
     let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
     if bucket.is_empty() {
-        return Err(format!("{uri}: no bucket"));
+        return Err(SinkError::NotS3(uri.to_string()));
     }
     Ok((bucket, prefix.trim_end_matches('/')))
 }
@@ -331,21 +423,21 @@ mod tests {
             spool.push(r);
         }
         let cols = vec!["size_gib".to_string()];
-        let (mut j, mut c) = (Vec::new(), Vec::new());
-        spool.write(&cols, &mut j, &mut c).unwrap();
+        let [j, c] = spool.files(&cols).unwrap();
+        assert_eq!((j.name, c.name), (RESULTS_JSONL, FINDINGS_CSV));
+        let (j, c) = (j.body, c.body);
 
         results.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
         assert_eq!(String::from_utf8(j).unwrap(), jsonl(&results));
-        assert_eq!(String::from_utf8(c).unwrap(), csv(&cols, &results).unwrap());
+        assert_eq!(String::from_utf8(c).unwrap(), csv(&cols, &results));
         assert_eq!(spool.summary(), &Summary::of(&results));
         let not_ok: Vec<&str> = spool.not_ok().iter().map(|r| r.region.as_str()).collect();
         assert_eq!(not_ok, ["*"]);
 
         // More results after a write are kept, and a second write has them all.
         spool.push(ok("000000000000", "us-east-1", &["vol-0"]));
-        let (mut j, mut c) = (Vec::new(), Vec::new());
-        spool.write(&cols, &mut j, &mut c).unwrap();
-        let j = String::from_utf8(j).unwrap();
+        let [j, _] = spool.files(&cols).unwrap();
+        let j = String::from_utf8(j.body).unwrap();
         assert_eq!(j.lines().count(), 5);
         assert!(j.starts_with(r#"{"account_id":"000000000000""#), "{j}");
         spool.remove().unwrap();
