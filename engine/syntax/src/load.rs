@@ -11,8 +11,9 @@ use saphyr_parser::{Event, Parser, ScalarStyle as YStyle};
 /// A runbook file as data plus positions.
 #[derive(Debug, Clone)]
 pub struct Loaded {
-    /// The document as JSON (object keys sorted: use [`Loaded::runbook`] where the author's
-    /// order matters).
+    /// The document as JSON. Object keys keep the order of the text (serde_json's
+    /// `preserve_order` is on for the workspace), like `yaml`; keys a merge key (`<<`) brings
+    /// in come after the mapping's own keys.
     pub value: serde_json::Value,
     /// The document as YAML, merge keys applied: keeps the author's key order.
     pub yaml: serde_yaml::Value,
@@ -74,8 +75,8 @@ pub fn load(file: &str, text: &str) -> Result<Loaded, Box<Diagnostic>> {
 }
 
 impl Loaded {
-    /// The typed runbook, deserialized from the YAML so ordered maps (report columns) keep
-    /// the author's order.
+    /// The typed runbook, deserialized from the YAML: ordered maps (report columns) keep the
+    /// author's order.
     pub fn runbook(&self) -> Result<crate::model::Runbook, String> {
         serde_yaml::from_value(self.yaml.clone()).map_err(|e| e.to_string())
     }
