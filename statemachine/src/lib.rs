@@ -99,33 +99,47 @@ fn path(field: &str) -> String {
 /// Compiles a lowered runbook to an ASL definition.
 pub fn compile(l: &Lowered) -> Value {
     let plan = &l.plan;
-    let name = &plan.runbook;
-    let at = |part: &str| {
-        l.at.get(part)
-            .cloned()
-            .unwrap_or_else(|| format!("{}:1:1", plan.source))
-    };
-    let distributed = l.map == MapKind::Distributed;
+    json!({
+        "Comment": format!("orgop runbook {} v{} from {}", plan.runbook, plan.version, plan.source),
+        "StartAt": states::FANOUT,
+        "States": {
+            states::FANOUT: fanout(l),
+            states::FANOUT_FAILED: fanout_failed(l),
+            states::MAP: map(l),
+            states::RESULTS: results(l),
+            states::ALL_ITEMS_OK: all_items_ok(l),
+            states::ITEMS_FAILED: items_failed(l),
+            states::DONE: done(l)
+        }
+    })
+}
 
-    let mut fanout_selector = serde_json::Map::new();
-    fanout_selector.insert(format!("{}.$", fields::RUN), json!("$.Payload.run"));
-    fanout_selector.insert(format!("{}.$", fields::COUNT), json!("$.Payload.count"));
-    let listed = if distributed {
-        fields::ITEMS_LOCATION
-    } else {
-        fields::ITEMS
-    };
-    fanout_selector.insert(format!("{listed}.$"), json!(format!("$.Payload.{listed}")));
+/// `file:line:col` of a part of the runbook (`targets`, `steps`, ...), for a state's comment;
+/// the runbook's first line when the part is not located.
+fn at(l: &Lowered, part: &str) -> String {
+    l.at.get(part)
+        .cloned()
+        .unwrap_or_else(|| format!("{}:1:1", l.plan.source))
+}
 
-    let fanout = json!({
+fn distributed(l: &Lowered) -> bool {
+    l.map == MapKind::Distributed
+}
+
+/// The Lambda's fanout handler lists accounts x regions: the items inline, or where in S3
+/// they are for a distributed Map.
+fn fanout(l: &Lowered) -> Value {
+    let plan = &l.plan;
+    let distributed = distributed(l);
+    json!({
         "Type": "Task",
-        "Comment": format!("{} targets of runbook {name}: list accounts x regions", at("targets")),
+        "Comment": format!("{} targets of runbook {}: list accounts x regions", at(l, "targets"), plan.runbook),
         "Resource": LAMBDA_INVOKE,
         "Parameters": {
             "FunctionName": FUNCTION,
             "Payload": {
                 contract::HANDLER: contract::FANOUT,
-                "runbook": name,
+                "runbook": plan.runbook,
                 "targets": serde_json::to_value(&l.targets).expect("targets serialize"),
                 "role": serde_json::to_value(&plan.role).expect("role serializes"),
                 "params": serde_json::to_value(&plan.params).expect("params serialize"),
@@ -134,44 +148,162 @@ pub fn compile(l: &Lowered) -> Value {
                 "execution.$": "$$.Execution.Id"
             }
         },
-        "ResultSelector": fanout_selector,
+        "ResultSelector": fanout_selector(distributed),
         "Retry": [lambda_retry(), orgop_retry()],
         "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": states::FANOUT_FAILED}],
         "Next": states::MAP
+    })
+}
+
+/// What the Map reads from the fanout's result: the run, the item count, and the items or
+/// their location.
+fn fanout_selector(distributed: bool) -> serde_json::Map<String, Value> {
+    let mut selector = serde_json::Map::new();
+    selector.insert(format!("{}.$", fields::RUN), json!("$.Payload.run"));
+    selector.insert(format!("{}.$", fields::COUNT), json!("$.Payload.count"));
+    let listed = if distributed {
+        fields::ITEMS_LOCATION
+    } else {
+        fields::ITEMS
+    };
+    selector.insert(format!("{listed}.$"), json!(format!("$.Payload.{listed}")));
+    selector
+}
+
+fn fanout_failed(l: &Lowered) -> Value {
+    json!({
+        "Type": "Fail",
+        "Comment": format!("{} the fanout could not list the targets", at(l, "targets")),
+        "Error": Code::FanoutFailed.name(),
+        "Cause": "The fanout could not list the target accounts and regions; the Fanout task's error in the execution history says why."
+    })
+}
+
+/// The Map: one worker per item, with the shared data and plan hoisted into its
+/// `ItemSelector`; a distributed Map reads its items from and writes its results to S3.
+fn map(l: &Lowered) -> Value {
+    let distributed = distributed(l);
+    let mut map = json!({
+        "Type": "Map",
+        "Comment": format!(
+            "{} one worker per account x region ({} Map); shared data and plan hoisted here once",
+            at(l, "steps"),
+            if distributed { "distributed" } else { "inline" }
+        ),
+        "ItemSelector": item_selector(l),
+        "MaxConcurrency": l.concurrency,
+        "ItemProcessor": {
+            "ProcessorConfig": processor_config(distributed),
+            "StartAt": states::WORKER,
+            "States": {
+                states::WORKER: worker(l),
+                states::RECORD_FAILURE: record_failure(l)
+            }
+        },
+        "Next": states::RESULTS
     });
-
-    let steps: Vec<String> = plan
-        .steps
-        .iter()
-        .map(|s| format!("{} ({}:{})", s.id, s.service, s.operation))
-        .collect();
-    let actions: Vec<String> = plan
-        .actions
-        .iter()
-        .map(|s| format!("{} ({}:{})", s.id, s.service, s.operation))
-        .collect();
-    let mut worker_comment = format!("{} steps: {}", at("steps"), steps.join(", "));
-    if !actions.is_empty() {
-        worker_comment.push_str(&format!(
-            "; {} actions (only when applied): {}",
-            at("actions"),
-            actions.join(", ")
-        ));
+    if distributed {
+        map["ItemReader"] = item_reader();
+        map["ResultWriter"] = result_writer(&l.plan.runbook);
+        map["ToleratedFailurePercentage"] = json!(l.tolerated_failure_percentage);
+        map["Label"] = json!("Accounts");
+        map["ResultPath"] = json!(path(map_output(l)));
+    } else {
+        map["ItemsPath"] = json!(path(fields::ITEMS));
+        // The summaries replace the items: the payload shrinks rather than grows.
+        map["ResultPath"] = json!(path(map_output(l)));
     }
+    map
+}
 
-    let worker = json!({
+/// Where the Map puts its results, which the results handler reads: the items' place for an
+/// inline Map, the `ResultWriter`'s manifest for a distributed one.
+fn map_output(l: &Lowered) -> &'static str {
+    if distributed(l) {
+        fields::MAP_RESULTS
+    } else {
+        fields::ITEMS
+    }
+}
+
+/// Each worker's input: its item, the run, and the runbook's shared data and plan.
+fn item_selector(l: &Lowered) -> Value {
+    json!({
+        contract::HANDLER: contract::WORKER,
+        "item.$": "$$.Map.Item.Value",
+        "run.$": path(fields::RUN),
+        "shared": Value::Object(l.shared.clone().into_iter().collect()),
+        "plan": serde_json::to_value(&l.plan).expect("plan serializes")
+    })
+}
+
+fn processor_config(distributed: bool) -> Value {
+    let mut config = json!({"Mode": if distributed { "DISTRIBUTED" } else { "INLINE" }});
+    if distributed {
+        config["ExecutionType"] = json!("STANDARD");
+    }
+    config
+}
+
+/// A distributed Map reads the fanout's items from S3.
+fn item_reader() -> Value {
+    json!({
+        "Resource": "arn:aws:states:::s3:getObject",
+        "ReaderConfig": {"InputType": "JSON"},
+        "Parameters": {
+            "Bucket.$": format!("$.{}.bucket", fields::ITEMS_LOCATION),
+            "Key.$": format!("$.{}.key", fields::ITEMS_LOCATION)
+        }
+    })
+}
+
+/// A distributed Map writes its results to the results bucket.
+fn result_writer(runbook: &str) -> Value {
+    json!({
+        "Resource": "arn:aws:states:::s3:putObject",
+        "Parameters": {"Bucket": "${ResultsBucket}", "Prefix": format!("orgop/{runbook}/map-results")}
+    })
+}
+
+/// The worker task, commented with the calls it makes.
+fn worker(l: &Lowered) -> Value {
+    json!({
         "Type": "Task",
-        "Comment": worker_comment,
+        "Comment": worker_comment(l),
         "Resource": LAMBDA_INVOKE,
         "Parameters": {"FunctionName": FUNCTION, "Payload.$": "$"},
         "OutputPath": "$.Payload",
         "Retry": [lambda_retry(), orgop_retry()],
         "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": states::RECORD_FAILURE}],
         "End": true
-    });
-    let record_failure = json!({
+    })
+}
+
+/// The steps, and the actions if any, with their calls and where they are.
+fn worker_comment(l: &Lowered) -> String {
+    let calls = |list: &[orgop_plan::CallPlan]| -> Vec<String> {
+        list.iter()
+            .map(|s| format!("{} ({}:{})", s.id, s.service, s.operation))
+            .collect()
+    };
+    let steps = calls(&l.plan.steps);
+    let actions = calls(&l.plan.actions);
+    let mut comment = format!("{} steps: {}", at(l, "steps"), steps.join(", "));
+    if !actions.is_empty() {
+        comment.push_str(&format!(
+            "; {} actions (only when applied): {}",
+            at(l, "actions"),
+            actions.join(", ")
+        ));
+    }
+    comment
+}
+
+/// A caught worker failure becomes its item's summary, so the Map goes on.
+fn record_failure(l: &Lowered) -> Value {
+    json!({
         "Type": "Pass",
-        "Comment": format!("{} a worker failure is recorded for its item; the other items go on", at("runbook")),
+        "Comment": format!("{} a worker failure is recorded for its item; the other items go on", at(l, "runbook")),
         "Parameters": {
             "account_id.$": "$.item.account_id",
             "region.$": "$.item.region",
@@ -182,118 +314,61 @@ pub fn compile(l: &Lowered) -> Value {
             "error_message.$": "$.error.Cause"
         },
         "End": true
-    });
+    })
+}
 
-    let mut processor_config = json!({"Mode": if distributed { "DISTRIBUTED" } else { "INLINE" }});
-    if distributed {
-        processor_config["ExecutionType"] = json!("STANDARD");
-    }
-
-    let mut map = json!({
-        "Type": "Map",
-        "Comment": format!(
-            "{} one worker per account x region ({} Map); shared data and plan hoisted here once",
-            at("steps"),
-            if distributed { "distributed" } else { "inline" }
-        ),
-        "ItemSelector": {
-            contract::HANDLER: contract::WORKER,
-            "item.$": "$$.Map.Item.Value",
-            "run.$": path(fields::RUN),
-            "shared": Value::Object(l.shared.clone().into_iter().collect()),
-            "plan": serde_json::to_value(plan).expect("plan serializes")
-        },
-        "MaxConcurrency": l.concurrency,
-        "ItemProcessor": {
-            "ProcessorConfig": processor_config,
-            "StartAt": states::WORKER,
-            "States": {
-                states::WORKER: worker,
-                states::RECORD_FAILURE: record_failure
-            }
-        },
-        "Next": states::RESULTS
-    });
-    let results_input;
-    if distributed {
-        map["ItemReader"] = json!({
-            "Resource": "arn:aws:states:::s3:getObject",
-            "ReaderConfig": {"InputType": "JSON"},
-            "Parameters": {
-                "Bucket.$": format!("$.{}.bucket", fields::ITEMS_LOCATION),
-                "Key.$": format!("$.{}.key", fields::ITEMS_LOCATION)
-            }
-        });
-        map["ResultWriter"] = json!({
-            "Resource": "arn:aws:states:::s3:putObject",
-            "Parameters": {"Bucket": "${ResultsBucket}", "Prefix": format!("orgop/{name}/map-results")}
-        });
-        map["ToleratedFailurePercentage"] = json!(l.tolerated_failure_percentage);
-        map["Label"] = json!("Accounts");
-        map["ResultPath"] = json!(path(fields::MAP_RESULTS));
-        results_input = fields::MAP_RESULTS;
-    } else {
-        map["ItemsPath"] = json!(path(fields::ITEMS));
-        // The summaries replace the items: the payload shrinks rather than grows.
-        map["ResultPath"] = json!(path(fields::ITEMS));
-        results_input = fields::ITEMS;
-    }
-
-    let results = json!({
+/// The Lambda's results handler writes the report and notifies; its summary feeds the choice.
+fn results(l: &Lowered) -> Value {
+    let plan = &l.plan;
+    let input = map_output(l);
+    json!({
         "Type": "Task",
-        "Comment": format!("{} report of runbook {name}: CSV and JSONL to S3, notification", at("report")),
+        "Comment": format!("{} report of runbook {}: CSV and JSONL to S3, notification", at(l, "report"), plan.runbook),
         "Resource": LAMBDA_INVOKE,
         "Parameters": {
             "FunctionName": FUNCTION,
             "Payload": {
                 contract::HANDLER: contract::RESULTS,
-                "runbook": name,
+                "runbook": plan.runbook,
                 "run.$": path(fields::RUN),
                 "count.$": path(fields::COUNT),
                 "columns": plan.report.columns.iter().map(|c| c.name.clone()).collect::<Vec<_>>(),
-                format!("{results_input}.$"): path(results_input),
+                format!("{input}.$"): path(input),
                 "execution.$": "$$.Execution.Id"
             }
         },
         "ResultSelector": {format!("{}.$", fields::SUMMARY): "$.Payload"},
         "Retry": [lambda_retry(), orgop_retry()],
         "Next": states::ALL_ITEMS_OK
-    });
+    })
+}
 
+fn all_items_ok(l: &Lowered) -> Value {
     json!({
-        "Comment": format!("orgop runbook {name} v{} from {}", plan.version, plan.source),
-        "StartAt": states::FANOUT,
-        "States": {
-            states::FANOUT: fanout,
-            states::FANOUT_FAILED: {
-                "Type": "Fail",
-                "Comment": format!("{} the fanout could not list the targets", at("targets")),
-                "Error": Code::FanoutFailed.name(),
-                "Cause": "The fanout could not list the target accounts and regions; the Fanout task's error in the execution history says why."
-            },
-            states::MAP: map,
-            states::RESULTS: results,
-            states::ALL_ITEMS_OK: {
-                "Type": "Choice",
-                "Comment": format!("{} every item ok or skipped?", at("runbook")),
-                "Choices": [{
-                    "Variable": format!("$.{}.{}", fields::SUMMARY, fields::FAILED),
-                    "NumericGreaterThan": 0,
-                    "Next": states::ITEMS_FAILED
-                }],
-                "Default": states::DONE
-            },
-            states::ITEMS_FAILED: {
-                "Type": "Fail",
-                "Comment": format!("{} some items ended denied or error; the results say which", at("runbook")),
-                "Error": Code::ItemsFailed.name(),
-                "Cause": "Some accounts or regions ended denied or error; every item is in the results (results.jsonl)."
-            },
-            states::DONE: {
-                "Type": "Succeed",
-                "Comment": format!("{} every item ran", at("runbook"))
-            }
-        }
+        "Type": "Choice",
+        "Comment": format!("{} every item ok or skipped?", at(l, "runbook")),
+        "Choices": [{
+            "Variable": format!("$.{}.{}", fields::SUMMARY, fields::FAILED),
+            "NumericGreaterThan": 0,
+            "Next": states::ITEMS_FAILED
+        }],
+        "Default": states::DONE
+    })
+}
+
+fn items_failed(l: &Lowered) -> Value {
+    json!({
+        "Type": "Fail",
+        "Comment": format!("{} some items ended denied or error; the results say which", at(l, "runbook")),
+        "Error": Code::ItemsFailed.name(),
+        "Cause": "Some accounts or regions ended denied or error; every item is in the results (results.jsonl)."
+    })
+}
+
+fn done(l: &Lowered) -> Value {
+    json!({
+        "Type": "Succeed",
+        "Comment": format!("{} every item ran", at(l, "runbook"))
     })
 }
 

@@ -22,95 +22,150 @@ pub fn check(
     what: &str,
     names: &Names<'_>,
 ) -> Vec<Diagnostic> {
-    let at = |offset: usize| {
-        let p = node.inside(expr, offset);
-        Span { start: p, end: p }
+    let e = Expr {
+        file,
+        text: expr,
+        node,
+        what,
     };
     let ast = match jmespath::parse(expr) {
         Ok(ast) => ast,
-        Err(e) => {
-            let reason = match &e.reason {
-                jmespath::ErrorReason::Parse(m) => plain_reason(m),
-                other => other.to_string(),
-            };
-            return vec![
-                Diagnostic::error(file, at(e.offset), format!("invalid JMESPath in `{what}`: {reason}"))
-                    .with_hint("JMESPath literals need backticks (`` `7` ``) and raw strings single quotes ('x')"),
-            ];
-        }
+        Err(err) => return vec![e.syntax_error(&err)],
     };
     let mut out = Vec::new();
     walk(&ast, &mut |node| {
         if let Ast::Function { offset, name, args } = node {
-            match functions::function(name) {
-                None => {
-                    let mut d = Diagnostic::error(
-                        file,
-                        at(*offset),
-                        format!("unknown JMESPath function `{name}` in `{what}`"),
-                    );
-                    d.hint = suggest::did_you_mean(name, functions::function_names()).or_else(|| {
-                        Some("orgop adds param, shared, now, age_days, tag, account_id, account_name, region".into())
-                    });
-                    out.push(d);
-                }
-                Some(sig) if args.len() < sig.min_args || args.len() > sig.max_args => {
-                    let want = if sig.min_args == sig.max_args {
-                        format!("{}", sig.min_args)
-                    } else if sig.max_args == usize::MAX {
-                        format!("at least {}", sig.min_args)
-                    } else {
-                        format!("{} to {}", sig.min_args, sig.max_args)
-                    };
-                    let mut d = Diagnostic::error(
-                        file,
-                        at(*offset),
-                        format!(
-                            "`{name}` takes {want} argument{}, not {}",
-                            if want == "1" { "" } else { "s" },
-                            args.len()
-                        ),
-                    );
-                    if !sig.doc.is_empty() {
-                        d.hint = Some(sig.doc.to_string());
-                    }
-                    out.push(d);
-                }
-                Some(_) if name == "param" || name == "shared" => {
-                    let declared = if name == "param" {
-                        names.params
-                    } else {
-                        names.shared
-                    };
-                    if let Some(Ast::Literal { value, offset }) = args.first()
-                        && let Some(key) = value.as_string()
-                        && !declared.contains(key)
-                    {
-                        let kind = if name == "param" {
-                            "parameter"
-                        } else {
-                            "key of `shared`"
-                        };
-                        let mut d = Diagnostic::error(
-                            file,
-                            at(*offset),
-                            format!("`{name}('{key}')` names no declared {kind}"),
-                        );
-                        d.hint = suggest::did_you_mean(key, declared.iter().map(String::as_str))
-                            .or_else(|| {
-                                Some(format!(
-                                    "declare it under `{}:`",
-                                    if name == "param" { "params" } else { "shared" }
-                                ))
-                            });
-                        out.push(d);
-                    }
-                }
-                Some(_) => {}
-            }
+            out.extend(e.function(*offset, name, args, names));
         }
     });
     out
+}
+
+/// One expression being checked, and where it is.
+struct Expr<'a> {
+    file: &'a str,
+    text: &'a str,
+    node: &'a NodeSpans,
+    /// The field it is in (`where`, `select`, ...).
+    what: &'a str,
+}
+
+impl Expr<'_> {
+    /// The point `offset` characters into the expression.
+    fn at(&self, offset: usize) -> Span {
+        let p = self.node.inside(self.text, offset);
+        Span { start: p, end: p }
+    }
+
+    fn syntax_error(&self, e: &jmespath::JmespathError) -> Diagnostic {
+        let reason = match &e.reason {
+            jmespath::ErrorReason::Parse(m) => plain_reason(m),
+            other => other.to_string(),
+        };
+        Diagnostic::error(
+            self.file,
+            self.at(e.offset),
+            format!("invalid JMESPath in `{}`: {reason}", self.what),
+        )
+        .with_hint(
+            "JMESPath literals need backticks (`` `7` ``) and raw strings single quotes ('x')",
+        )
+    }
+
+    /// A call of function `name` at `offset`: the function exists, takes that many arguments,
+    /// and `param('x')` / `shared('x')` name something declared.
+    fn function(
+        &self,
+        offset: usize,
+        name: &str,
+        args: &[Ast],
+        names: &Names<'_>,
+    ) -> Option<Diagnostic> {
+        match functions::function(name) {
+            None => Some(self.unknown_function(offset, name)),
+            Some(sig) if args.len() < sig.min_args || args.len() > sig.max_args => {
+                Some(self.arity(offset, name, sig, args.len()))
+            }
+            Some(_) if name == "param" || name == "shared" => self.undeclared(name, args, names),
+            Some(_) => None,
+        }
+    }
+
+    fn unknown_function(&self, offset: usize, name: &str) -> Diagnostic {
+        let mut d = Diagnostic::error(
+            self.file,
+            self.at(offset),
+            format!("unknown JMESPath function `{name}` in `{}`", self.what),
+        );
+        d.hint = suggest::did_you_mean(name, functions::function_names()).or_else(|| {
+            Some(
+                "orgop adds param, shared, now, age_days, tag, account_id, account_name, region"
+                    .into(),
+            )
+        });
+        d
+    }
+
+    fn arity(
+        &self,
+        offset: usize,
+        name: &str,
+        sig: &functions::FunctionSig,
+        given: usize,
+    ) -> Diagnostic {
+        let want = if sig.min_args == sig.max_args {
+            format!("{}", sig.min_args)
+        } else if sig.max_args == usize::MAX {
+            format!("at least {}", sig.min_args)
+        } else {
+            format!("{} to {}", sig.min_args, sig.max_args)
+        };
+        let mut d = Diagnostic::error(
+            self.file,
+            self.at(offset),
+            format!(
+                "`{name}` takes {want} argument{}, not {given}",
+                if want == "1" { "" } else { "s" },
+            ),
+        );
+        if !sig.doc.is_empty() {
+            d.hint = Some(sig.doc.to_string());
+        }
+        d
+    }
+
+    /// `param('x')` / `shared('x')` (`name`) with a literal naming nothing declared.
+    fn undeclared(&self, name: &str, args: &[Ast], names: &Names<'_>) -> Option<Diagnostic> {
+        let declared = if name == "param" {
+            names.params
+        } else {
+            names.shared
+        };
+        let Some(Ast::Literal { value, offset }) = args.first() else {
+            return None;
+        };
+        let key = value.as_string()?;
+        if declared.contains(key) {
+            return None;
+        }
+        let kind = if name == "param" {
+            "parameter"
+        } else {
+            "key of `shared`"
+        };
+        let mut d = Diagnostic::error(
+            self.file,
+            self.at(*offset),
+            format!("`{name}('{key}')` names no declared {kind}"),
+        );
+        d.hint = suggest::did_you_mean(key, declared.iter().map(String::as_str)).or_else(|| {
+            Some(format!(
+                "declare it under `{}:`",
+                if name == "param" { "params" } else { "shared" }
+            ))
+        });
+        Some(d)
+    }
 }
 
 /// jmespath's parser speaks in Pratt-parser terms ("nud token"); say it in the author's.

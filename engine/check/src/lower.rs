@@ -4,7 +4,7 @@ use orgop_plan::{
     CallPlan, Column, Lowered, MapKind, PLAN_FORMAT, ParamDef, Plan, ReportPlan, RolePlan,
     SafetyPlan, TargetsPlan,
 };
-use orgop_syntax::model::{MapMode, Regions, Runbook, Step, TagValues};
+use orgop_syntax::model::{MapMode, ParamSpec, Regions, Runbook, Step, TagValues};
 use orgop_syntax::{SpanMap, pointer_push};
 use orgop_vocab::verbs as ops;
 use std::collections::BTreeMap;
@@ -55,7 +55,26 @@ fn call(file: &str, spans: &SpanMap, pointer: &str, s: &Step) -> CallPlan {
 
 /// Lowers a runbook that passed every check.
 pub fn lower(file: &str, rb: &Runbook, spans: &SpanMap) -> Lowered {
-    let targets = TargetsPlan {
+    let targets = targets(rb);
+    let map = map_kind(rb, &targets);
+    Lowered {
+        plan: plan(file, rb, spans),
+        targets,
+        shared: rb.shared.clone().into_iter().collect(),
+        concurrency: concurrency(rb, map),
+        map,
+        tolerated_failure_percentage: rb
+            .execution
+            .as_ref()
+            .and_then(|e| e.tolerated_failure_percentage)
+            .unwrap_or(100),
+        schedule: rb.schedule.clone(),
+        at: places(file, rb, spans),
+    }
+}
+
+fn targets(rb: &Runbook) -> TargetsPlan {
+    TargetsPlan {
         regions: match &rb.targets.regions {
             Regions::List(r) => r.clone(),
             Regions::Keyword(_) => Vec::new(),
@@ -65,22 +84,47 @@ pub fn lower(file: &str, rb: &Runbook, spans: &SpanMap) -> Lowered {
         accounts: rb.targets.accounts.clone(),
         exclude_accounts: rb.targets.exclude_accounts.clone(),
         account_tags: tags(&rb.targets.account_tags),
-    };
-    let execution = rb.execution.clone();
-    let mode = execution.as_ref().map(|e| e.map).unwrap_or_default();
+    }
+}
+
+/// The Map kind `execution.map` asks for; `auto` runs inline when the targets name at most
+/// `inline_max_items` items.
+fn map_kind(rb: &Runbook, targets: &TargetsPlan) -> MapKind {
+    let execution = rb.execution.as_ref();
+    let mode = execution.map(|e| e.map).unwrap_or_default();
     let inline_max = execution
-        .as_ref()
         .and_then(|e| e.inline_max_items)
         .unwrap_or(DEFAULT_INLINE_MAX_ITEMS) as usize;
-    let map = match mode {
+    match mode {
         MapMode::Inline => MapKind::Inline,
         MapMode::Distributed => MapKind::Distributed,
         MapMode::Auto => match targets.known_item_count() {
             Some(n) if n <= inline_max => MapKind::Inline,
             _ => MapKind::Distributed,
         },
+    }
+}
+
+/// An inline Map runs at most 40 iterations at once; say so in the definition.
+fn concurrency(rb: &Runbook, map: MapKind) -> u32 {
+    match map {
+        MapKind::Inline => rb
+            .concurrency
+            .unwrap_or(DEFAULT_CONCURRENCY)
+            .min(INLINE_MAX_CONCURRENCY),
+        MapKind::Distributed => rb.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
+    }
+}
+
+/// What each worker runs.
+fn plan(file: &str, rb: &Runbook, spans: &SpanMap) -> Plan {
+    let calls = |section: &str, list: &[Step]| -> Vec<CallPlan> {
+        list.iter()
+            .enumerate()
+            .map(|(i, s)| call(file, spans, &format!("/{section}/{i}"), s))
+            .collect()
     };
-    let plan = Plan {
+    Plan {
         format: PLAN_FORMAT,
         runbook: rb.name.clone(),
         version: rb.version,
@@ -97,35 +141,10 @@ pub fn lower(file: &str, rb: &Runbook, spans: &SpanMap) -> Lowered {
         params: rb
             .params
             .iter()
-            .map(|(k, p)| {
-                let ty = serde_json::to_value(p.ty)
-                    .ok()
-                    .and_then(|v| v.as_str().map(str::to_string))
-                    .unwrap_or_default();
-                (
-                    k.clone(),
-                    ParamDef {
-                        ty,
-                        default: p.default.clone(),
-                        allowed: p.allowed.clone(),
-                        minimum: p.minimum.clone(),
-                        maximum: p.maximum.clone(),
-                    },
-                )
-            })
+            .map(|(k, p)| (k.clone(), param(p)))
             .collect(),
-        steps: rb
-            .steps
-            .iter()
-            .enumerate()
-            .map(|(i, s)| call(file, spans, &format!("/steps/{i}"), s))
-            .collect(),
-        actions: rb
-            .actions
-            .iter()
-            .enumerate()
-            .map(|(i, s)| call(file, spans, &format!("/actions/{i}"), s))
-            .collect(),
+        steps: calls("steps", &rb.steps),
+        actions: calls("actions", &rb.actions),
         report: ReportPlan {
             from: rb.report.from.clone(),
             resource_id: rb.report.resource_id.clone(),
@@ -148,7 +167,25 @@ pub fn lower(file: &str, rb: &Runbook, spans: &SpanMap) -> Lowered {
                 protected_tags: tags(&s.protected_tags),
             })
             .unwrap_or_default(),
-    };
+    }
+}
+
+fn param(p: &ParamSpec) -> ParamDef {
+    let ty = serde_json::to_value(p.ty)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    ParamDef {
+        ty,
+        default: p.default.clone(),
+        allowed: p.allowed.clone(),
+        minimum: p.minimum.clone(),
+        maximum: p.maximum.clone(),
+    }
+}
+
+/// `file:line:col` of each top-level part present, for the state machine's comments.
+fn places(file: &str, rb: &Runbook, spans: &SpanMap) -> BTreeMap<String, String> {
     let mut places = BTreeMap::new();
     for part in ["targets", "steps", "actions", "report", "role", "shared"] {
         if rb_has(rb, part) {
@@ -156,26 +193,7 @@ pub fn lower(file: &str, rb: &Runbook, spans: &SpanMap) -> Lowered {
         }
     }
     places.insert("runbook".into(), format!("{file}:1:1"));
-    Lowered {
-        plan,
-        targets,
-        shared: rb.shared.clone().into_iter().collect(),
-        // An inline Map runs at most 40 iterations at once; say so in the definition.
-        concurrency: match map {
-            MapKind::Inline => rb
-                .concurrency
-                .unwrap_or(DEFAULT_CONCURRENCY)
-                .min(INLINE_MAX_CONCURRENCY),
-            MapKind::Distributed => rb.concurrency.unwrap_or(DEFAULT_CONCURRENCY),
-        },
-        map,
-        tolerated_failure_percentage: execution
-            .as_ref()
-            .and_then(|e| e.tolerated_failure_percentage)
-            .unwrap_or(100),
-        schedule: rb.schedule.clone(),
-        at: places,
-    }
+    places
 }
 
 fn rb_has(rb: &Runbook, part: &str) -> bool {

@@ -5,7 +5,7 @@
 //! checked-in file drifts. Guarantees: every schema violation becomes one [`Diagnostic`] at the
 //! offending key or value, in author terms ("unknown key `pagniate` in step", not a pointer).
 use crate::suggest;
-use orgop_syntax::{Diagnostic, Loaded};
+use orgop_syntax::{Diagnostic, Loaded, NodeSpans};
 use serde_json::Value;
 use std::sync::OnceLock;
 
@@ -56,171 +56,217 @@ fn report(
     out: &mut Vec<Diagnostic>,
 ) {
     use jsonschema::error::ValidationErrorKind as K;
-    let pointer = err.instance_path().as_str().to_string();
-    let node = loaded.spans.resolve(&pointer);
-    let schema_at = navigate(err.schema_path().as_str());
-    let context = schema_at.1.clone();
-    let instance = err.instance();
-    let field = last_token(&pointer);
+    let v = Violation::new(file, loaded, err);
+    let (field, instance) = (&v.field, v.instance);
     match err.kind() {
-        K::AdditionalProperties { unexpected } => {
-            let allowed: Vec<String> = schema_at
-                .0
-                .and_then(|parent| parent.get("properties"))
-                .and_then(Value::as_object)
-                .map(|p| p.keys().cloned().collect())
-                .unwrap_or_default();
-            for key in unexpected {
-                let at = loaded
-                    .spans
-                    .get(&orgop_syntax::pointer_push(&pointer, key))
-                    .map(|n| n.key_or_value())
-                    .unwrap_or(node.key_or_value());
-                let mut d =
-                    Diagnostic::error(file, at, format!("unknown key `{key}` in {context}"));
-                d.hint = suggest::did_you_mean(key, allowed.iter().map(String::as_str))
-                    .or_else(|| Some(format!("allowed keys: {}", allowed.join(", "))));
-                out.push(d);
-            }
+        K::AdditionalProperties { unexpected } => v.unknown_keys(unexpected, out),
+        K::Required { property } => out.push(v.missing_key(property)),
+        K::Type { .. } => out.push(v.wrong_type()),
+        K::Enum { options } => out.push(v.not_an_option(options)),
+        K::Pattern { .. } => out.push(pattern_error(file, &v.pointer, v.node.value, instance)),
+        K::Minimum { limit } | K::ExclusiveMinimum { limit } => out.push(v.error(format!(
+            "`{field}` must be at least {limit}, not {}",
+            short(instance)
+        ))),
+        K::Maximum { limit } | K::ExclusiveMaximum { limit } => out.push(v.error(format!(
+            "`{field}` must be at most {limit}, not {}",
+            short(instance)
+        ))),
+        K::MinItems { limit } => out.push(v.error(format!(
+            "`{field}` needs at least {limit} entr{}",
+            if *limit == 1 { "y" } else { "ies" }
+        ))),
+        K::MinLength { limit } => out.push(v.error(format!(
+            "`{field}` must be at least {limit} character{} long",
+            if *limit == 1 { "" } else { "s" }
+        ))),
+        K::AnyOf { context } | K::OneOfNotValid { context } => v.no_branch(context, out),
+        _ => out.push(v.error(err.to_string())),
+    }
+}
+
+/// One schema violation, located: what the diagnostic for each kind is made from.
+struct Violation<'a> {
+    file: &'a str,
+    loaded: &'a Loaded,
+    /// Where the offending value is: its JSON pointer and its spans.
+    pointer: String,
+    node: NodeSpans,
+    /// The schema object holding the failing keyword, when the schema path leads to one.
+    schema: Option<&'static Value>,
+    /// What that schema object describes, in author terms ("step", "`targets`").
+    context: String,
+    /// The offending value.
+    instance: &'a Value,
+    /// The offending key or list item, in author terms.
+    field: String,
+}
+
+impl<'a> Violation<'a> {
+    fn new(file: &'a str, loaded: &'a Loaded, err: &'a jsonschema::ValidationError<'_>) -> Self {
+        let pointer = err.instance_path().as_str().to_string();
+        let (schema, context) = navigate(err.schema_path().as_str());
+        Violation {
+            file,
+            loaded,
+            node: loaded.spans.resolve(&pointer),
+            schema,
+            context,
+            instance: err.instance(),
+            field: last_token(&pointer),
+            pointer,
         }
-        K::Required { property } => {
-            let name = property.as_str().unwrap_or_default();
-            out.push(Diagnostic::error(
-                file,
-                node.key_or_value(),
-                format!("missing required key `{name}` in {context}"),
-            ));
-        }
-        K::Type { .. } if pointer.is_empty() => {
-            out.push(
-                Diagnostic::error(
-                    file,
-                    node.value,
-                    format!("a runbook is a YAML mapping, but this file holds {}", kind_of(instance)),
-                )
-                .with_hint("start from runbooks/unused-ebs.yaml: `name:`, `description:`, `targets:`, `steps:`, ..."),
-            );
-        }
-        K::Type { .. } => {
-            let expected = schema_at
-                .0
-                .and_then(|s| s.get("type"))
-                .map(type_words)
-                .unwrap_or_else(|| "another type".into());
-            out.push(Diagnostic::error(
-                file,
-                node.value,
-                format!("`{field}` must be {expected}, not {}", kind_of(instance)),
-            ));
-        }
-        K::Enum { options } => {
-            let list: Vec<String> = options
-                .as_array()
-                .map(|a| a.iter().map(short).collect())
-                .unwrap_or_default();
+    }
+
+    /// An error at the offending value.
+    fn error(&self, message: String) -> Diagnostic {
+        Diagnostic::error(self.file, self.node.value, message)
+    }
+
+    /// `additionalProperties`: one diagnostic per unknown key, at the key.
+    fn unknown_keys(&self, unexpected: &[String], out: &mut Vec<Diagnostic>) {
+        let allowed: Vec<String> = self
+            .schema
+            .and_then(|parent| parent.get("properties"))
+            .and_then(Value::as_object)
+            .map(|p| p.keys().cloned().collect())
+            .unwrap_or_default();
+        for key in unexpected {
+            let at = self
+                .loaded
+                .spans
+                .get(&orgop_syntax::pointer_push(&self.pointer, key))
+                .map(|n| n.key_or_value())
+                .unwrap_or(self.node.key_or_value());
             let mut d = Diagnostic::error(
-                file,
-                node.value,
-                format!("{} is not a valid `{field}`", short(instance)),
+                self.file,
+                at,
+                format!("unknown key `{key}` in {}", self.context),
             );
-            d.hint = instance
-                .as_str()
-                .and_then(|s| {
-                    let names: Vec<&str> = options
-                        .as_array()
-                        .map(|a| a.iter().filter_map(Value::as_str).collect())
-                        .unwrap_or_default();
-                    suggest::did_you_mean(s, names)
-                })
-                .or_else(|| Some(format!("use one of: {}", list.join(", "))));
+            d.hint = suggest::did_you_mean(key, allowed.iter().map(String::as_str))
+                .or_else(|| Some(format!("allowed keys: {}", allowed.join(", "))));
             out.push(d);
         }
-        K::Pattern { .. } => out.push(pattern_error(file, &pointer, node.value, instance)),
-        K::Minimum { limit } | K::ExclusiveMinimum { limit } => out.push(Diagnostic::error(
-            file,
-            node.value,
-            format!(
-                "`{field}` must be at least {limit}, not {}",
-                short(instance)
-            ),
-        )),
-        K::Maximum { limit } | K::ExclusiveMaximum { limit } => out.push(Diagnostic::error(
-            file,
-            node.value,
-            format!("`{field}` must be at most {limit}, not {}", short(instance)),
-        )),
-        K::MinItems { limit } => out.push(Diagnostic::error(
-            file,
-            node.value,
-            format!(
-                "`{field}` needs at least {limit} entr{}",
-                if *limit == 1 { "y" } else { "ies" }
-            ),
-        )),
-        K::MinLength { limit } => out.push(Diagnostic::error(
-            file,
-            node.value,
-            format!(
-                "`{field}` must be at least {limit} character{} long",
-                if *limit == 1 { "" } else { "s" }
-            ),
-        )),
-        K::AnyOf { context } | K::OneOfNotValid { context } => {
-            // Report the branch whose shape matched (its errors are deeper and more useful);
-            // when no branch matched, say which forms are accepted.
-            let matched: Vec<_> = context
-                .iter()
-                .filter(|branch| {
-                    !branch.iter().any(|e| {
-                        e.instance_path().as_str() == pointer
-                            && matches!(
-                                e.kind(),
-                                K::Type { .. }
-                                    | K::Enum { .. }
-                                    | K::Constant { .. }
-                                    | K::OneOfNotValid { .. }
-                                    | K::AnyOf { .. }
-                            )
-                    })
-                })
-                .collect();
-            if let [branch] = matched.as_slice() {
-                for e in branch.iter() {
-                    report(file, loaded, e, out);
-                }
-                return;
-            }
-            let branches: Vec<Value> = schema_at
-                .0
-                .and_then(|s| s.get("anyOf").or_else(|| s.get("oneOf")))
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default();
-            let consts: Vec<String> = branches.iter().flat_map(consts_of).collect();
-            if !consts.is_empty() && consts.len() == branches.len() && instance.is_string() {
-                let word = instance.as_str().unwrap_or_default();
-                let mut d = Diagnostic::error(
-                    file,
-                    node.value,
-                    format!("`{word}` is not a valid `{field}`"),
-                );
-                d.hint = suggest::did_you_mean(word, consts.iter().map(String::as_str))
-                    .or_else(|| Some(format!("use one of: {}", consts.join(", "))));
-                out.push(d);
-                return;
-            }
-            let forms = branches
-                .iter()
-                .map(form_words)
-                .collect::<Vec<_>>()
-                .join(" or ");
-            out.push(Diagnostic::error(
-                file,
-                node.value,
-                format!("`{field}` must be {forms}, not {}", kind_of(instance)),
-            ));
+    }
+
+    /// `required`.
+    fn missing_key(&self, property: &Value) -> Diagnostic {
+        let name = property.as_str().unwrap_or_default();
+        Diagnostic::error(
+            self.file,
+            self.node.key_or_value(),
+            format!("missing required key `{name}` in {}", self.context),
+        )
+    }
+
+    /// `type`: the whole document is not a mapping, or one value has the wrong type.
+    fn wrong_type(&self) -> Diagnostic {
+        if self.pointer.is_empty() {
+            return self
+                .error(format!(
+                    "a runbook is a YAML mapping, but this file holds {}",
+                    kind_of(self.instance)
+                ))
+                .with_hint("start from runbooks/unused-ebs.yaml: `name:`, `description:`, `targets:`, `steps:`, ...");
         }
-        _ => out.push(Diagnostic::error(file, node.value, err.to_string())),
+        let expected = self
+            .schema
+            .and_then(|s| s.get("type"))
+            .map(type_words)
+            .unwrap_or_else(|| "another type".into());
+        self.error(format!(
+            "`{}` must be {expected}, not {}",
+            self.field,
+            kind_of(self.instance)
+        ))
+    }
+
+    /// `enum`: suggests the nearest option, or lists them.
+    fn not_an_option(&self, options: &Value) -> Diagnostic {
+        let list: Vec<String> = options
+            .as_array()
+            .map(|a| a.iter().map(short).collect())
+            .unwrap_or_default();
+        let mut d = self.error(format!(
+            "{} is not a valid `{}`",
+            short(self.instance),
+            self.field
+        ));
+        d.hint = self
+            .instance
+            .as_str()
+            .and_then(|s| {
+                let names: Vec<&str> = options
+                    .as_array()
+                    .map(|a| a.iter().filter_map(Value::as_str).collect())
+                    .unwrap_or_default();
+                suggest::did_you_mean(s, names)
+            })
+            .or_else(|| Some(format!("use one of: {}", list.join(", "))));
+        d
+    }
+
+    /// `anyOf` / `oneOf` with no valid branch. Reports the branch whose shape matched (its
+    /// errors are deeper and more useful); when no branch matched, says which forms are
+    /// accepted.
+    fn no_branch(
+        &self,
+        branches: &[Vec<jsonschema::ValidationError<'static>>],
+        out: &mut Vec<Diagnostic>,
+    ) {
+        use jsonschema::error::ValidationErrorKind as K;
+        let matched: Vec<_> = branches
+            .iter()
+            .filter(|branch| {
+                !branch.iter().any(|e| {
+                    e.instance_path().as_str() == self.pointer
+                        && matches!(
+                            e.kind(),
+                            K::Type { .. }
+                                | K::Enum { .. }
+                                | K::Constant { .. }
+                                | K::OneOfNotValid { .. }
+                                | K::AnyOf { .. }
+                        )
+                })
+            })
+            .collect();
+        if let [branch] = matched.as_slice() {
+            for e in branch.iter() {
+                report(self.file, self.loaded, e, out);
+            }
+            return;
+        }
+        let forms: Vec<Value> = self
+            .schema
+            .and_then(|s| s.get("anyOf").or_else(|| s.get("oneOf")))
+            .and_then(Value::as_array)
+            .cloned()
+            .unwrap_or_default();
+        out.push(self.not_a_form(&forms));
+    }
+
+    /// The value fits none of the schema's `forms`: names the constants it could be, or the
+    /// shapes.
+    fn not_a_form(&self, forms: &[Value]) -> Diagnostic {
+        let field = &self.field;
+        let consts: Vec<String> = forms.iter().flat_map(consts_of).collect();
+        if !consts.is_empty() && consts.len() == forms.len() && self.instance.is_string() {
+            let word = self.instance.as_str().unwrap_or_default();
+            let mut d = self.error(format!("`{word}` is not a valid `{field}`"));
+            d.hint = suggest::did_you_mean(word, consts.iter().map(String::as_str))
+                .or_else(|| Some(format!("use one of: {}", consts.join(", "))));
+            return d;
+        }
+        let words = forms
+            .iter()
+            .map(form_words)
+            .collect::<Vec<_>>()
+            .join(" or ");
+        self.error(format!(
+            "`{field}` must be {words}, not {}",
+            kind_of(self.instance)
+        ))
     }
 }
 

@@ -3,7 +3,7 @@
 //! the same pass.
 use crate::{jmes, schedule, suggest, template};
 use orgop_syntax::model::{ParamSpec, ParamType, Report, Step, Targets};
-use orgop_syntax::{Diagnostic, Loaded, Span, pointer_push};
+use orgop_syntax::{Diagnostic, Loaded, NodeSpans, Span, pointer_push};
 use orgop_vocab::verbs as ops;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
@@ -91,142 +91,234 @@ fn parts(v: &Value) -> Parts {
 /// Every semantic problem in `loaded`.
 pub fn check(file: &str, loaded: &Loaded) -> Vec<Diagnostic> {
     let p = parts(&loaded.value);
-    let spans = &loaded.spans;
-    let mut out = Vec::new();
-    let params: BTreeSet<String> = p.params.keys().cloned().collect();
-    let shared: BTreeSet<String> = p
-        .shared
-        .as_ref()
-        .map(|m| m.keys().cloned().collect())
-        .unwrap_or_default();
-    let names = jmes::Names {
-        params: &params,
-        shared: &shared,
+    let declared = Declared::of(&p);
+    let mut c = Checker {
+        file,
+        loaded,
+        out: Vec::new(),
     };
-
-    // Unique ids across steps and actions.
-    let mut first: HashMap<&str, usize> = HashMap::new();
-    for (section, list) in [("steps", &p.steps), ("actions", &p.actions)] {
-        for (i, _, id) in list.iter() {
-            let Some(id) = id else { continue };
-            let here = spans.resolve(&format!("/{section}/{i}/id"));
-            if let Some(line) = first.get(id.as_str()) {
-                out.push(
-                    Diagnostic::error(file, here.value, format!("duplicate step id `{id}` (first used on line {line})"))
-                        .with_hint("ids name results for `for_each`, `report.from` and `steps.<id>`; make each unique"),
-                );
-            } else {
-                first.insert(id, here.value.start.line);
-            }
-        }
-    }
-
-    let step_ids: Vec<String> = p.steps.iter().filter_map(|(_, _, id)| id.clone()).collect();
-    let action_ids: Vec<String> = p
-        .actions
-        .iter()
-        .filter_map(|(_, _, id)| id.clone())
-        .collect();
-
+    c.unique_ids(&p);
     for (section, list) in [("steps", &p.steps), ("actions", &p.actions)] {
         for (i, step, _) in list.iter() {
-            let Some(step) = step else { continue };
-            let base = format!("/{section}/{i}");
-            let at = |field: &str| spans.resolve(&pointer_push(&base, field));
-            // What this call may read: earlier steps, and for actions every step plus earlier actions.
-            let visible: Vec<String> = if section == "steps" {
-                step_ids[..(*i).min(step_ids.len())].to_vec()
-            } else {
-                step_ids
-                    .iter()
-                    .chain(action_ids[..(*i).min(action_ids.len())].iter())
-                    .cloned()
-                    .collect()
-            };
-
-            if let Some((_, op)) = step.call.split_once(':')
-                && section == "steps"
-                && ops::is_mutating(op)
-            {
-                out.push(
-                    Diagnostic::error(
-                        file,
-                        at("call").value,
-                        format!("`{}` can change resources, so it belongs in `actions`, not `steps`", step.call),
-                    )
-                    .with_hint("move it under `actions:`; actions are only sent with `--apply`, and planned otherwise"),
-                );
+            if let Some(step) = step {
+                c.call(section, *i, step, &declared);
             }
+        }
+    }
+    if let Some(report) = &p.report {
+        c.report(report, &declared);
+    }
+    for (name, spec) in &p.params {
+        if let Some(spec) = spec {
+            c.param(name, spec);
+        }
+    }
+    if let Some(shared) = &p.shared {
+        c.dollar_keys(&Value::Object(shared.clone()), "/shared");
+    }
+    if let Some(s) = &p.schedule {
+        c.schedule(s);
+    }
+    if let Some(t) = &p.targets {
+        c.targets(t);
+    }
+    if let Some(concurrency) = p.inline_concurrency {
+        c.inline_concurrency(concurrency);
+    }
+    c.out
+}
 
-            if let Some(target) = step.for_each.as_ref().filter(|_| p.steps_ok) {
-                let node = at("for_each");
-                if target == &step.id {
-                    out.push(Diagnostic::error(
-                        file,
-                        node.value,
-                        format!("`{}` cannot iterate over itself", step.id),
-                    ));
-                } else if !visible.contains(target) {
-                    let later = step_ids.contains(target) || action_ids.contains(target);
-                    let mut d = Diagnostic::error(
-                        file,
-                        node.value,
-                        if later {
-                            format!("`for_each: {target}` names a step that runs after this one")
-                        } else {
-                            format!("`for_each: {target}` names no earlier step")
-                        },
+/// The names a runbook declares, which its expressions and references may use.
+struct Declared {
+    params: BTreeSet<String>,
+    /// Keys of `shared`.
+    shared: BTreeSet<String>,
+    /// Step ids, in order.
+    steps: Vec<String>,
+    /// Action ids, in order.
+    actions: Vec<String>,
+    /// `steps` is a non-empty list: references to step ids can be judged.
+    steps_ok: bool,
+}
+
+impl Declared {
+    fn of(p: &Parts) -> Declared {
+        let ids = |list: &[(usize, Option<Step>, Option<String>)]| -> Vec<String> {
+            list.iter().filter_map(|(_, _, id)| id.clone()).collect()
+        };
+        Declared {
+            params: p.params.keys().cloned().collect(),
+            shared: p
+                .shared
+                .as_ref()
+                .map(|m| m.keys().cloned().collect())
+                .unwrap_or_default(),
+            steps: ids(&p.steps),
+            actions: ids(&p.actions),
+            steps_ok: p.steps_ok,
+        }
+    }
+
+    /// What JMESPath's `param()` and `shared()` may name.
+    fn names(&self) -> jmes::Names<'_> {
+        jmes::Names {
+            params: &self.params,
+            shared: &self.shared,
+        }
+    }
+
+    /// The results the call at `section[i]` may read: earlier steps, and for actions every
+    /// step plus earlier actions.
+    fn visible(&self, section: &str, i: usize) -> Vec<String> {
+        if section == "steps" {
+            self.steps[..i.min(self.steps.len())].to_vec()
+        } else {
+            self.steps
+                .iter()
+                .chain(self.actions[..i.min(self.actions.len())].iter())
+                .cloned()
+                .collect()
+        }
+    }
+}
+
+/// One file's semantic check: what it reads, and the diagnostics found so far.
+struct Checker<'a> {
+    file: &'a str,
+    loaded: &'a Loaded,
+    out: Vec<Diagnostic>,
+}
+
+impl Checker<'_> {
+    /// Where `field` of the node at `base` is.
+    fn at(&self, base: &str, field: &str) -> NodeSpans {
+        self.loaded.spans.resolve(&pointer_push(base, field))
+    }
+
+    /// Ids are unique across steps and actions.
+    fn unique_ids(&mut self, p: &Parts) {
+        let mut first: HashMap<&str, usize> = HashMap::new();
+        for (section, list) in [("steps", &p.steps), ("actions", &p.actions)] {
+            for (i, _, id) in list.iter() {
+                let Some(id) = id else { continue };
+                let here = self.loaded.spans.resolve(&format!("/{section}/{i}/id"));
+                if let Some(line) = first.get(id.as_str()) {
+                    self.out.push(
+                        Diagnostic::error(self.file, here.value, format!("duplicate step id `{id}` (first used on line {line})"))
+                            .with_hint("ids name results for `for_each`, `report.from` and `steps.<id>`; make each unique"),
                     );
-                    d.hint = if later {
-                        Some("move this step below the one it iterates over".into())
-                    } else {
-                        suggest::did_you_mean(target, visible.iter().map(String::as_str))
-                    };
-                    out.push(d);
+                } else {
+                    first.insert(id, here.value.start.line);
                 }
-            }
-
-            for (field, expr) in [("select", &step.select), ("where", &step.where_)] {
-                if let Some(expr) = expr {
-                    out.extend(jmes::check(file, expr, &at(field), field, &names));
-                }
-            }
-
-            let scope = template::Scope {
-                params: &params,
-                shared: &shared,
-                steps: &visible,
-                has_item: step.for_each.is_some(),
-            };
-            let parameters = Value::Object(step.parameters.clone().into_iter().collect());
-            template::check_value(
-                file,
-                &parameters,
-                &pointer_push(&base, "parameters"),
-                spans,
-                &scope,
-                &mut out,
-            );
-            dollar_keys(
-                file,
-                &parameters,
-                &pointer_push(&base, "parameters"),
-                loaded,
-                &mut out,
-            );
-            if let Some(when) = &step.when {
-                template::check_condition(file, when, &at("when"), &scope, &mut out);
             }
         }
     }
 
-    if let Some(report) = &p.report {
-        let at = |field: &str| spans.resolve(&pointer_push("/report", field));
-        if p.steps_ok && !step_ids.contains(&report.from) {
+    /// One step or action (`section[i]`): where it belongs, what it iterates over, its
+    /// expressions and its templates.
+    fn call(&mut self, section: &str, i: usize, step: &Step, declared: &Declared) {
+        let base = format!("/{section}/{i}");
+        let visible = declared.visible(section, i);
+        if section == "steps" {
+            self.read_only(&base, step);
+        }
+        if declared.steps_ok {
+            self.for_each(&base, step, &visible, declared);
+        }
+        for (field, expr) in [("select", &step.select), ("where", &step.where_)] {
+            if let Some(expr) = expr {
+                let node = self.at(&base, field);
+                self.out.extend(jmes::check(
+                    self.file,
+                    expr,
+                    &node,
+                    field,
+                    &declared.names(),
+                ));
+            }
+        }
+        let scope = template::Scope {
+            params: &declared.params,
+            shared: &declared.shared,
+            steps: &visible,
+            has_item: step.for_each.is_some(),
+        };
+        self.templates(&base, step, &scope);
+    }
+
+    /// A step (under `steps`) only reads: mutating calls belong in `actions`.
+    fn read_only(&mut self, base: &str, step: &Step) {
+        if let Some((_, op)) = step.call.split_once(':')
+            && ops::is_mutating(op)
+        {
+            self.out.push(
+                Diagnostic::error(
+                    self.file,
+                    self.at(base, "call").value,
+                    format!("`{}` can change resources, so it belongs in `actions`, not `steps`", step.call),
+                )
+                .with_hint("move it under `actions:`; actions are only sent with `--apply`, and planned otherwise"),
+            );
+        }
+    }
+
+    /// `for_each` names an earlier step (`visible`), not this one or a later one.
+    fn for_each(&mut self, base: &str, step: &Step, visible: &[String], declared: &Declared) {
+        let Some(target) = &step.for_each else { return };
+        let node = self.at(base, "for_each");
+        if target == &step.id {
+            self.out.push(Diagnostic::error(
+                self.file,
+                node.value,
+                format!("`{}` cannot iterate over itself", step.id),
+            ));
+        } else if !visible.contains(target) {
+            let later = declared.steps.contains(target) || declared.actions.contains(target);
             let mut d = Diagnostic::error(
-                file,
-                at("from").value,
-                if action_ids.contains(&report.from) {
+                self.file,
+                node.value,
+                if later {
+                    format!("`for_each: {target}` names a step that runs after this one")
+                } else {
+                    format!("`for_each: {target}` names no earlier step")
+                },
+            );
+            d.hint = if later {
+                Some("move this step below the one it iterates over".into())
+            } else {
+                suggest::did_you_mean(target, visible.iter().map(String::as_str))
+            };
+            self.out.push(d);
+        }
+    }
+
+    /// The step's `parameters` (templates, and no `.$` keys) and its `when` condition, read
+    /// in `scope`.
+    fn templates(&mut self, base: &str, step: &Step, scope: &template::Scope<'_>) {
+        let parameters = Value::Object(step.parameters.clone().into_iter().collect());
+        template::check_value(
+            self.file,
+            &parameters,
+            &pointer_push(base, "parameters"),
+            &self.loaded.spans,
+            scope,
+            &mut self.out,
+        );
+        self.dollar_keys(&parameters, &pointer_push(base, "parameters"));
+        if let Some(when) = &step.when {
+            let node = self.at(base, "when");
+            template::check_condition(self.file, when, &node, scope, &mut self.out);
+        }
+    }
+
+    /// `report.from` names a step, and the report's expressions and column names are valid.
+    fn report(&mut self, report: &Report, declared: &Declared) {
+        let names = declared.names();
+        if declared.steps_ok && !declared.steps.contains(&report.from) {
+            let mut d = Diagnostic::error(
+                self.file,
+                self.at("/report", "from").value,
+                if declared.actions.contains(&report.from) {
                     format!(
                         "`report.from: {}` names an action; findings come from a step",
                         report.from
@@ -235,26 +327,26 @@ pub fn check(file: &str, loaded: &Loaded) -> Vec<Diagnostic> {
                     format!("`report.from: {}` names no step", report.from)
                 },
             );
-            d.hint = suggest::did_you_mean(&report.from, step_ids.iter().map(String::as_str));
-            out.push(d);
+            d.hint = suggest::did_you_mean(&report.from, declared.steps.iter().map(String::as_str));
+            self.out.push(d);
         }
-        out.extend(jmes::check(
-            file,
+        self.out.extend(jmes::check(
+            self.file,
             &report.resource_id,
-            &at("resource_id"),
+            &self.at("/report", "resource_id"),
             "resource_id",
             &names,
         ));
         for (name, expr) in &report.columns {
-            let node = spans.resolve(&pointer_push("/report/columns", name));
+            let node = self.at("/report/columns", name);
             if FIXED_COLUMNS.contains(&name.as_str()) {
-                out.push(
-                    Diagnostic::error(file, node.key_or_value(), format!("column `{name}` is always present"))
+                self.out.push(
+                    Diagnostic::error(self.file, node.key_or_value(), format!("column `{name}` is always present"))
                         .with_hint("every finding row starts with account_id, account_name, region, resource_id; pick another name"),
                 );
             }
-            out.extend(jmes::check(
-                file,
+            self.out.extend(jmes::check(
+                self.file,
                 expr,
                 &node,
                 &format!("columns.{name}"),
@@ -263,30 +355,62 @@ pub fn check(file: &str, loaded: &Loaded) -> Vec<Diagnostic> {
         }
     }
 
-    for (name, spec) in &p.params {
-        if let Some(spec) = spec {
-            param(file, name, spec, loaded, &mut out);
+    /// A parameter's bounds apply to its type, and its default and allowed values fit it.
+    fn param(&mut self, name: &str, spec: &ParamSpec) {
+        let file = self.file;
+        let base = pointer_push("/params", name);
+        let spans = &self.loaded.spans;
+        let at = |f: &str| spans.resolve(&pointer_push(&base, f)).value;
+        let out = &mut self.out;
+        let numeric = matches!(spec.ty, ParamType::Integer | ParamType::Number);
+        if (spec.minimum.is_some() || spec.maximum.is_some()) && !numeric {
+            let f = if spec.minimum.is_some() {
+                "minimum"
+            } else {
+                "maximum"
+            };
+            out.push(Diagnostic::error(
+                file,
+                at(f),
+                format!("`{f}` applies only to integer and number parameters"),
+            ));
+        }
+        let mut check_value = |v: &Value, field: &str| {
+            if let Err(m) = param_value_ok(spec, v) {
+                out.push(Diagnostic::error(
+                    file,
+                    at(field),
+                    format!("{field} of `{name}`: {m}"),
+                ));
+            }
+        };
+        if let Some(d) = &spec.default {
+            check_value(d, "default");
+        }
+        for v in spec.allowed.iter().flatten() {
+            check_value(v, "allowed");
+        }
+        if let (Some(d), Some(allowed)) = (&spec.default, &spec.allowed)
+            && !allowed.contains(d)
+        {
+            out.push(Diagnostic::error(
+                file,
+                at("default"),
+                format!("the default of `{name}` is not one of its `allowed` values"),
+            ));
         }
     }
 
-    if let Some(shared) = &p.shared {
-        dollar_keys(
-            file,
-            &Value::Object(shared.clone()),
-            "/shared",
-            loaded,
-            &mut out,
-        );
-    }
-
-    if let Some(s) = &p.schedule
-        && let Err((offset, message)) = schedule::check(s)
-    {
-        let node = spans.resolve("/schedule");
+    /// `schedule` is an EventBridge expression.
+    fn schedule(&mut self, s: &str) {
+        let Err((offset, message)) = schedule::check(s) else {
+            return;
+        };
+        let node = self.loaded.spans.resolve("/schedule");
         let pos = node.inside(s, offset);
-        out.push(
+        self.out.push(
             Diagnostic::error(
-                file,
+                self.file,
                 Span {
                     start: pos,
                     end: pos,
@@ -297,11 +421,13 @@ pub fn check(file: &str, loaded: &Loaded) -> Vec<Diagnostic> {
         );
     }
 
-    if let Some(t) = &p.targets {
+    /// No account is both included and excluded, and no region is listed twice.
+    fn targets(&mut self, t: &Targets) {
+        let spans = &self.loaded.spans;
         for (i, acct) in t.exclude_accounts.iter().enumerate() {
             if t.accounts.contains(acct) {
-                out.push(Diagnostic::error(
-                    file,
+                self.out.push(Diagnostic::error(
+                    self.file,
                     spans
                         .resolve(&format!("/targets/exclude_accounts/{i}"))
                         .value,
@@ -313,8 +439,8 @@ pub fn check(file: &str, loaded: &Loaded) -> Vec<Diagnostic> {
             let mut seen = BTreeSet::new();
             for (i, r) in regions.iter().enumerate() {
                 if !seen.insert(r) {
-                    out.push(Diagnostic::warning(
-                        file,
+                    self.out.push(Diagnostic::warning(
+                        self.file,
                         spans.resolve(&format!("/targets/regions/{i}")).value,
                         format!("region {r} is listed twice"),
                     ));
@@ -323,62 +449,49 @@ pub fn check(file: &str, loaded: &Loaded) -> Vec<Diagnostic> {
         }
     }
 
-    if let Some(c) = p.inline_concurrency
-        && c > 40
-    {
-        out.push(
-            Diagnostic::warning(
-                file,
-                spans.resolve("/concurrency").value,
-                format!(
-                    "an inline Map runs at most 40 iterations at once; concurrency {c} acts as 40"
-                ),
-            )
-            .with_hint("use `execution: {map: distributed}` for more"),
-        );
-    }
-    out
-}
-
-fn param(file: &str, name: &str, spec: &ParamSpec, loaded: &Loaded, out: &mut Vec<Diagnostic>) {
-    let base = pointer_push("/params", name);
-    let at = |f: &str| loaded.spans.resolve(&pointer_push(&base, f)).value;
-    let numeric = matches!(spec.ty, ParamType::Integer | ParamType::Number);
-    if (spec.minimum.is_some() || spec.maximum.is_some()) && !numeric {
-        let f = if spec.minimum.is_some() {
-            "minimum"
-        } else {
-            "maximum"
-        };
-        out.push(Diagnostic::error(
-            file,
-            at(f),
-            format!("`{f}` applies only to integer and number parameters"),
-        ));
-    }
-    let mut check_value = |v: &Value, field: &str| {
-        if let Err(m) = param_value_ok(spec, v) {
-            out.push(Diagnostic::error(
-                file,
-                at(field),
-                format!("{field} of `{name}`: {m}"),
-            ));
+    /// An inline Map's `concurrency` above 40 acts as 40.
+    fn inline_concurrency(&mut self, c: u64) {
+        if c > 40 {
+            self.out.push(
+                Diagnostic::warning(
+                    self.file,
+                    self.loaded.spans.resolve("/concurrency").value,
+                    format!(
+                        "an inline Map runs at most 40 iterations at once; concurrency {c} acts as 40"
+                    ),
+                )
+                .with_hint("use `execution: {map: distributed}` for more"),
+            );
         }
-    };
-    if let Some(d) = &spec.default {
-        check_value(d, "default");
     }
-    for v in spec.allowed.iter().flatten() {
-        check_value(v, "allowed");
-    }
-    if let (Some(d), Some(allowed)) = (&spec.default, &spec.allowed)
-        && !allowed.contains(d)
-    {
-        out.push(Diagnostic::error(
-            file,
-            at("default"),
-            format!("the default of `{name}` is not one of its `allowed` values"),
-        ));
+
+    /// Keys ending in `.$` would be read by Step Functions as paths when the data is embedded
+    /// in the state machine; reject them where the author wrote them.
+    fn dollar_keys(&mut self, v: &Value, pointer: &str) {
+        match v {
+            Value::Object(m) => {
+                for (k, child) in m {
+                    let p = pointer_push(pointer, k);
+                    if k.ends_with(".$") {
+                        self.out.push(
+                            Diagnostic::error(
+                                self.file,
+                                self.loaded.spans.resolve(&p).key_or_value(),
+                                format!("key `{k}` ends in `.$`"),
+                            )
+                            .with_hint("Step Functions reads such keys as JSONPath; rename it"),
+                        );
+                    }
+                    self.dollar_keys(child, &p);
+                }
+            }
+            Value::Array(items) => {
+                for (i, child) in items.iter().enumerate() {
+                    self.dollar_keys(child, &pointer_push(pointer, &i.to_string()));
+                }
+            }
+            _ => {}
+        }
     }
 }
 
@@ -416,39 +529,4 @@ pub fn param_value_ok(spec: &ParamSpec, v: &Value) -> Result<(), String> {
         }
     }
     Ok(())
-}
-
-/// Keys ending in `.$` would be read by Step Functions as paths when the data is embedded in
-/// the state machine; reject them where the author wrote them.
-fn dollar_keys(file: &str, v: &Value, pointer: &str, loaded: &Loaded, out: &mut Vec<Diagnostic>) {
-    match v {
-        Value::Object(m) => {
-            for (k, child) in m {
-                let p = pointer_push(pointer, k);
-                if k.ends_with(".$") {
-                    out.push(
-                        Diagnostic::error(
-                            file,
-                            loaded.spans.resolve(&p).key_or_value(),
-                            format!("key `{k}` ends in `.$`"),
-                        )
-                        .with_hint("Step Functions reads such keys as JSONPath; rename it"),
-                    );
-                }
-                dollar_keys(file, child, &p, loaded, out);
-            }
-        }
-        Value::Array(items) => {
-            for (i, child) in items.iter().enumerate() {
-                dollar_keys(
-                    file,
-                    child,
-                    &pointer_push(pointer, &i.to_string()),
-                    loaded,
-                    out,
-                );
-            }
-        }
-        _ => {}
-    }
 }

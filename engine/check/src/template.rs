@@ -62,18 +62,19 @@ fn check_string(
     scope: &Scope<'_>,
     out: &mut Vec<Diagnostic>,
 ) {
+    let t = Text { file, s, node };
     let env = environment();
     if let Some(expr) = whole_expression(s) {
         let lead = s.find("{{").unwrap_or(0) + 2;
         match env.compile_expression(expr) {
-            Ok(e) => names(file, s, node, &e.undeclared_variables(true), scope, out),
-            Err(e) => out.push(syntax_error(file, s, node, &e, lead)),
+            Ok(e) => t.names(&e.undeclared_variables(true), scope, out),
+            Err(e) => out.push(t.syntax_error(&e, lead)),
         }
         return;
     }
     match env.template_from_str(s) {
-        Ok(t) => names(file, s, node, &t.undeclared_variables(true), scope, out),
-        Err(e) => out.push(syntax_error(file, s, node, &e, 0)),
+        Ok(tmpl) => t.names(&tmpl.undeclared_variables(true), scope, out),
+        Err(e) => out.push(t.syntax_error(&e, 0)),
     }
 }
 
@@ -85,101 +86,112 @@ pub fn check_condition(
     scope: &Scope<'_>,
     out: &mut Vec<Diagnostic>,
 ) {
+    let t = Text { file, s, node };
     match environment().compile_expression(s) {
-        Ok(e) => names(file, s, node, &e.undeclared_variables(true), scope, out),
-        Err(e) => out.push(syntax_error(file, s, node, &e, 0)),
+        Ok(e) => t.names(&e.undeclared_variables(true), scope, out),
+        Err(e) => out.push(t.syntax_error(&e, 0)),
     }
 }
 
-fn syntax_error(
-    file: &str,
-    s: &str,
-    node: &NodeSpans,
-    e: &minijinja::Error,
-    shift: usize,
-) -> Diagnostic {
-    let byte = e.range().map(|r| r.start).unwrap_or(0) + shift;
-    let chars = s
-        .get(..byte.min(s.len()))
-        .map(|p| p.chars().count())
-        .unwrap_or(0);
-    let p = node.inside(s, chars);
-    let detail = e
-        .detail()
-        .map(str::to_string)
-        .unwrap_or_else(|| e.kind().to_string());
-    Diagnostic::error(
-        file,
-        Span { start: p, end: p },
-        format!("invalid template: {detail}"),
-    )
-    .with_hint("templates use minijinja (Jinja2) syntax: `{{ params.name }}`")
+/// One template or condition being checked, and where it is.
+struct Text<'a> {
+    file: &'a str,
+    s: &'a str,
+    node: &'a NodeSpans,
 }
 
-fn names(
-    file: &str,
-    s: &str,
-    node: &NodeSpans,
-    used: &std::collections::HashSet<String>,
-    scope: &Scope<'_>,
-    out: &mut Vec<Diagnostic>,
-) {
-    let mut used: Vec<&String> = used.iter().collect();
-    used.sort();
-    for name in used {
-        let mut parts = name.splitn(3, '.');
-        let top = parts.next().unwrap_or_default();
-        let second = parts.next();
-        let problem: Option<(String, Option<String>)> = match (top, second) {
-            ("params", Some(p)) if !scope.params.contains(p) => Some((
-                format!("`params.{p}` is not a declared parameter"),
-                suggest::did_you_mean(p, scope.params.iter().map(String::as_str))
-                    .or_else(|| Some("declare it under `params:`".into())),
-            )),
-            ("shared", Some(k)) if !scope.shared.contains(k) => Some((
-                format!("`shared.{k}` is not a key of `shared`"),
-                suggest::did_you_mean(k, scope.shared.iter().map(String::as_str)),
-            )),
-            ("steps", Some(id)) if !scope.steps.iter().any(|s| s == id) => Some((
-                format!("`steps.{id}` is not an earlier step"),
-                suggest::did_you_mean(id, scope.steps.iter().map(String::as_str))
-                    .or_else(|| Some("a step can read only the steps before it".into())),
-            )),
-            ("item", _) if !scope.has_item => Some((
-                "`item` is only defined in a step with `for_each`".into(),
-                Some("add `for_each: <step id>` to run once per result".into()),
-            )),
-            ("account", Some(f)) if f != "id" && f != "name" => Some((
-                format!("`account.{f}` does not exist"),
-                Some("`account` has `id` and `name`".into()),
-            )),
-            ("run", Some(f)) if f != "execution" && f != "apply" => Some((
-                format!("`run.{f}` does not exist"),
-                Some("`run` has `execution` and `apply`".into()),
-            )),
-            (top, _) if !TEMPLATE_GLOBALS.iter().any(|(g, _)| *g == top) => Some((
-                format!("`{top}` is not defined"),
-                suggest::did_you_mean(top, TEMPLATE_GLOBALS.iter().map(|(g, _)| *g)).or_else(
-                    || {
-                        Some(format!(
-                            "templates can read {}",
-                            TEMPLATE_GLOBALS
-                                .iter()
-                                .map(|(g, _)| format!("`{g}`"))
-                                .collect::<Vec<_>>()
-                                .join(", ")
-                        ))
-                    },
-                ),
-            )),
-            _ => None,
-        };
-        if let Some((message, hint)) = problem {
-            let byte = s.find(name.as_str()).or_else(|| s.find(top)).unwrap_or(0);
-            let p = node.inside(s, s[..byte].chars().count());
-            let mut d = Diagnostic::error(file, Span { start: p, end: p }, message);
-            d.hint = hint;
-            out.push(d);
+impl Text<'_> {
+    /// An error at `chars` characters into the text.
+    fn error_at(&self, chars: usize, message: String) -> Diagnostic {
+        let p = self.node.inside(self.s, chars);
+        Diagnostic::error(self.file, Span { start: p, end: p }, message)
+    }
+
+    /// minijinja's error `e`, whose range is `shift` bytes off because only part of the
+    /// text was compiled.
+    fn syntax_error(&self, e: &minijinja::Error, shift: usize) -> Diagnostic {
+        let s = self.s;
+        let byte = e.range().map(|r| r.start).unwrap_or(0) + shift;
+        let chars = s
+            .get(..byte.min(s.len()))
+            .map(|p| p.chars().count())
+            .unwrap_or(0);
+        let detail = e
+            .detail()
+            .map(str::to_string)
+            .unwrap_or_else(|| e.kind().to_string());
+        self.error_at(chars, format!("invalid template: {detail}"))
+            .with_hint("templates use minijinja (Jinja2) syntax: `{{ params.name }}`")
+    }
+
+    /// Every variable the text reads (`used`) that `scope` does not define, in name order.
+    fn names(
+        &self,
+        used: &std::collections::HashSet<String>,
+        scope: &Scope<'_>,
+        out: &mut Vec<Diagnostic>,
+    ) {
+        let s = self.s;
+        let mut used: Vec<&String> = used.iter().collect();
+        used.sort();
+        for name in used {
+            let top = name.split('.').next().unwrap_or_default();
+            if let Some((message, hint)) = undefined(name, scope) {
+                let byte = s.find(name.as_str()).or_else(|| s.find(top)).unwrap_or(0);
+                let mut d = self.error_at(s[..byte].chars().count(), message);
+                d.hint = hint;
+                out.push(d);
+            }
         }
+    }
+}
+
+/// Why variable `name` (`params.x`, `item`, ...) is not defined in `scope`, and a hint; `None`
+/// when it is.
+fn undefined(name: &str, scope: &Scope<'_>) -> Option<(String, Option<String>)> {
+    let mut parts = name.splitn(3, '.');
+    let top = parts.next().unwrap_or_default();
+    let second = parts.next();
+    match (top, second) {
+        ("params", Some(p)) if !scope.params.contains(p) => Some((
+            format!("`params.{p}` is not a declared parameter"),
+            suggest::did_you_mean(p, scope.params.iter().map(String::as_str))
+                .or_else(|| Some("declare it under `params:`".into())),
+        )),
+        ("shared", Some(k)) if !scope.shared.contains(k) => Some((
+            format!("`shared.{k}` is not a key of `shared`"),
+            suggest::did_you_mean(k, scope.shared.iter().map(String::as_str)),
+        )),
+        ("steps", Some(id)) if !scope.steps.iter().any(|s| s == id) => Some((
+            format!("`steps.{id}` is not an earlier step"),
+            suggest::did_you_mean(id, scope.steps.iter().map(String::as_str))
+                .or_else(|| Some("a step can read only the steps before it".into())),
+        )),
+        ("item", _) if !scope.has_item => Some((
+            "`item` is only defined in a step with `for_each`".into(),
+            Some("add `for_each: <step id>` to run once per result".into()),
+        )),
+        ("account", Some(f)) if f != "id" && f != "name" => Some((
+            format!("`account.{f}` does not exist"),
+            Some("`account` has `id` and `name`".into()),
+        )),
+        ("run", Some(f)) if f != "execution" && f != "apply" => Some((
+            format!("`run.{f}` does not exist"),
+            Some("`run` has `execution` and `apply`".into()),
+        )),
+        (top, _) if !TEMPLATE_GLOBALS.iter().any(|(g, _)| *g == top) => Some((
+            format!("`{top}` is not defined"),
+            suggest::did_you_mean(top, TEMPLATE_GLOBALS.iter().map(|(g, _)| *g)).or_else(|| {
+                Some(format!(
+                    "templates can read {}",
+                    TEMPLATE_GLOBALS
+                        .iter()
+                        .map(|(g, _)| format!("`{g}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ))
+            }),
+        )),
+        _ => None,
     }
 }

@@ -11,8 +11,9 @@ use saphyr_parser::{Event, Parser, ScalarStyle as YStyle};
 /// A runbook file as data plus positions.
 #[derive(Debug, Clone)]
 pub struct Loaded {
-    /// The document as JSON (object keys sorted: use [`Loaded::runbook`] where the author's
-    /// order matters).
+    /// The document as JSON. Object keys keep the order of the text (serde_json's
+    /// `preserve_order` is on for the workspace), like `yaml`; keys a merge key (`<<`) brings
+    /// in come after the mapping's own keys.
     pub value: serde_json::Value,
     /// The document as YAML, merge keys applied: keeps the author's key order.
     pub yaml: serde_yaml::Value,
@@ -74,8 +75,8 @@ pub fn load(file: &str, text: &str) -> Result<Loaded, Box<Diagnostic>> {
 }
 
 impl Loaded {
-    /// The typed runbook, deserialized from the YAML so ordered maps (report columns) keep
-    /// the author's order.
+    /// The typed runbook, deserialized from the YAML: ordered maps (report columns) keep the
+    /// author's order.
     pub fn runbook(&self) -> Result<crate::model::Runbook, String> {
         serde_yaml::from_value(self.yaml.clone()).map_err(|e| e.to_string())
     }
@@ -164,126 +165,168 @@ fn slot(stack: &mut [Frame]) -> Option<Option<(String, Option<Span>)>> {
 
 type Duplicate = Option<(String, Span)>;
 
+/// The spans of every node in `text`, by JSON pointer, and the first repeated mapping key;
+/// `None` when the text does not parse.
 fn span_map(text: &str) -> Option<(SpanMap, Duplicate)> {
-    let mut map = SpanMap::default();
-    let mut duplicate: Duplicate = None;
-    let mut stack: Vec<Frame> = Vec::new();
+    let mut walk = Walk::default();
     for ev in Parser::new_from_str(text) {
         let (event, span) = ev.ok()?;
         let span = to_span(&span);
-        if let Some(Frame::Ignored { depth }) = stack.last_mut() {
-            match event {
-                Event::MappingStart(..) | Event::SequenceStart(..) => *depth += 1,
-                Event::MappingEnd | Event::SequenceEnd => {
-                    *depth -= 1;
-                    if *depth == 0 {
-                        stack.pop();
-                        mark_key(&mut stack, "?".into(), span, &mut duplicate);
-                    }
-                }
-                _ => {}
-            }
+        if walk.skip_ignored(&event, span) {
             continue;
         }
         match event {
-            Event::Scalar(value, style, ..) => match slot(&mut stack) {
-                Some(Some((pointer, key))) => {
-                    let style = match style {
-                        YStyle::Plain => ScalarStyle::Plain,
-                        YStyle::SingleQuoted => ScalarStyle::SingleQuoted,
-                        YStyle::DoubleQuoted => ScalarStyle::DoubleQuoted,
-                        _ => ScalarStyle::Block,
-                    };
-                    map.insert(
-                        pointer,
-                        NodeSpans {
-                            key,
-                            value: span,
-                            style,
-                        },
-                    );
-                }
-                _ => mark_key(&mut stack, value.into_owned(), span, &mut duplicate),
-            },
-            Event::Alias(_) => {
-                if let Some(Some((pointer, key))) = slot(&mut stack) {
-                    map.insert(
-                        pointer,
-                        NodeSpans {
-                            key,
-                            value: span,
-                            style: ScalarStyle::Collection,
-                        },
-                    );
+            Event::Scalar(value, style, ..) => walk.scalar(value.into_owned(), style, span),
+            Event::Alias(_) => walk.alias(span),
+            Event::MappingStart(..) => walk.start(true, span),
+            Event::SequenceStart(..) => walk.start(false, span),
+            Event::MappingEnd | Event::SequenceEnd => {
+                let closed = walk.end(span);
+                if !closed {
+                    break;
                 }
             }
-            Event::MappingStart(..) | Event::SequenceStart(..) => {
-                let is_map = matches!(event, Event::MappingStart(..));
-                match slot(&mut stack) {
-                    Some(Some((pointer, key))) => stack.push(if is_map {
-                        Frame::Map {
-                            pointer,
-                            key,
-                            start: span,
-                            pending: None,
-                            seen: Default::default(),
-                        }
-                    } else {
-                        Frame::Seq {
-                            pointer,
-                            key,
-                            start: span,
-                            index: 0,
-                        }
-                    }),
-                    _ => stack.push(Frame::Ignored { depth: 1 }),
-                }
-            }
-            Event::MappingEnd | Event::SequenceEnd => match stack.pop() {
-                Some(Frame::Map {
-                    pointer,
-                    key,
-                    start,
-                    ..
-                })
-                | Some(Frame::Seq {
-                    pointer,
-                    key,
-                    start,
-                    ..
-                }) => {
-                    let end = if span.end.offset > start.start.offset {
-                        span.end
-                    } else {
-                        span.start
-                    };
-                    map.insert(
-                        pointer,
-                        NodeSpans {
-                            key,
-                            value: Span {
-                                start: start.start,
-                                end,
-                            },
-                            style: ScalarStyle::Collection,
-                        },
-                    );
-                }
-                _ => return Some((map, duplicate)),
-            },
-            Event::DocumentEnd | Event::StreamEnd => {}
             _ => {}
         }
     }
-    Some((map, duplicate))
+    Some((walk.map, walk.duplicate))
 }
 
-fn mark_key(stack: &mut [Frame], key: String, span: Span, duplicate: &mut Duplicate) {
-    if let Some(Frame::Map { pending, seen, .. }) = stack.last_mut() {
-        if !seen.insert(key.clone()) && duplicate.is_none() {
-            *duplicate = Some((key.clone(), span));
+/// The state of [`span_map`]'s walk over the parser's events.
+#[derive(Default)]
+struct Walk {
+    map: SpanMap,
+    duplicate: Duplicate,
+    /// The collections open at this point, innermost last.
+    stack: Vec<Frame>,
+}
+
+impl Walk {
+    /// Inside a collection used as a mapping key, events only track its depth; when it ends,
+    /// it is the pending key (`?`). Whether the event was consumed so.
+    fn skip_ignored(&mut self, event: &Event<'_>, span: Span) -> bool {
+        let Some(Frame::Ignored { depth }) = self.stack.last_mut() else {
+            return false;
+        };
+        match event {
+            Event::MappingStart(..) | Event::SequenceStart(..) => *depth += 1,
+            Event::MappingEnd | Event::SequenceEnd => {
+                *depth -= 1;
+                if *depth == 0 {
+                    self.stack.pop();
+                    self.mark_key("?".into(), span);
+                }
+            }
+            _ => {}
         }
-        *pending = Some((key, span));
+        true
+    }
+
+    /// A scalar is a value, recorded with its style, or a mapping key.
+    fn scalar(&mut self, value: String, style: YStyle, span: Span) {
+        match slot(&mut self.stack) {
+            Some(Some((pointer, key))) => {
+                let style = match style {
+                    YStyle::Plain => ScalarStyle::Plain,
+                    YStyle::SingleQuoted => ScalarStyle::SingleQuoted,
+                    YStyle::DoubleQuoted => ScalarStyle::DoubleQuoted,
+                    _ => ScalarStyle::Block,
+                };
+                self.map.insert(
+                    pointer,
+                    NodeSpans {
+                        key,
+                        value: span,
+                        style,
+                    },
+                );
+            }
+            _ => self.mark_key(value, span),
+        }
+    }
+
+    /// An alias value is recorded where it is written, not where its anchor is.
+    fn alias(&mut self, span: Span) {
+        if let Some(Some((pointer, key))) = slot(&mut self.stack) {
+            self.map.insert(
+                pointer,
+                NodeSpans {
+                    key,
+                    value: span,
+                    style: ScalarStyle::Collection,
+                },
+            );
+        }
+    }
+
+    /// A mapping (`is_map`) or sequence opens; one used as a mapping key is ignored.
+    fn start(&mut self, is_map: bool, span: Span) {
+        let frame = match slot(&mut self.stack) {
+            Some(Some((pointer, key))) if is_map => Frame::Map {
+                pointer,
+                key,
+                start: span,
+                pending: None,
+                seen: Default::default(),
+            },
+            Some(Some((pointer, key))) => Frame::Seq {
+                pointer,
+                key,
+                start: span,
+                index: 0,
+            },
+            _ => Frame::Ignored { depth: 1 },
+        };
+        self.stack.push(frame);
+    }
+
+    /// The innermost collection closes: it spans from its start to here. False when none
+    /// was open.
+    fn end(&mut self, span: Span) -> bool {
+        match self.stack.pop() {
+            Some(Frame::Map {
+                pointer,
+                key,
+                start,
+                ..
+            })
+            | Some(Frame::Seq {
+                pointer,
+                key,
+                start,
+                ..
+            }) => {
+                let end = if span.end.offset > start.start.offset {
+                    span.end
+                } else {
+                    span.start
+                };
+                self.map.insert(
+                    pointer,
+                    NodeSpans {
+                        key,
+                        value: Span {
+                            start: start.start,
+                            end,
+                        },
+                        style: ScalarStyle::Collection,
+                    },
+                );
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// `key` was read in the innermost mapping: it names the next value, and the first key
+    /// seen twice is remembered.
+    fn mark_key(&mut self, key: String, span: Span) {
+        if let Some(Frame::Map { pending, seen, .. }) = self.stack.last_mut() {
+            if !seen.insert(key.clone()) && self.duplicate.is_none() {
+                self.duplicate = Some((key.clone(), span));
+            }
+            *pending = Some((key, span));
+        }
     }
 }
 
