@@ -13,7 +13,7 @@
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use crate::model::{Operation, Protocol, ServiceModel, Shape, ShapeRef, ShapeType};
+use crate::model::{Operation, Protocol, ServiceModel, Shape, ShapeKind, ShapeRef, StructureShape};
 use crate::time::Timestamp;
 use crate::xml::{Element, parse_document};
 use crate::{AwsError, HttpResponse};
@@ -36,7 +36,7 @@ pub fn parse(model: &ServiceModel, op: &Operation, resp: &HttpResponse) -> Resul
         return Err(parse_error(model, op, protocol, resp, rid));
     }
     if let Some(r) = &op.output {
-        let streams = model.target(r).members.values().any(|m| {
+        let streams = model.structure(r).members.values().any(|m| {
             m.traits.eventstream == Some(true) || model.target(m).traits.eventstream == Some(true)
         });
         if streams {
@@ -65,11 +65,10 @@ pub fn parse(model: &ServiceModel, op: &Operation, resp: &HttpResponse) -> Resul
 /// operation whose output is not a raw payload.
 fn is_error_document(model: &ServiceModel, op: &Operation, resp: &HttpResponse) -> bool {
     let raw_payload = op.output.as_ref().is_some_and(|r| {
-        let s = model.target(r);
-        s.payload.as_ref().is_some_and(|p| {
+        model.structure(r).payload().is_some_and(|(_, p)| {
             matches!(
-                model.target(&s.members[p]).kind,
-                ShapeType::Blob | ShapeType::String
+                model.target(p).kind,
+                ShapeKind::Blob | ShapeKind::String { .. }
             )
         })
     });
@@ -189,7 +188,10 @@ fn parse_error(
                 code
             };
             let mut data = Map::new();
-            if let Some((_, shape)) = model.error_shape(op, &code) {
+            if let Some(shape) = model
+                .error_shape(op, &code)
+                .and_then(|(_, s)| s.as_structure())
+            {
                 if protocol == Protocol::RestXml {
                     let _ = p.rest_located(shape, resp, &mut data);
                 }
@@ -246,9 +248,10 @@ fn parse_error(
                 .unwrap_or("")
                 .to_string();
             let mut data = Map::new();
-            if let Some((_, shape)) = model
+            if let Some(shape) = model
                 .error_shape(op, &shape_code)
                 .or_else(|| model.error_shape(op, &code))
+                .and_then(|(_, s)| s.as_structure())
             {
                 if protocol == Protocol::RestJson {
                     let _ = p.rest_located(shape, resp, &mut data);
@@ -310,19 +313,18 @@ impl Parser<'_> {
 
     /// A scalar from text (XML text, headers).
     fn scalar_from_text(&self, r: &ShapeRef, text: &str) -> PResult<Value> {
-        let shape = self.shape(r);
-        Ok(match shape.kind {
-            ShapeType::Boolean => Value::Bool(text.trim() == "true"),
-            k if k.is_integer() => {
+        Ok(match self.shape(r).kind {
+            ShapeKind::Boolean => Value::Bool(text.trim() == "true"),
+            ShapeKind::Integer(_) => {
                 let t = text.trim();
                 Value::from(
                     t.parse::<i64>()
                         .map_err(|_| format!("invalid integer `{t}`"))?,
                 )
             }
-            k if k.is_float() => float_text(text)?,
-            ShapeType::Timestamp => timestamp_text(text)?,
-            ShapeType::Blob => b64_normalize(text)?,
+            ShapeKind::Float(_) => float_text(text)?,
+            ShapeKind::Timestamp => timestamp_text(text)?,
+            ShapeKind::Blob => b64_normalize(text)?,
             _ => Value::String(text.to_string()),
         })
     }
@@ -330,14 +332,11 @@ impl Parser<'_> {
     // ------------------------------------------------------------------ XML
 
     fn xml_member_name(m: &ShapeRef, shape: &Shape, name: &str) -> String {
-        if shape.kind == ShapeType::List
+        if let ShapeKind::List { member } = &shape.kind
             && m.traits.is_flattened()
-            && let Some(n) = shape
-                .member
-                .as_ref()
-                .and_then(|x| x.traits.location_name.clone())
+            && let Some(n) = &member.traits.location_name
         {
-            return n;
+            return n.clone();
         }
         m.traits
             .location_name
@@ -347,7 +346,7 @@ impl Parser<'_> {
 
     fn xml_struct(
         &self,
-        shape: &Shape,
+        shape: &StructureShape,
         el: &Element,
         skip_located: bool,
     ) -> PResult<Map<String, Value>> {
@@ -390,21 +389,22 @@ impl Parser<'_> {
             if nodes.is_empty() {
                 continue;
             }
-            let value = if m.traits.is_flattened() && ms.kind == ShapeType::List {
-                let member = ms.member.as_deref().expect("list has member");
-                let mut items = Vec::new();
-                for n in nodes {
-                    items.push(self.xml_value(member, n)?);
+            let value = match &ms.kind {
+                ShapeKind::List { member } if m.traits.is_flattened() => {
+                    let mut items = Vec::new();
+                    for n in nodes {
+                        items.push(self.xml_value(member, n)?);
+                    }
+                    Value::Array(items)
                 }
-                Value::Array(items)
-            } else if m.traits.is_flattened() && ms.kind == ShapeType::Map {
-                let mut map = Map::new();
-                for n in nodes {
-                    self.xml_map_entry(ms, n, &mut map)?;
+                ShapeKind::Map { key, value } if m.traits.is_flattened() => {
+                    let mut map = Map::new();
+                    for n in nodes {
+                        self.xml_map_entry((key, value), n, &mut map)?;
+                    }
+                    Value::Object(map)
                 }
-                Value::Object(map)
-            } else {
-                self.xml_value(m, nodes[0])?
+                _ => self.xml_value(m, nodes[0])?,
             };
             out.insert(name.clone(), value);
         }
@@ -419,12 +419,10 @@ impl Parser<'_> {
 
     fn xml_map_entry(
         &self,
-        shape: &Shape,
+        (key, value): (&ShapeRef, &ShapeRef),
         entry: &Element,
         map: &mut Map<String, Value>,
     ) -> PResult<()> {
-        let key = shape.key.as_deref().expect("map has key");
-        let value = shape.value.as_deref().expect("map has value");
         let kn = key.traits.location_name.as_deref().unwrap_or("key");
         let vn = value.traits.location_name.as_deref().unwrap_or("value");
         let k = entry.child_text(kn).unwrap_or("").to_string();
@@ -437,21 +435,19 @@ impl Parser<'_> {
     }
 
     fn xml_value(&self, r: &ShapeRef, el: &Element) -> PResult<Value> {
-        let shape = self.shape(r);
-        Ok(match shape.kind {
-            ShapeType::Structure => Value::Object(self.xml_struct(shape, el, false)?),
-            ShapeType::List => {
-                let member = shape.member.as_deref().expect("list has member");
+        Ok(match &self.shape(r).kind {
+            ShapeKind::Structure(s) => Value::Object(self.xml_struct(s, el, false)?),
+            ShapeKind::List { member } => {
                 let mut items = Vec::new();
                 for c in &el.children {
                     items.push(self.xml_value(member, c)?);
                 }
                 Value::Array(items)
             }
-            ShapeType::Map => {
+            ShapeKind::Map { key, value } => {
                 let mut map = Map::new();
                 for entry in &el.children {
-                    self.xml_map_entry(shape, entry, &mut map)?;
+                    self.xml_map_entry((key, value), entry, &mut map)?;
                 }
                 Value::Object(map)
             }
@@ -461,7 +457,7 @@ impl Parser<'_> {
 
     // ------------------------------------------------------------------ JSON
 
-    fn json_struct(&self, shape: &Shape, v: &Value, skip_located: bool) -> PResult<Value> {
+    fn json_struct(&self, shape: &StructureShape, v: &Value, skip_located: bool) -> PResult<Value> {
         if shape.document {
             return Ok(v.clone());
         }
@@ -496,14 +492,12 @@ impl Parser<'_> {
     }
 
     fn json_value(&self, r: &ShapeRef, v: &Value) -> PResult<Value> {
-        let shape = self.shape(r);
-        Ok(match shape.kind {
-            ShapeType::Structure => self.json_struct(shape, v, false)?,
-            ShapeType::List => {
+        Ok(match &self.shape(r).kind {
+            ShapeKind::Structure(s) => self.json_struct(s, v, false)?,
+            ShapeKind::List { member } => {
                 let Value::Array(items) = v else {
                     return Err(format!("expected a list, got {v}"));
                 };
-                let member = shape.member.as_deref().expect("list has member");
                 let mut out = Vec::with_capacity(items.len());
                 for x in items {
                     out.push(if x.is_null() {
@@ -514,11 +508,10 @@ impl Parser<'_> {
                 }
                 Value::Array(out)
             }
-            ShapeType::Map => {
+            ShapeKind::Map { value, .. } => {
                 let Value::Object(entries) = v else {
                     return Err(format!("expected a map, got {v}"));
                 };
-                let value = shape.value.as_deref().expect("map has value");
                 let mut out = Map::new();
                 for (k, x) in entries {
                     out.insert(
@@ -532,7 +525,7 @@ impl Parser<'_> {
                 }
                 Value::Object(out)
             }
-            ShapeType::Timestamp => match v {
+            ShapeKind::Timestamp => match v {
                 Value::Number(n) => Value::String(
                     n.as_f64()
                         .and_then(Timestamp::from_epoch_f64)
@@ -542,15 +535,15 @@ impl Parser<'_> {
                 Value::String(s) => timestamp_text(s)?,
                 _ => return Err(format!("invalid timestamp {v}")),
             },
-            ShapeType::Blob => match v {
+            ShapeKind::Blob => match v {
                 Value::String(s) => b64_normalize(s)?,
                 _ => return Err(format!("invalid blob {v}")),
             },
-            k if k.is_float() => match v {
+            ShapeKind::Float(_) => match v {
                 Value::String(s) => float_text(s)?,
                 _ => v.clone(),
             },
-            k if k.is_integer() => match v {
+            ShapeKind::Integer(_) => match v {
                 Value::String(s) => Value::from(
                     s.trim()
                         .parse::<i64>()
@@ -558,7 +551,7 @@ impl Parser<'_> {
                 ),
                 _ => v.clone(),
             },
-            ShapeType::Boolean => match v {
+            ShapeKind::Boolean => match v {
                 Value::String(s) => Value::Bool(s.eq_ignore_ascii_case("true")),
                 _ => v.clone(),
             },
@@ -599,7 +592,7 @@ impl Parser<'_> {
             _ => &root,
         };
         Ok(Value::Object(self.xml_struct(
-            self.shape(r),
+            self.model.structure(r),
             start,
             false,
         )?))
@@ -610,13 +603,13 @@ impl Parser<'_> {
             return Ok(Value::Object(Map::new()));
         };
         let body = Self::json_body(resp)?;
-        self.json_struct(self.shape(r), &body, false)
+        self.json_struct(self.model.structure(r), &body, false)
     }
 
     /// Members bound to headers and the status code.
     fn rest_located(
         &self,
-        shape: &Shape,
+        shape: &StructureShape,
         resp: &HttpResponse,
         out: &mut Map<String, Value>,
     ) -> PResult<()> {
@@ -652,18 +645,15 @@ impl Parser<'_> {
     }
 
     fn header_value(&self, r: &ShapeRef, text: &str) -> PResult<Value> {
-        let shape = self.shape(r);
         if r.traits.jsonvalue == Some(true) {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(text.trim())
                 .map_err(|e| format!("invalid base64 JSON header: {e}"))?;
             return serde_json::from_slice(&bytes).map_err(|e| format!("invalid JSON header: {e}"));
         }
-        match shape.kind {
-            ShapeType::List => {
-                let member = shape.member.as_deref().expect("list has member");
-                let ms = self.shape(member);
-                let parts = if ms.kind == ShapeType::Timestamp
+        match &self.shape(r).kind {
+            ShapeKind::List { member } => {
+                let parts = if matches!(self.shape(member).kind, ShapeKind::Timestamp)
                     && member
                         .traits
                         .timestamp_format
@@ -697,20 +687,18 @@ impl Parser<'_> {
         let Some(r) = &op.output else {
             return Ok(Value::Object(out));
         };
-        let shape = self.shape(r);
+        let shape = self.model.structure(r);
         self.rest_located(shape, resp, &mut out)?;
         let body_empty = resp.body.is_empty();
-        if let Some(pname) = &shape.payload {
-            let pm = &shape.members[pname];
-            let ps = self.shape(pm);
+        if let Some((pname, pm)) = shape.payload() {
             if body_empty {
                 return Ok(Value::Object(out));
             }
-            let v = match ps.kind {
-                ShapeType::Blob => {
+            let v = match self.shape(pm).kind {
+                ShapeKind::Blob => {
                     Value::String(base64::engine::general_purpose::STANDARD.encode(&resp.body))
                 }
-                ShapeType::String => {
+                ShapeKind::String { .. } => {
                     Value::String(String::from_utf8_lossy(&resp.body).into_owned())
                 }
                 _ if protocol == Protocol::RestJson => {
@@ -718,7 +706,7 @@ impl Parser<'_> {
                 }
                 _ => self.xml_value(pm, &parse_document(&resp.body)?)?,
             };
-            out.insert(pname.clone(), v);
+            out.insert(pname.to_string(), v);
         } else if !resp.body.iter().all(u8::is_ascii_whitespace) {
             let body = if protocol == Protocol::RestJson {
                 self.json_struct(shape, &Self::json_body(resp)?, true)?

@@ -12,7 +12,9 @@ use base64::Engine as _;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
 
-use crate::model::{Operation, Protocol, ServiceModel, Shape, ShapeRef, ShapeType, XmlNamespace};
+use crate::model::{
+    Operation, Protocol, ServiceModel, Shape, ShapeKind, ShapeRef, StructureShape, XmlNamespace,
+};
 use crate::time::Timestamp;
 use crate::xml::Writer;
 use crate::{HttpRequest, ModelError};
@@ -110,8 +112,7 @@ pub fn serialize_with_token(
     let empty = Value::Object(Map::new());
     let params = if params.is_null() { &empty } else { params };
     let mut params = params.clone();
-    let input = op.input.as_ref().map(|r| (r, model.target(r)));
-    if let Some((_, shape)) = input {
+    if let Some(shape) = op.input.as_ref().map(|r| model.structure(r)) {
         let Value::Object(obj) = &mut params else {
             return Err(wrong("", "object", &params));
         };
@@ -147,7 +148,7 @@ fn host_prefix(
     };
     let mut out = template.clone();
     if let Some(r) = &op.input {
-        for (name, m) in &model.target(r).members {
+        for (name, m) in &model.structure(r).members {
             if m.traits.host_label != Some(true) {
                 continue;
             }
@@ -186,6 +187,11 @@ struct Ser<'a> {
     protocol: Protocol,
 }
 
+/// A string that stands for a special float (`NaN`, `Infinity`, `-Infinity`).
+fn special_float(s: &str) -> bool {
+    matches!(s, "NaN" | "Infinity" | "-Infinity")
+}
+
 impl Ser<'_> {
     fn shape(&self, r: &ShapeRef) -> &Shape {
         self.model.target(r)
@@ -199,27 +205,25 @@ impl Ser<'_> {
         default_ts: &str,
         path: &str,
     ) -> Result<String, SerializeError> {
-        let shape = self.shape(r);
-        Ok(match shape.kind {
-            ShapeType::Boolean => match v {
+        let kind = &self.shape(r).kind;
+        Ok(match kind {
+            ShapeKind::Boolean => match v {
                 Value::Bool(b) => b.to_string(),
                 _ => return Err(wrong(path, "boolean", v)),
             },
-            k if k.is_number() => match v {
+            ShapeKind::Integer(_) | ShapeKind::Float(_) => match v {
                 Value::Number(n) => n.to_string(),
-                Value::String(s)
-                    if k.is_float() && matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity") =>
-                {
+                Value::String(s) if matches!(kind, ShapeKind::Float(_)) && special_float(s) => {
                     s.clone()
                 }
                 _ => return Err(wrong(path, "number", v)),
             },
-            ShapeType::Timestamp => {
+            ShapeKind::Timestamp => {
                 let ts = input_timestamp(v).ok_or_else(|| wrong(path, "timestamp", v))?;
                 let fmt = r.traits.timestamp_format.as_deref().unwrap_or(default_ts);
                 ts.to_format(fmt)
             }
-            ShapeType::Blob => match v {
+            ShapeKind::Blob => match v {
                 Value::String(s) => b64(s),
                 _ => return Err(wrong(path, "string (blob)", v)),
             },
@@ -245,7 +249,7 @@ impl Ser<'_> {
             ),
         ];
         if let Some(r) = &op.input {
-            self.query_struct(&mut pairs, self.shape(r), params, "", "")?;
+            self.query_struct(&mut pairs, self.model.structure(r), params, "", "")?;
         }
         let body = encode_pairs(&pairs);
         Ok(HttpRequest {
@@ -283,7 +287,7 @@ impl Ser<'_> {
     fn query_struct(
         &self,
         out: &mut Vec<(String, String)>,
-        shape: &Shape,
+        shape: &StructureShape,
         v: &Value,
         prefix: &str,
         path: &str,
@@ -314,14 +318,12 @@ impl Ser<'_> {
         prefix: &str,
         path: &str,
     ) -> Result<(), SerializeError> {
-        let shape = self.shape(r);
-        match shape.kind {
-            ShapeType::Structure => self.query_struct(out, shape, v, prefix, path),
-            ShapeType::List => {
+        match &self.shape(r).kind {
+            ShapeKind::Structure(s) => self.query_struct(out, s, v, prefix, path),
+            ShapeKind::List { member } => {
                 let Value::Array(items) = v else {
                     return Err(wrong(path, "list", v));
                 };
-                let member = shape.member.as_deref().expect("list has member");
                 let list_prefix = if self.protocol == Protocol::Ec2 {
                     prefix.to_string()
                 } else {
@@ -356,12 +358,10 @@ impl Ser<'_> {
                 }
                 Ok(())
             }
-            ShapeType::Map => {
+            ShapeKind::Map { key, value } => {
                 let Value::Object(entries) = v else {
                     return Err(wrong(path, "object (map)", v));
                 };
-                let key = shape.key.as_deref().expect("map has key");
-                let value = shape.value.as_deref().expect("map has value");
                 let base = if r.traits.is_flattened() {
                     prefix.to_string()
                 } else {
@@ -422,7 +422,7 @@ impl Ser<'_> {
 
     fn json_struct_members(
         &self,
-        shape: &Shape,
+        shape: &StructureShape,
         v: &Value,
         path: &str,
         only_body: bool,
@@ -449,15 +449,14 @@ impl Ser<'_> {
     }
 
     fn json_value(&self, r: &ShapeRef, v: &Value, path: &str) -> Result<Value, SerializeError> {
-        let shape = self.shape(r);
-        Ok(match shape.kind {
-            ShapeType::Structure if shape.document => v.clone(),
-            ShapeType::Structure => Value::Object(self.json_struct_members(shape, v, path, false)?),
-            ShapeType::List => {
+        let kind = &self.shape(r).kind;
+        Ok(match kind {
+            ShapeKind::Structure(s) if s.document => v.clone(),
+            ShapeKind::Structure(s) => Value::Object(self.json_struct_members(s, v, path, false)?),
+            ShapeKind::List { member } => {
                 let Value::Array(items) = v else {
                     return Err(wrong(path, "list", v));
                 };
-                let member = shape.member.as_deref().expect("list has member");
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
                     out.push(if item.is_null() {
@@ -468,11 +467,10 @@ impl Ser<'_> {
                 }
                 Value::Array(out)
             }
-            ShapeType::Map => {
+            ShapeKind::Map { value, .. } => {
                 let Value::Object(entries) = v else {
                     return Err(wrong(path, "object (map)", v));
                 };
-                let value = shape.value.as_deref().expect("map has value");
                 let mut out = Map::new();
                 for (k, item) in entries {
                     let x = if item.is_null() {
@@ -484,7 +482,7 @@ impl Ser<'_> {
                 }
                 Value::Object(out)
             }
-            ShapeType::Timestamp => {
+            ShapeKind::Timestamp => {
                 let ts = input_timestamp(v).ok_or_else(|| wrong(path, "timestamp", v))?;
                 match r
                     .traits
@@ -499,21 +497,19 @@ impl Ser<'_> {
                     _ => ts.to_epoch_value(),
                 }
             }
-            ShapeType::Blob => match v {
+            ShapeKind::Blob => match v {
                 Value::String(s) => Value::String(b64(s)),
                 _ => return Err(wrong(path, "string (blob)", v)),
             },
-            ShapeType::Boolean if !v.is_boolean() => return Err(wrong(path, "boolean", v)),
-            k if k.is_number() => match v {
+            ShapeKind::Boolean if !v.is_boolean() => return Err(wrong(path, "boolean", v)),
+            ShapeKind::Integer(_) | ShapeKind::Float(_) => match v {
                 Value::Number(_) => v.clone(),
-                Value::String(s)
-                    if k.is_float() && matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity") =>
-                {
+                Value::String(s) if matches!(kind, ShapeKind::Float(_)) && special_float(s) => {
                     v.clone()
                 }
                 _ => return Err(wrong(path, "number", v)),
             },
-            ShapeType::String | ShapeType::Character if !v.is_string() => {
+            ShapeKind::String { .. } | ShapeKind::Character if !v.is_string() => {
                 return Err(wrong(path, "string", v));
             }
             _ => v.clone(),
@@ -540,7 +536,7 @@ impl Ser<'_> {
         }
         let mut content_type: Option<String> = None;
         if let Some(input) = &op.input {
-            let shape = self.shape(input);
+            let shape = self.model.structure(input);
             let Value::Object(obj) = params else {
                 return Err(wrong("", "object", params));
             };
@@ -549,7 +545,7 @@ impl Ser<'_> {
             let mut any_body_member = false;
             for (name, m) in &shape.members {
                 let loc = m.traits.location.as_deref();
-                if loc.is_none() && shape.payload.as_deref() != Some(name) {
+                if loc.is_none() && !shape.is_payload(name) {
                     any_body_member = true;
                 }
                 let Some(v) = obj.get(name).filter(|x| !x.is_null()) else {
@@ -565,31 +561,27 @@ impl Ser<'_> {
                     Some("uri") => {
                         labels.push((wire, self.scalar_text(m, v, "iso8601", &path)?));
                     }
-                    Some("querystring") => {
-                        let ms = self.shape(m);
-                        match ms.kind {
-                            ShapeType::Map => query_maps.push((m, v, path)),
-                            ShapeType::List => {
-                                let Value::Array(items) = v else {
-                                    return Err(wrong(&path, "list", v));
-                                };
-                                let member = ms.member.as_deref().expect("list has member");
-                                for (i, item) in items.iter().enumerate() {
-                                    if item.is_null() {
-                                        continue;
-                                    }
-                                    let t = self.scalar_text(
-                                        member,
-                                        item,
-                                        "iso8601",
-                                        &format!("{path}[{i}]"),
-                                    )?;
-                                    query.push((wire.clone(), t));
+                    Some("querystring") => match &self.shape(m).kind {
+                        ShapeKind::Map { value, .. } => query_maps.push((value, v, path)),
+                        ShapeKind::List { member } => {
+                            let Value::Array(items) = v else {
+                                return Err(wrong(&path, "list", v));
+                            };
+                            for (i, item) in items.iter().enumerate() {
+                                if item.is_null() {
+                                    continue;
                                 }
+                                let t = self.scalar_text(
+                                    member,
+                                    item,
+                                    "iso8601",
+                                    &format!("{path}[{i}]"),
+                                )?;
+                                query.push((wire.clone(), t));
                             }
-                            _ => query.push((wire, self.scalar_text(m, v, "iso8601", &path)?)),
                         }
-                    }
+                        _ => query.push((wire, self.scalar_text(m, v, "iso8601", &path)?)),
+                    },
                     Some("header") => {
                         if let Some(h) = self.header_value(m, v, &path)? {
                             headers.push((wire, h));
@@ -608,31 +600,27 @@ impl Ser<'_> {
                     }
                     Some(_) => {}
                     None => {
-                        if shape.payload.as_deref() != Some(name) {
+                        if !shape.is_payload(name) {
                             has_body_members = true;
                         }
                     }
                 }
             }
             // Query maps: explicitly bound parameters take precedence over map keys.
-            for (m, v, path) in query_maps {
-                let ms = self.shape(m);
+            for (value, v, path) in query_maps {
                 let Value::Object(entries) = v else {
                     return Err(wrong(&path, "object (map)", v));
                 };
-                let value = ms.value.as_deref().expect("map has value");
-                let vs = self.shape(value);
                 let bound: Vec<String> = query.iter().map(|(k, _)| k.clone()).collect();
                 for (k, item) in entries {
                     if bound.contains(k) || literal_query.contains(k) {
                         continue;
                     }
                     let ipath = format!("{path}.{k}");
-                    if vs.kind == ShapeType::List {
+                    if let ShapeKind::List { member } = &self.shape(value).kind {
                         let Value::Array(items) = item else {
                             return Err(wrong(&ipath, "list", item));
                         };
-                        let member = vs.member.as_deref().expect("list has member");
                         for x in items {
                             query
                                 .push((k.clone(), self.scalar_text(member, x, "iso8601", &ipath)?));
@@ -643,12 +631,10 @@ impl Ser<'_> {
                 }
             }
             // Body.
-            if let Some(pname) = &shape.payload {
-                let pm = &shape.members[pname];
-                let ps = self.shape(pm);
+            if let Some((pname, pm)) = shape.payload() {
                 let pv = obj.get(pname).filter(|x| !x.is_null());
-                match ps.kind {
-                    ShapeType::Blob | ShapeType::String => {
+                match &self.shape(pm).kind {
+                    kind @ (ShapeKind::Blob | ShapeKind::String { .. }) => {
                         if let Some(v) = pv {
                             let Value::String(s) = v else {
                                 return Err(wrong(pname, "string", v));
@@ -657,7 +643,7 @@ impl Ser<'_> {
                         }
                         // Smithy's defaults for raw payloads (a modeled Content-Type header wins).
                         content_type = Some(
-                            if ps.kind == ShapeType::Blob {
+                            if matches!(kind, ShapeKind::Blob) {
                                 "application/octet-stream"
                             } else {
                                 "text/plain"
@@ -667,7 +653,7 @@ impl Ser<'_> {
                     }
                     _ => {
                         if let Some(v) = pv {
-                            body = self.rest_body(pm, ps, v, pname, false)?;
+                            body = self.rest_body(pm, v, pname, false)?;
                         } else if self.protocol == Protocol::RestJson {
                             body = b"{}".to_vec();
                         }
@@ -675,7 +661,7 @@ impl Ser<'_> {
                     }
                 }
             } else if has_body_members {
-                body = self.rest_body(input, shape, params, "", true)?;
+                body = self.rest_body(input, params, "", true)?;
                 content_type = Some(self.body_content_type().to_string());
             } else if self.protocol == Protocol::RestJson && any_body_member {
                 body = b"{}".to_vec();
@@ -742,21 +728,21 @@ impl Ser<'_> {
         }
     }
 
-    /// The body of a REST request: the structure `v` (all its members, or only those without
-    /// a location when `only_body`).
+    /// The body of a REST request: the value `v` of `r` (for a structure, all its members,
+    /// or only those without a location when `only_body`).
     fn rest_body(
         &self,
         r: &ShapeRef,
-        shape: &Shape,
         v: &Value,
         path: &str,
         only_body: bool,
     ) -> Result<Vec<u8>, SerializeError> {
         if self.protocol == Protocol::RestJson {
-            let body = if shape.kind == ShapeType::Structure && !shape.document {
-                Value::Object(self.json_struct_members(shape, v, path, only_body)?)
-            } else {
-                self.json_value(r, v, path)?
+            let body = match &self.shape(r).kind {
+                ShapeKind::Structure(s) if !s.document => {
+                    Value::Object(self.json_struct_members(s, v, path, only_body)?)
+                }
+                _ => self.json_value(r, v, path)?,
             };
             return Ok(serde_json::to_vec(&body).expect("JSON values serialize"));
         }
@@ -776,28 +762,26 @@ impl Ser<'_> {
         v: &Value,
         path: &str,
     ) -> Result<Option<String>, SerializeError> {
-        let shape = self.shape(r);
         if r.traits.jsonvalue == Some(true) {
             let json = serde_json::to_string(v).expect("JSON values serialize");
             return Ok(Some(b64(&json)));
         }
-        match shape.kind {
-            ShapeType::List => {
+        match &self.shape(r).kind {
+            ShapeKind::List { member } => {
                 let Value::Array(items) = v else {
                     return Err(wrong(path, "list", v));
                 };
                 if items.is_empty() {
                     return Ok(None);
                 }
-                let member = shape.member.as_deref().expect("list has member");
-                let ms = self.shape(member);
+                let quote = matches!(self.shape(member).kind, ShapeKind::String { .. });
                 let mut parts = Vec::new();
                 for (i, item) in items.iter().enumerate() {
                     if item.is_null() {
                         continue;
                     }
                     let t = self.scalar_text(member, item, "rfc822", &format!("{path}[{i}]"))?;
-                    if ms.kind == ShapeType::String && (t.contains('"') || t.contains(',')) {
+                    if quote && (t.contains('"') || t.contains(',')) {
                         parts.push(format!("\"{}\"", t.replace('"', "\\\"")));
                     } else {
                         parts.push(t);
@@ -832,9 +816,8 @@ impl Ser<'_> {
         path: &str,
         only_body: bool,
     ) -> Result<(), SerializeError> {
-        let shape = self.shape(r);
-        match shape.kind {
-            ShapeType::Structure => {
+        match &self.shape(r).kind {
+            ShapeKind::Structure(shape) => {
                 let Value::Object(obj) = v else {
                     return Err(wrong(path, "object", v));
                 };
@@ -870,11 +853,10 @@ impl Ser<'_> {
                 }
                 w.close(name);
             }
-            ShapeType::List => {
+            ShapeKind::List { member } => {
                 let Value::Array(items) = v else {
                     return Err(wrong(path, "list", v));
                 };
-                let member = shape.member.as_deref().expect("list has member");
                 if r.traits.is_flattened() {
                     for (i, item) in items.iter().enumerate() {
                         self.xml_value(w, member, item, name, &format!("{path}[{i}]"), false)?;
@@ -888,12 +870,10 @@ impl Ser<'_> {
                     w.close(name);
                 }
             }
-            ShapeType::Map => {
+            ShapeKind::Map { key, value } => {
                 let Value::Object(entries) = v else {
                     return Err(wrong(path, "object (map)", v));
                 };
-                let key = shape.key.as_deref().expect("map has key");
-                let value = shape.value.as_deref().expect("map has value");
                 let kn = key.traits.location_name.as_deref().unwrap_or("key");
                 let vn = value.traits.location_name.as_deref().unwrap_or("value");
                 let flat = r.traits.is_flattened();

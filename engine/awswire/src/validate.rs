@@ -12,7 +12,7 @@
 
 use serde_json::Value;
 
-use crate::model::{Operation, ServiceModel, Shape, ShapeRef, ShapeType, close_matches};
+use crate::model::{Operation, ServiceModel, Shape, ShapeKind, ShapeRef, close_matches};
 use crate::serialize::{input_timestamp, json_type};
 
 /// One problem with the parameters.
@@ -173,16 +173,16 @@ impl Validator<'_> {
                 },
             })
         };
-        match shape.kind {
-            ShapeType::Structure if shape.document => {}
-            ShapeType::Structure => {
+        match &shape.kind {
+            ShapeKind::Structure(s) if s.document => {}
+            ShapeKind::Structure(s) => {
                 let obj = match v {
                     Value::Object(o) => o,
                     Value::Null if top => &serde_json::Map::new(),
                     _ => return wrong("object", errors),
                 };
                 for (k, x) in obj {
-                    match shape.members.get(k) {
+                    match s.members.get(k) {
                         Some(m) => {
                             if !x.is_null() {
                                 self.value(m, x, &join(path, k), false, errors);
@@ -191,17 +191,14 @@ impl Validator<'_> {
                         None => errors.push(ParamError {
                             path: join(path, k),
                             kind: ParamErrorKind::UnknownMember {
-                                suggestions: close_matches(
-                                    k,
-                                    shape.members.keys().map(String::as_str),
-                                ),
+                                suggestions: close_matches(k, s.members.keys().map(String::as_str)),
                             },
                         }),
                     }
                 }
-                for req in &shape.required {
+                for req in &s.required {
                     let present = obj.get(req).is_some_and(|x| !x.is_null());
-                    let token = shape
+                    let token = s
                         .members
                         .get(req)
                         .is_some_and(|m| m.traits.idempotency_token == Some(true));
@@ -212,33 +209,32 @@ impl Validator<'_> {
                         });
                     }
                 }
-                if shape.union {
+                if s.union {
                     let set = obj
                         .iter()
-                        .filter(|(k, x)| !x.is_null() && shape.members.contains_key(*k))
+                        .filter(|(k, x)| !x.is_null() && s.members.contains_key(*k))
                         .count();
                     if set != 1 {
                         errors.push(ParamError {
                             path: path.to_string(),
                             kind: ParamErrorKind::UnionMembers {
                                 set,
-                                members: shape.members.keys().cloned().collect(),
+                                members: s.members.keys().cloned().collect(),
                             },
                         });
                     }
                 }
             }
-            ShapeType::List => {
+            ShapeKind::List { member } => {
                 let Value::Array(items) = v else {
                     return wrong("list", errors);
                 };
                 self.range(shape, "number of items", items.len() as f64, path, errors);
-                let member = shape.member.as_deref().expect("list has member");
                 for (i, x) in items.iter().enumerate() {
                     self.value(member, x, &format!("{path}[{i}]"), false, errors);
                 }
             }
-            ShapeType::Map => {
+            ShapeKind::Map { key, value } => {
                 let Value::Object(entries) = v else {
                     return wrong("object (map)", errors);
                 };
@@ -249,19 +245,16 @@ impl Validator<'_> {
                     path,
                     errors,
                 );
-                let value = shape.value.as_deref().expect("map has value");
                 // Keys are strings by construction; like botocore, their length is checked
                 // but not their enum (enums are open: services add values before models do).
-                let key = self
-                    .model
-                    .target(shape.key.as_deref().expect("map has key"));
+                let key = self.model.target(key);
                 for (k, x) in entries {
                     let p = join(path, k);
                     self.range(key, "length", k.chars().count() as f64, &p, errors);
                     self.value(value, x, &p, false, errors);
                 }
             }
-            ShapeType::String | ShapeType::Character => {
+            ShapeKind::String { .. } | ShapeKind::Character => {
                 if r.traits.jsonvalue == Some(true) {
                     return;
                 }
@@ -269,42 +262,42 @@ impl Validator<'_> {
                     return wrong("string", errors);
                 };
                 self.range(shape, "length", s.chars().count() as f64, path, errors);
-                if let Some(allowed) = &shape.enum_values
-                    && !allowed.is_empty()
-                    && !allowed.iter().any(|a| a == s)
+                if let ShapeKind::String { enum_values } = &shape.kind
+                    && !enum_values.is_empty()
+                    && !enum_values.iter().any(|a| a == s)
                 {
                     errors.push(ParamError {
                         path: path.to_string(),
                         kind: ParamErrorKind::NotInEnum {
                             value: s.clone(),
-                            allowed: allowed.clone(),
+                            allowed: enum_values.clone(),
                         },
                     });
                 }
             }
-            ShapeType::Blob => {
+            ShapeKind::Blob => {
                 let Value::String(s) = v else {
                     return wrong("string (blob)", errors);
                 };
                 self.range(shape, "size in bytes", s.len() as f64, path, errors);
             }
-            ShapeType::Boolean => {
+            ShapeKind::Boolean => {
                 if !v.is_boolean() {
                     wrong("boolean", errors)
                 }
             }
-            ShapeType::Timestamp => {
+            ShapeKind::Timestamp => {
                 if input_timestamp(v).is_none() {
                     wrong("timestamp (RFC 3339 string or epoch seconds)", errors)
                 }
             }
-            k if k.is_integer() => match v {
+            ShapeKind::Integer(_) => match v {
                 Value::Number(n) if n.is_i64() || n.is_u64() => {
                     self.range(shape, "value", n.as_f64().unwrap_or(0.0), path, errors)
                 }
                 _ => wrong("integer", errors),
             },
-            _ => match v {
+            ShapeKind::Float(_) => match v {
                 Value::Number(n) => {
                     self.range(shape, "value", n.as_f64().unwrap_or(0.0), path, errors)
                 }

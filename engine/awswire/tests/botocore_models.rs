@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use orgop_awswire::{
-    Paginators, ServiceModel, ShapeRef, ShapeType, Waiters, apply_sdk_extras, serialize, validate,
+    Paginators, ServiceModel, ShapeKind, ShapeRef, Waiters, apply_sdk_extras, serialize, validate,
 };
 use serde_json::{Map, Value};
 
@@ -27,45 +27,42 @@ use common::{bodies_equal, same, split_uri};
 fn sample(model: &ServiceModel, r: &ShapeRef) -> Value {
     let shape = model.shape(&r.shape).expect("resolved");
     let min = shape.min.unwrap_or(0.0).max(0.0) as usize;
-    match shape.kind {
-        ShapeType::Structure if shape.document => Value::Object(Map::new()),
-        ShapeType::Structure => {
+    match &shape.kind {
+        ShapeKind::Structure(s) if s.document => Value::Object(Map::new()),
+        ShapeKind::Structure(s) => {
             let mut out = Map::new();
-            let mut names: Vec<&String> = shape.required.iter().collect();
-            if shape.union && names.is_empty() {
-                names.extend(shape.members.keys().take(1));
+            let mut names: Vec<&String> = s.required.iter().collect();
+            if s.union && names.is_empty() {
+                names.extend(s.members.keys().take(1));
             }
             for name in names {
-                if let Some(m) = shape.members.get(name) {
+                if let Some(m) = s.members.get(name) {
                     out.insert(name.clone(), sample(model, m));
                 }
             }
             Value::Object(out)
         }
-        ShapeType::List => {
-            let m = shape.member.as_deref().expect("member");
-            Value::Array((0..min).map(|_| sample(model, m)).collect())
+        ShapeKind::List { member } => {
+            Value::Array((0..min).map(|_| sample(model, member)).collect())
         }
-        ShapeType::Map => {
+        ShapeKind::Map { key, value } => {
             let mut out = Map::new();
             if min > 0 {
-                let k = shape.key.as_deref().expect("key");
-                let key = sample(model, k).as_str().unwrap_or("k").to_string();
-                out.insert(key, sample(model, shape.value.as_deref().expect("value")));
+                let key = sample(model, key).as_str().unwrap_or("k").to_string();
+                out.insert(key, sample(model, value));
             }
             Value::Object(out)
         }
-        ShapeType::String | ShapeType::Character => {
-            match shape.enum_values.as_ref().and_then(|e| e.first()) {
-                Some(e) => Value::String(e.clone()),
-                None => Value::String("x".repeat(min.max(1))),
-            }
-        }
-        ShapeType::Blob => Value::String("x".repeat(min.max(1))),
-        ShapeType::Boolean => Value::Bool(true),
-        ShapeType::Timestamp => Value::String("2020-01-02T03:04:05Z".into()),
-        k if k.is_integer() => Value::from(shape.min.unwrap_or(1.0).max(1.0) as i64),
-        _ => Value::from(shape.min.unwrap_or(1.0).max(1.0)),
+        ShapeKind::String { enum_values } => match enum_values.first() {
+            Some(e) => Value::String(e.clone()),
+            None => Value::String("x".repeat(min.max(1))),
+        },
+        ShapeKind::Character => Value::String("x".repeat(min.max(1))),
+        ShapeKind::Blob => Value::String("x".repeat(min.max(1))),
+        ShapeKind::Boolean => Value::Bool(true),
+        ShapeKind::Timestamp => Value::String("2020-01-02T03:04:05Z".into()),
+        ShapeKind::Integer(_) => Value::from(shape.min.unwrap_or(1.0).max(1.0) as i64),
+        ShapeKind::Float(_) => Value::from(shape.min.unwrap_or(1.0).max(1.0)),
     }
 }
 

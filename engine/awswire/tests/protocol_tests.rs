@@ -28,7 +28,7 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use orgop_awswire::{
-    HttpResponse, ServiceModel, Shape, ShapeRef, ShapeType, Timestamp, parse, serialize_with_token,
+    HttpResponse, ServiceModel, Shape, ShapeKind, ShapeRef, Timestamp, parse, serialize_with_token,
 };
 use serde_json::{Map, Value, json};
 
@@ -298,11 +298,11 @@ fn run_input(suite: &Value, case: &Value) -> Result<(), String> {
 /// their UTF-8 text.
 fn to_case_conventions(model: &ServiceModel, r: &ShapeRef, v: &Value) -> Value {
     let shape: &Shape = model.shape(&r.shape).expect("resolved shape");
-    match (shape.kind, v) {
-        (ShapeType::Structure, Value::Object(o)) if !shape.document => {
+    match (&shape.kind, v) {
+        (ShapeKind::Structure(st), Value::Object(o)) if !st.document => {
             let mut out = Map::new();
             for (k, x) in o {
-                let y = match shape.members.get(k) {
+                let y = match st.members.get(k) {
                     Some(m) => to_case_conventions(model, m, x),
                     None => x.clone(),
                 };
@@ -310,24 +310,22 @@ fn to_case_conventions(model: &ServiceModel, r: &ShapeRef, v: &Value) -> Value {
             }
             Value::Object(out)
         }
-        (ShapeType::List, Value::Array(a)) => {
-            let m = shape.member.as_deref().expect("member");
-            Value::Array(a.iter().map(|x| to_case_conventions(model, m, x)).collect())
-        }
-        (ShapeType::Map, Value::Object(o)) => {
-            let m = shape.value.as_deref().expect("value");
-            Value::Object(
-                o.iter()
-                    .map(|(k, x)| (k.clone(), to_case_conventions(model, m, x)))
-                    .collect(),
-            )
-        }
-        (ShapeType::Timestamp, Value::String(s)) => match Timestamp::parse(s) {
+        (ShapeKind::List { member }, Value::Array(a)) => Value::Array(
+            a.iter()
+                .map(|x| to_case_conventions(model, member, x))
+                .collect(),
+        ),
+        (ShapeKind::Map { value, .. }, Value::Object(o)) => Value::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), to_case_conventions(model, value, x)))
+                .collect(),
+        ),
+        (ShapeKind::Timestamp, Value::String(s)) => match Timestamp::parse(s) {
             Some(t) if t.nanos == 0 => Value::from(t.secs),
             Some(t) => Value::from(t.secs as f64 + f64::from(t.nanos) / 1e9),
             None => v.clone(),
         },
-        (ShapeType::Blob, Value::String(s)) => {
+        (ShapeKind::Blob, Value::String(s)) => {
             match base64::engine::general_purpose::STANDARD.decode(s) {
                 Ok(b) => Value::String(String::from_utf8_lossy(&b).into_owned()),
                 Err(_) => v.clone(),
