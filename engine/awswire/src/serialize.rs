@@ -192,6 +192,25 @@ fn special_float(s: &str) -> bool {
     matches!(s, "NaN" | "Infinity" | "-Infinity")
 }
 
+/// The parts of a REST request that the input members fill.
+#[derive(Default)]
+struct RestParts {
+    /// URI label values by label name.
+    labels: Vec<(String, String)>,
+    /// Query string parameters (after the template's literal ones).
+    query: Vec<(String, String)>,
+    /// Modeled headers.
+    headers: Vec<(String, String)>,
+    /// The body.
+    body: Vec<u8>,
+    /// The body's content type, unless a modeled header gives one.
+    content_type: Option<&'static str>,
+}
+
+/// A `querystring` map member: its value shape, its value, its path. Its entries are added
+/// after every explicitly bound query parameter.
+type QueryMap<'a> = (&'a ShapeRef, &'a Value, &'a str);
+
 impl Ser<'_> {
     fn shape(&self, r: &ShapeRef) -> &Shape {
         self.model.target(r)
@@ -524,200 +543,193 @@ impl Ser<'_> {
             Some(i) => (&template[..i], Some(&template[i + 1..])),
             None => (template, None),
         };
-        let mut labels: Vec<(String, String)> = Vec::new();
-        let mut query: Vec<(String, String)> = Vec::new();
-        let mut headers: Vec<(String, String)> = Vec::new();
-        let mut body: Vec<u8> = Vec::new();
-        let mut literal_query: Vec<String> = Vec::new();
-        if let Some(q) = tquery {
-            for part in q.split('&').filter(|p| !p.is_empty()) {
-                literal_query.push(part.split('=').next().unwrap_or("").to_string());
-            }
-        }
-        let mut content_type: Option<String> = None;
+        let literal_query: Vec<&str> = tquery
+            .into_iter()
+            .flat_map(|q| q.split('&'))
+            .filter(|p| !p.is_empty())
+            .map(|p| p.split('=').next().unwrap_or(""))
+            .collect();
+        let mut parts = RestParts::default();
         if let Some(input) = &op.input {
             let shape = self.model.structure(input);
             let Value::Object(obj) = params else {
                 return Err(wrong("", "object", params));
             };
-            let mut query_maps: Vec<(&ShapeRef, &Value, String)> = Vec::new();
-            let mut has_body_members = false;
-            let mut any_body_member = false;
-            for (name, m) in &shape.members {
-                let loc = m.traits.location.as_deref();
-                if loc.is_none() && !shape.is_payload(name) {
-                    any_body_member = true;
-                }
-                let Some(v) = obj.get(name).filter(|x| !x.is_null()) else {
-                    continue;
-                };
-                let wire = m
-                    .traits
-                    .location_name
-                    .clone()
-                    .unwrap_or_else(|| name.clone());
-                let path = name.clone();
-                match loc {
-                    Some("uri") => {
-                        labels.push((wire, self.scalar_text(m, v, "iso8601", &path)?));
-                    }
-                    Some("querystring") => match &self.shape(m).kind {
-                        ShapeKind::Map { value, .. } => query_maps.push((value, v, path)),
-                        ShapeKind::List { member } => {
-                            let Value::Array(items) = v else {
-                                return Err(wrong(&path, "list", v));
-                            };
-                            for (i, item) in items.iter().enumerate() {
-                                if item.is_null() {
-                                    continue;
-                                }
-                                let t = self.scalar_text(
-                                    member,
-                                    item,
-                                    "iso8601",
-                                    &format!("{path}[{i}]"),
-                                )?;
-                                query.push((wire.clone(), t));
-                            }
-                        }
-                        _ => query.push((wire, self.scalar_text(m, v, "iso8601", &path)?)),
-                    },
-                    Some("header") => {
-                        if let Some(h) = self.header_value(m, v, &path)? {
-                            headers.push((wire, h));
-                        }
-                    }
-                    Some("headers") => {
-                        let Value::Object(entries) = v else {
-                            return Err(wrong(&path, "object (map)", v));
-                        };
-                        for (k, hv) in entries {
-                            let Value::String(s) = hv else {
-                                return Err(wrong(&format!("{path}.{k}"), "string", hv));
-                            };
-                            headers.push((format!("{wire}{k}"), s.clone()));
-                        }
-                    }
-                    Some(_) => {}
-                    None => {
-                        if !shape.is_payload(name) {
-                            has_body_members = true;
-                        }
-                    }
-                }
-            }
-            // Query maps: explicitly bound parameters take precedence over map keys.
-            for (value, v, path) in query_maps {
-                let Value::Object(entries) = v else {
-                    return Err(wrong(&path, "object (map)", v));
-                };
-                let bound: Vec<String> = query.iter().map(|(k, _)| k.clone()).collect();
-                for (k, item) in entries {
-                    if bound.contains(k) || literal_query.contains(k) {
-                        continue;
-                    }
-                    let ipath = format!("{path}.{k}");
-                    if let ShapeKind::List { member } = &self.shape(value).kind {
-                        let Value::Array(items) = item else {
-                            return Err(wrong(&ipath, "list", item));
-                        };
-                        for x in items {
-                            query
-                                .push((k.clone(), self.scalar_text(member, x, "iso8601", &ipath)?));
-                        }
-                    } else {
-                        query.push((k.clone(), self.scalar_text(value, item, "iso8601", &ipath)?));
-                    }
-                }
-            }
-            // Body.
-            if let Some((pname, pm)) = shape.payload() {
-                let pv = obj.get(pname).filter(|x| !x.is_null());
-                match &self.shape(pm).kind {
-                    kind @ (ShapeKind::Blob | ShapeKind::String { .. }) => {
-                        if let Some(v) = pv {
-                            let Value::String(s) = v else {
-                                return Err(wrong(pname, "string", v));
-                            };
-                            body = s.clone().into_bytes();
-                        }
-                        // Smithy's defaults for raw payloads (a modeled Content-Type header wins).
-                        content_type = Some(
-                            if matches!(kind, ShapeKind::Blob) {
-                                "application/octet-stream"
-                            } else {
-                                "text/plain"
-                            }
-                            .to_string(),
-                        );
-                    }
-                    _ => {
-                        if let Some(v) = pv {
-                            body = self.rest_body(pm, v, pname, false)?;
-                        } else if self.protocol == Protocol::RestJson {
-                            body = b"{}".to_vec();
-                        }
-                        content_type = Some(self.body_content_type().to_string());
-                    }
-                }
-            } else if has_body_members {
-                body = self.rest_body(input, params, "", true)?;
-                content_type = Some(self.body_content_type().to_string());
-            } else if self.protocol == Protocol::RestJson && any_body_member {
-                body = b"{}".to_vec();
-                content_type = Some(self.body_content_type().to_string());
-            }
+            let query_maps = self.rest_bind_located(shape, obj, &mut parts)?;
+            self.rest_query_maps(query_maps, &literal_query, &mut parts.query)?;
+            self.rest_payload(input, shape, obj, params, &mut parts)?;
         }
-        // Path.
-        let mut path = String::new();
-        let mut rest = tpath;
-        while let Some(start) = rest.find('{') {
-            path.push_str(&rest[..start]);
-            let end = rest[start..]
-                .find('}')
-                .map(|e| start + e)
-                .unwrap_or(rest.len());
-            let label = &rest[start + 1..end];
-            let (name, greedy) = match label.strip_suffix('+') {
-                Some(n) => (n, true),
-                None => (label, false),
-            };
-            let value = labels
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-                .ok_or_else(|| SerializeError::MissingLabel(name.to_string()))?;
-            let set = if greedy { GREEDY } else { UNRESERVED };
-            path.push_str(&utf8_percent_encode(value, set).to_string());
-            rest = &rest[(end + 1).min(rest.len())..];
-        }
-        path.push_str(rest);
-        let mut qs: Vec<String> = Vec::new();
-        if let Some(q) = tquery {
-            qs.extend(q.split('&').filter(|p| !p.is_empty()).map(str::to_string));
-        }
-        if !query.is_empty() {
-            qs.push(encode_pairs(&query));
-        }
-        if !qs.is_empty() {
-            path.push('?');
-            path.push_str(&qs.join("&"));
-        }
-        if !body.is_empty()
+        let mut path = expand_uri_labels(tpath, &parts.labels)?;
+        path.push_str(&query_string(tquery, &parts.query));
+        let mut headers = parts.headers;
+        if !parts.body.is_empty()
             && !headers
                 .iter()
                 .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-            && let Some(ct) = content_type
+            && let Some(ct) = parts.content_type
         {
-            headers.push(("Content-Type".to_string(), ct));
+            headers.push(("Content-Type".to_string(), ct.to_string()));
         }
         Ok(HttpRequest {
             method: op.http.method.clone(),
             path_and_query: path,
             host_prefix: None,
             headers,
-            body,
+            body: parts.body,
         })
+    }
+
+    /// Binds the members located in the URI, the query string and headers. Returns the
+    /// `querystring` maps, whose entries come after every explicitly bound parameter.
+    fn rest_bind_located<'a>(
+        &'a self,
+        shape: &'a StructureShape,
+        obj: &'a Map<String, Value>,
+        parts: &mut RestParts,
+    ) -> Result<Vec<QueryMap<'a>>, SerializeError> {
+        let mut query_maps = Vec::new();
+        for (name, m) in &shape.members {
+            let Some(v) = obj.get(name).filter(|x| !x.is_null()) else {
+                continue;
+            };
+            let wire = m
+                .traits
+                .location_name
+                .clone()
+                .unwrap_or_else(|| name.clone());
+            match m.traits.location.as_deref() {
+                Some("uri") => {
+                    parts
+                        .labels
+                        .push((wire, self.scalar_text(m, v, "iso8601", name)?));
+                }
+                Some("querystring") => match &self.shape(m).kind {
+                    ShapeKind::Map { value, .. } => query_maps.push((&**value, v, name.as_str())),
+                    ShapeKind::List { member } => {
+                        let Value::Array(items) = v else {
+                            return Err(wrong(name, "list", v));
+                        };
+                        for (i, item) in items.iter().enumerate() {
+                            if item.is_null() {
+                                continue;
+                            }
+                            let path = format!("{name}[{i}]");
+                            let t = self.scalar_text(member, item, "iso8601", &path)?;
+                            parts.query.push((wire.clone(), t));
+                        }
+                    }
+                    _ => parts
+                        .query
+                        .push((wire, self.scalar_text(m, v, "iso8601", name)?)),
+                },
+                Some("header") => {
+                    if let Some(h) = self.header_value(m, v, name)? {
+                        parts.headers.push((wire, h));
+                    }
+                }
+                Some("headers") => {
+                    let Value::Object(entries) = v else {
+                        return Err(wrong(name, "object (map)", v));
+                    };
+                    for (k, hv) in entries {
+                        let Value::String(s) = hv else {
+                            return Err(wrong(&format!("{name}.{k}"), "string", hv));
+                        };
+                        parts.headers.push((format!("{wire}{k}"), s.clone()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(query_maps)
+    }
+
+    /// The entries of `querystring` maps, except keys already bound explicitly (by a member
+    /// or an earlier map) or written in the URI template.
+    fn rest_query_maps(
+        &self,
+        query_maps: Vec<QueryMap<'_>>,
+        literal_query: &[&str],
+        query: &mut Vec<(String, String)>,
+    ) -> Result<(), SerializeError> {
+        for (value, v, path) in query_maps {
+            let Value::Object(entries) = v else {
+                return Err(wrong(path, "object (map)", v));
+            };
+            let bound: Vec<String> = query.iter().map(|(k, _)| k.clone()).collect();
+            for (k, item) in entries {
+                if bound.contains(k) || literal_query.contains(&k.as_str()) {
+                    continue;
+                }
+                let ipath = format!("{path}.{k}");
+                if let ShapeKind::List { member } = &self.shape(value).kind {
+                    let Value::Array(items) = item else {
+                        return Err(wrong(&ipath, "list", item));
+                    };
+                    for x in items {
+                        query.push((k.clone(), self.scalar_text(member, x, "iso8601", &ipath)?));
+                    }
+                } else {
+                    query.push((k.clone(), self.scalar_text(value, item, "iso8601", &ipath)?));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The body: the payload member (raw for a blob or string, else a JSON/XML document), or
+    /// else the members without a location. rest-json sends `{}` when the input has body
+    /// members but none is set, or its structure payload is absent.
+    fn rest_payload(
+        &self,
+        input: &ShapeRef,
+        shape: &StructureShape,
+        obj: &Map<String, Value>,
+        params: &Value,
+        parts: &mut RestParts,
+    ) -> Result<(), SerializeError> {
+        let in_body =
+            |name: &String, m: &ShapeRef| m.traits.location.is_none() && !shape.is_payload(name);
+        if let Some((pname, pm)) = shape.payload() {
+            let pv = obj.get(pname).filter(|x| !x.is_null());
+            match &self.shape(pm).kind {
+                kind @ (ShapeKind::Blob | ShapeKind::String { .. }) => {
+                    if let Some(v) = pv {
+                        let Value::String(s) = v else {
+                            return Err(wrong(pname, "string", v));
+                        };
+                        parts.body = s.clone().into_bytes();
+                    }
+                    // Smithy's defaults for raw payloads (a modeled Content-Type header wins).
+                    parts.content_type = Some(if matches!(kind, ShapeKind::Blob) {
+                        "application/octet-stream"
+                    } else {
+                        "text/plain"
+                    });
+                }
+                _ => {
+                    if let Some(v) = pv {
+                        parts.body = self.rest_body(pm, v, pname, false)?;
+                    } else if self.protocol == Protocol::RestJson {
+                        parts.body = b"{}".to_vec();
+                    }
+                    parts.content_type = Some(self.body_content_type());
+                }
+            }
+        } else if shape
+            .members
+            .iter()
+            .any(|(n, m)| in_body(n, m) && obj.get(n).is_some_and(|x| !x.is_null()))
+        {
+            parts.body = self.rest_body(input, params, "", true)?;
+            parts.content_type = Some(self.body_content_type());
+        } else if self.protocol == Protocol::RestJson
+            && shape.members.iter().any(|(n, m)| in_body(n, m))
+        {
+            parts.body = b"{}".to_vec();
+            parts.content_type = Some(self.body_content_type());
+        }
+        Ok(())
     }
 
     fn body_content_type(&self) -> &'static str {
@@ -897,6 +909,54 @@ impl Ser<'_> {
             }
         }
         Ok(())
+    }
+}
+
+/// The path of a REST URI template with its `{Label}`s (`{Label+}`: greedy, keeping slashes)
+/// filled, percent-encoded.
+fn expand_uri_labels(
+    template: &str,
+    labels: &[(String, String)],
+) -> Result<String, SerializeError> {
+    let mut path = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        path.push_str(&rest[..start]);
+        let end = rest[start..]
+            .find('}')
+            .map(|e| start + e)
+            .unwrap_or(rest.len());
+        let label = &rest[start + 1..end];
+        let (name, greedy) = match label.strip_suffix('+') {
+            Some(n) => (n, true),
+            None => (label, false),
+        };
+        let value = labels
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| SerializeError::MissingLabel(name.to_string()))?;
+        let set = if greedy { GREEDY } else { UNRESERVED };
+        path.push_str(&utf8_percent_encode(value, set).to_string());
+        rest = &rest[(end + 1).min(rest.len())..];
+    }
+    path.push_str(rest);
+    Ok(path)
+}
+
+/// `?` and the template's literal query followed by the bound parameters, or nothing.
+fn query_string(literal: Option<&str>, query: &[(String, String)]) -> String {
+    let mut qs: Vec<String> = Vec::new();
+    if let Some(q) = literal {
+        qs.extend(q.split('&').filter(|p| !p.is_empty()).map(str::to_string));
+    }
+    if !query.is_empty() {
+        qs.push(encode_pairs(query));
+    }
+    if qs.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", qs.join("&"))
     }
 }
 
