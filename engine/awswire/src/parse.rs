@@ -147,128 +147,52 @@ fn parse_error(
     rid: Option<String>,
 ) -> AwsError {
     let status = resp.status;
-    let generic = |rid: Option<String>| AwsError {
-        code: status.to_string(),
-        message: reason(status).to_string(),
-        status,
-        request_id: rid,
-        data: Value::Object(Map::new()),
-    };
     let trimmed = String::from_utf8_lossy(&resp.body);
     let trimmed = trimmed.trim();
     let json_typed = matches!(protocol, Protocol::Json | Protocol::RestJson)
         && resp.header("x-amzn-errortype").is_some();
     if !json_typed && (trimmed.is_empty() || (status >= 500 && trimmed.starts_with("<html>"))) {
-        return generic(rid);
+        return generic_error(status, rid);
     }
     let p = Parser { model };
     match protocol {
         Protocol::Ec2 | Protocol::Query | Protocol::RestXml => {
             let Ok(root) = parse_document(&resp.body) else {
-                return generic(rid);
+                return generic_error(status, rid);
             };
-            let err_el = if root.name == "Error" {
-                &root
-            } else if let Some(e) = root.child("Error") {
-                e
-            } else if let Some(e) = root.child("Errors").and_then(|e| e.child("Error")) {
-                e
-            } else {
-                &root
-            };
-            let code = err_el.child_text("Code").unwrap_or("").to_string();
-            let message = err_el
-                .child_text("Message")
-                .or_else(|| err_el.child_text("message"))
-                .unwrap_or("")
-                .to_string();
-            let code = if code.is_empty() {
-                status.to_string()
-            } else {
-                code
-            };
-            let mut data = Map::new();
-            if let Some(shape) = model
-                .error_shape(op, &code)
-                .and_then(|(_, s)| s.as_structure())
-            {
-                if protocol == Protocol::RestXml {
-                    let _ = p.rest_located(shape, resp, &mut data);
-                }
-                if let Ok(m) = p.xml_struct(shape, err_el, true) {
-                    data.extend(m);
-                }
-            }
-            AwsError {
-                code,
-                message,
-                status,
-                request_id: rid,
-                data: Value::Object(data),
-            }
+            p.xml_error(op, protocol, resp, &root, rid)
         }
-        Protocol::Json | Protocol::RestJson => {
-            let body: Value = match serde_json::from_slice(&resp.body) {
-                Ok(v @ Value::Object(_)) => v,
-                _ if trimmed.is_empty() => Value::Object(Map::new()),
-                _ => {
-                    let mut m = Map::new();
-                    m.insert("message".into(), Value::String(trimmed.to_string()));
-                    Value::Object(m)
-                }
-            };
-            let raw_code = resp
-                .header("x-amzn-errortype")
-                .map(str::to_string)
-                .or_else(|| {
-                    body.get("__type")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                })
-                .or_else(|| {
-                    body.get("code")
-                        .or_else(|| body.get("Code"))
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                });
-            let mut code = raw_code
-                .map(|c| strip_code(&c))
-                .filter(|c| !c.is_empty())
-                .unwrap_or_else(|| status.to_string());
-            let shape_code = code.clone();
-            if let Some(q) = resp.header("x-amzn-query-error") {
-                let parts: Vec<&str> = q.split(';').collect();
-                if parts.len() == 2 && !parts[0].is_empty() {
-                    code = parts[0].to_string();
-                }
-            }
-            let message = ["message", "Message", "errorMessage"]
-                .iter()
-                .find_map(|k| body.get(*k).and_then(Value::as_str))
-                .unwrap_or("")
-                .to_string();
-            let mut data = Map::new();
-            if let Some(shape) = model
-                .error_shape(op, &shape_code)
-                .or_else(|| model.error_shape(op, &code))
-                .and_then(|(_, s)| s.as_structure())
-            {
-                if protocol == Protocol::RestJson {
-                    let _ = p.rest_located(shape, resp, &mut data);
-                }
-                if let Ok(Value::Object(m)) = p.json_struct(shape, &body, true) {
-                    data.extend(m);
-                }
-            }
-            AwsError {
-                code,
-                message,
-                status,
-                request_id: rid,
-                data: Value::Object(data),
-            }
-        }
+        Protocol::Json | Protocol::RestJson => p.json_error(op, protocol, resp, trimmed, rid),
     }
+}
+
+/// An error known only by its HTTP status (no body, or not one the protocol describes).
+fn generic_error(status: u16, rid: Option<String>) -> AwsError {
+    AwsError {
+        code: status.to_string(),
+        message: reason(status).to_string(),
+        status,
+        request_id: rid,
+        data: Value::Object(Map::new()),
+    }
+}
+
+/// The error code of a JSON error: the `x-amzn-errortype` header, else the body's `__type`,
+/// `code` or `Code`.
+fn json_error_code(resp: &HttpResponse, body: &Value) -> Option<String> {
+    resp.header("x-amzn-errortype")
+        .map(str::to_string)
+        .or_else(|| {
+            body.get("__type")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .or_else(|| {
+            body.get("code")
+                .or_else(|| body.get("Code"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
 }
 
 struct Parser<'a> {
@@ -564,6 +488,121 @@ impl Parser<'_> {
             return Ok(Value::Object(Map::new()));
         }
         serde_json::from_slice(&resp.body).map_err(|e| format!("invalid JSON body: {e}"))
+    }
+
+    // ------------------------------------------------------------------ errors
+
+    /// An error of the XML protocols: `<Error>`, inside the root or its `<Errors>`, or else
+    /// the root itself holds `Code` and `Message`.
+    fn xml_error(
+        &self,
+        op: &Operation,
+        protocol: Protocol,
+        resp: &HttpResponse,
+        root: &Element,
+        rid: Option<String>,
+    ) -> AwsError {
+        let status = resp.status;
+        let err_el = if root.name == "Error" {
+            root
+        } else if let Some(e) = root.child("Error") {
+            e
+        } else if let Some(e) = root.child("Errors").and_then(|e| e.child("Error")) {
+            e
+        } else {
+            root
+        };
+        let code = err_el.child_text("Code").unwrap_or("").to_string();
+        let message = err_el
+            .child_text("Message")
+            .or_else(|| err_el.child_text("message"))
+            .unwrap_or("")
+            .to_string();
+        let code = if code.is_empty() {
+            status.to_string()
+        } else {
+            code
+        };
+        let mut data = Map::new();
+        if let Some(shape) = self
+            .model
+            .error_shape(op, &code)
+            .and_then(|(_, s)| s.as_structure())
+        {
+            if protocol == Protocol::RestXml {
+                let _ = self.rest_located(shape, resp, &mut data);
+            }
+            if let Ok(m) = self.xml_struct(shape, err_el, true) {
+                data.extend(m);
+            }
+        }
+        AwsError {
+            code,
+            message,
+            status,
+            request_id: rid,
+            data: Value::Object(data),
+        }
+    }
+
+    /// An error of the JSON protocols; a body that is not a JSON object is the message. The
+    /// code is `x-amzn-query-error`'s for query-compatible services; the shape is looked up by
+    /// the JSON code first.
+    fn json_error(
+        &self,
+        op: &Operation,
+        protocol: Protocol,
+        resp: &HttpResponse,
+        trimmed: &str,
+        rid: Option<String>,
+    ) -> AwsError {
+        let status = resp.status;
+        let body: Value = match serde_json::from_slice(&resp.body) {
+            Ok(v @ Value::Object(_)) => v,
+            _ if trimmed.is_empty() => Value::Object(Map::new()),
+            _ => {
+                let mut m = Map::new();
+                m.insert("message".into(), Value::String(trimmed.to_string()));
+                Value::Object(m)
+            }
+        };
+        let mut code = json_error_code(resp, &body)
+            .map(|c| strip_code(&c))
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| status.to_string());
+        let shape_code = code.clone();
+        if let Some(q) = resp.header("x-amzn-query-error") {
+            let parts: Vec<&str> = q.split(';').collect();
+            if parts.len() == 2 && !parts[0].is_empty() {
+                code = parts[0].to_string();
+            }
+        }
+        let message = ["message", "Message", "errorMessage"]
+            .iter()
+            .find_map(|k| body.get(*k).and_then(Value::as_str))
+            .unwrap_or("")
+            .to_string();
+        let mut data = Map::new();
+        if let Some(shape) = self
+            .model
+            .error_shape(op, &shape_code)
+            .or_else(|| self.model.error_shape(op, &code))
+            .and_then(|(_, s)| s.as_structure())
+        {
+            if protocol == Protocol::RestJson {
+                let _ = self.rest_located(shape, resp, &mut data);
+            }
+            if let Ok(Value::Object(m)) = self.json_struct(shape, &body, true) {
+                data.extend(m);
+            }
+        }
+        AwsError {
+            code,
+            message,
+            status,
+            request_id: rid,
+            data: Value::Object(data),
+        }
     }
 
     // ------------------------------------------------------------------ protocols

@@ -343,62 +343,14 @@ impl Ser<'_> {
                 let Value::Array(items) = v else {
                     return Err(wrong(path, "list", v));
                 };
-                let list_prefix = if self.protocol == Protocol::Ec2 {
-                    prefix.to_string()
-                } else {
-                    if items.is_empty() {
-                        out.push((prefix.to_string(), String::new()));
-                        return Ok(());
-                    }
-                    if r.traits.is_flattened() {
-                        match &member.traits.location_name {
-                            Some(n) => match prefix.rfind('.') {
-                                Some(i) => format!("{}.{n}", &prefix[..i]),
-                                None => n.clone(),
-                            },
-                            None => prefix.to_string(),
-                        }
-                    } else {
-                        let n = member.traits.location_name.as_deref().unwrap_or("member");
-                        format!("{prefix}.{n}")
-                    }
-                };
-                for (i, item) in items.iter().enumerate() {
-                    if item.is_null() {
-                        continue;
-                    }
-                    self.query_value(
-                        out,
-                        member,
-                        item,
-                        &format!("{list_prefix}.{}", i + 1),
-                        &format!("{path}[{i}]"),
-                    )?;
-                }
-                Ok(())
+                self.query_list(out, member, items, r.traits.is_flattened(), prefix, path)
             }
             ShapeKind::Map { key, value } => {
                 let Value::Object(entries) = v else {
                     return Err(wrong(path, "object (map)", v));
                 };
-                let base = if r.traits.is_flattened() {
-                    prefix.to_string()
-                } else {
-                    format!("{prefix}.entry")
-                };
-                let kn = key.traits.location_name.as_deref().unwrap_or("key");
-                let vn = value.traits.location_name.as_deref().unwrap_or("value");
-                for (i, (k, item)) in entries.iter().enumerate() {
-                    out.push((format!("{base}.{}.{kn}", i + 1), k.clone()));
-                    self.query_value(
-                        out,
-                        value,
-                        item,
-                        &format!("{base}.{}.{vn}", i + 1),
-                        &format!("{path}.{k}"),
-                    )?;
-                }
-                Ok(())
+                let flat = r.traits.is_flattened();
+                self.query_map(out, (key, value), entries, flat, prefix, path)
             }
             _ => {
                 let text = self.scalar_text(r, v, "iso8601", path)?;
@@ -406,6 +358,83 @@ impl Ser<'_> {
                 Ok(())
             }
         }
+    }
+
+    /// A list's items as `prefix.member.1`, `prefix.member.2`, ... (EC2: `prefix.1`; an empty
+    /// list of the query protocol: `prefix=`).
+    fn query_list(
+        &self,
+        out: &mut Vec<(String, String)>,
+        member: &ShapeRef,
+        items: &[Value],
+        flattened: bool,
+        prefix: &str,
+        path: &str,
+    ) -> Result<(), SerializeError> {
+        let list_prefix = if self.protocol == Protocol::Ec2 {
+            prefix.to_string()
+        } else {
+            if items.is_empty() {
+                out.push((prefix.to_string(), String::new()));
+                return Ok(());
+            }
+            if flattened {
+                match &member.traits.location_name {
+                    Some(n) => match prefix.rfind('.') {
+                        Some(i) => format!("{}.{n}", &prefix[..i]),
+                        None => n.clone(),
+                    },
+                    None => prefix.to_string(),
+                }
+            } else {
+                let n = member.traits.location_name.as_deref().unwrap_or("member");
+                format!("{prefix}.{n}")
+            }
+        };
+        for (i, item) in items.iter().enumerate() {
+            if item.is_null() {
+                continue;
+            }
+            self.query_value(
+                out,
+                member,
+                item,
+                &format!("{list_prefix}.{}", i + 1),
+                &format!("{path}[{i}]"),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A map's entries as `prefix.entry.N.key` / `prefix.entry.N.value` (flattened: without
+    /// `.entry`).
+    fn query_map(
+        &self,
+        out: &mut Vec<(String, String)>,
+        (key, value): (&ShapeRef, &ShapeRef),
+        entries: &Map<String, Value>,
+        flattened: bool,
+        prefix: &str,
+        path: &str,
+    ) -> Result<(), SerializeError> {
+        let base = if flattened {
+            prefix.to_string()
+        } else {
+            format!("{prefix}.entry")
+        };
+        let kn = key.traits.location_name.as_deref().unwrap_or("key");
+        let vn = value.traits.location_name.as_deref().unwrap_or("value");
+        for (i, (k, item)) in entries.iter().enumerate() {
+            out.push((format!("{base}.{}.{kn}", i + 1), k.clone()));
+            self.query_value(
+                out,
+                value,
+                item,
+                &format!("{base}.{}.{vn}", i + 1),
+                &format!("{path}.{k}"),
+            )?;
+        }
+        Ok(())
     }
 
     // ---------------------------------------------------------------- json
@@ -829,40 +858,13 @@ impl Ser<'_> {
         only_body: bool,
     ) -> Result<(), SerializeError> {
         match &self.shape(r).kind {
-            ShapeKind::Structure(shape) => {
+            ShapeKind::Structure(s) => {
                 let Value::Object(obj) = v else {
                     return Err(wrong(path, "object", v));
                 };
-                let mut attrs = Self::ns_attr(r);
-                for (mname, m) in &shape.members {
-                    if m.traits.xml_attribute == Some(true)
-                        && let Some(av) = obj.get(mname).filter(|x| !x.is_null())
-                    {
-                        let an = m
-                            .traits
-                            .location_name
-                            .clone()
-                            .unwrap_or_else(|| mname.clone());
-                        attrs.push((an, self.scalar_text(m, av, "iso8601", &join(path, mname))?));
-                    }
-                }
+                let attrs = self.xml_attributes(r, s, obj, path)?;
                 w.open(name, &attrs);
-                for (mname, m) in &shape.members {
-                    if m.traits.xml_attribute == Some(true)
-                        || (only_body && m.traits.location.is_some())
-                    {
-                        continue;
-                    }
-                    let Some(mv) = obj.get(mname).filter(|x| !x.is_null()) else {
-                        continue;
-                    };
-                    let en = m
-                        .traits
-                        .location_name
-                        .clone()
-                        .unwrap_or_else(|| mname.clone());
-                    self.xml_value(w, m, mv, &en, &join(path, mname), false)?;
-                }
+                self.xml_members(w, s, obj, path, only_body)?;
                 w.close(name);
             }
             ShapeKind::List { member } => {
@@ -886,27 +888,93 @@ impl Ser<'_> {
                 let Value::Object(entries) = v else {
                     return Err(wrong(path, "object (map)", v));
                 };
-                let kn = key.traits.location_name.as_deref().unwrap_or("key");
-                let vn = value.traits.location_name.as_deref().unwrap_or("value");
-                let flat = r.traits.is_flattened();
-                if !flat {
-                    w.open(name, &Self::ns_attr(r));
-                }
-                for (k, item) in entries {
-                    let entry = if flat { name } else { "entry" };
-                    w.open(entry, &[]);
-                    self.xml_value(w, key, &Value::String(k.clone()), kn, path, false)?;
-                    self.xml_value(w, value, item, vn, &format!("{path}.{k}"), false)?;
-                    w.close(entry);
-                }
-                if !flat {
-                    w.close(name);
-                }
+                self.xml_map(w, r, (key, value), entries, name, path)?;
             }
             _ => {
                 let text = self.scalar_text(r, v, "iso8601", path)?;
                 w.leaf(name, &Self::ns_attr(r), &text);
             }
+        }
+        Ok(())
+    }
+
+    /// The attributes of a structure's element: its namespace and its `xmlAttribute` members.
+    fn xml_attributes(
+        &self,
+        r: &ShapeRef,
+        shape: &StructureShape,
+        obj: &Map<String, Value>,
+        path: &str,
+    ) -> Result<Vec<(String, String)>, SerializeError> {
+        let mut attrs = Self::ns_attr(r);
+        for (mname, m) in &shape.members {
+            if m.traits.xml_attribute == Some(true)
+                && let Some(av) = obj.get(mname).filter(|x| !x.is_null())
+            {
+                let an = m
+                    .traits
+                    .location_name
+                    .clone()
+                    .unwrap_or_else(|| mname.clone());
+                attrs.push((an, self.scalar_text(m, av, "iso8601", &join(path, mname))?));
+            }
+        }
+        Ok(attrs)
+    }
+
+    /// The child elements of a structure: its members that are not attributes (nor, when
+    /// `only_body`, located elsewhere in the request).
+    fn xml_members(
+        &self,
+        w: &mut Writer,
+        shape: &StructureShape,
+        obj: &Map<String, Value>,
+        path: &str,
+        only_body: bool,
+    ) -> Result<(), SerializeError> {
+        for (mname, m) in &shape.members {
+            if m.traits.xml_attribute == Some(true) || (only_body && m.traits.location.is_some()) {
+                continue;
+            }
+            let Some(mv) = obj.get(mname).filter(|x| !x.is_null()) else {
+                continue;
+            };
+            let en = m
+                .traits
+                .location_name
+                .clone()
+                .unwrap_or_else(|| mname.clone());
+            self.xml_value(w, m, mv, &en, &join(path, mname), false)?;
+        }
+        Ok(())
+    }
+
+    /// A map as `<name><entry><key/><value/></entry>...</name>` (flattened: `<name>` per
+    /// entry, without the wrapper).
+    fn xml_map(
+        &self,
+        w: &mut Writer,
+        r: &ShapeRef,
+        (key, value): (&ShapeRef, &ShapeRef),
+        entries: &Map<String, Value>,
+        name: &str,
+        path: &str,
+    ) -> Result<(), SerializeError> {
+        let kn = key.traits.location_name.as_deref().unwrap_or("key");
+        let vn = value.traits.location_name.as_deref().unwrap_or("value");
+        let flat = r.traits.is_flattened();
+        if !flat {
+            w.open(name, &Self::ns_attr(r));
+        }
+        for (k, item) in entries {
+            let entry = if flat { name } else { "entry" };
+            w.open(entry, &[]);
+            self.xml_value(w, key, &Value::String(k.clone()), kn, path, false)?;
+            self.xml_value(w, value, item, vn, &format!("{path}.{k}"), false)?;
+            w.close(entry);
+        }
+        if !flat {
+            w.close(name);
         }
         Ok(())
     }

@@ -10,9 +10,11 @@
 //! idempotency token is not an error (serialization fills it). Values it accepts serialize
 //! without a [`crate::SerializeError::WrongType`].
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::model::{Operation, ServiceModel, Shape, ShapeKind, ShapeRef, close_matches};
+use crate::model::{
+    Operation, ServiceModel, Shape, ShapeKind, ShapeRef, StructureShape, close_matches,
+};
 use crate::serialize::{input_timestamp, json_type};
 
 /// One problem with the parameters.
@@ -175,56 +177,11 @@ impl Validator<'_> {
         };
         match &shape.kind {
             ShapeKind::Structure(s) if s.document => {}
-            ShapeKind::Structure(s) => {
-                let obj = match v {
-                    Value::Object(o) => o,
-                    Value::Null if top => &serde_json::Map::new(),
-                    _ => return wrong("object", errors),
-                };
-                for (k, x) in obj {
-                    match s.members.get(k) {
-                        Some(m) => {
-                            if !x.is_null() {
-                                self.value(m, x, &join(path, k), false, errors);
-                            }
-                        }
-                        None => errors.push(ParamError {
-                            path: join(path, k),
-                            kind: ParamErrorKind::UnknownMember {
-                                suggestions: close_matches(k, s.members.keys().map(String::as_str)),
-                            },
-                        }),
-                    }
-                }
-                for req in &s.required {
-                    let present = obj.get(req).is_some_and(|x| !x.is_null());
-                    let token = s
-                        .members
-                        .get(req)
-                        .is_some_and(|m| m.traits.idempotency_token == Some(true));
-                    if !present && !token {
-                        errors.push(ParamError {
-                            path: join(path, req),
-                            kind: ParamErrorKind::MissingRequired,
-                        });
-                    }
-                }
-                if s.union {
-                    let set = obj
-                        .iter()
-                        .filter(|(k, x)| !x.is_null() && s.members.contains_key(*k))
-                        .count();
-                    if set != 1 {
-                        errors.push(ParamError {
-                            path: path.to_string(),
-                            kind: ParamErrorKind::UnionMembers {
-                                set,
-                                members: s.members.keys().cloned().collect(),
-                            },
-                        });
-                    }
-                }
-            }
+            ShapeKind::Structure(s) => match v {
+                Value::Object(obj) => self.structure(s, obj, path, errors),
+                Value::Null if top => self.structure(s, &Map::new(), path, errors),
+                _ => wrong("object", errors),
+            },
             ShapeKind::List { member } => {
                 let Value::Array(items) = v else {
                     return wrong("list", errors);
@@ -238,21 +195,7 @@ impl Validator<'_> {
                 let Value::Object(entries) = v else {
                     return wrong("object (map)", errors);
                 };
-                self.range(
-                    shape,
-                    "number of entries",
-                    entries.len() as f64,
-                    path,
-                    errors,
-                );
-                // Keys are strings by construction; like botocore, their length is checked
-                // but not their enum (enums are open: services add values before models do).
-                let key = self.model.target(key);
-                for (k, x) in entries {
-                    let p = join(path, k);
-                    self.range(key, "length", k.chars().count() as f64, &p, errors);
-                    self.value(value, x, &p, false, errors);
-                }
+                self.map(shape, (key, value), entries, path, errors);
             }
             ShapeKind::String { .. } | ShapeKind::Character => {
                 if r.traits.jsonvalue == Some(true) {
@@ -261,19 +204,7 @@ impl Validator<'_> {
                 let Value::String(s) = v else {
                     return wrong("string", errors);
                 };
-                self.range(shape, "length", s.chars().count() as f64, path, errors);
-                if let ShapeKind::String { enum_values } = &shape.kind
-                    && !enum_values.is_empty()
-                    && !enum_values.iter().any(|a| a == s)
-                {
-                    errors.push(ParamError {
-                        path: path.to_string(),
-                        kind: ParamErrorKind::NotInEnum {
-                            value: s.clone(),
-                            allowed: enum_values.clone(),
-                        },
-                    });
-                }
+                self.string(shape, s, path, errors);
             }
             ShapeKind::Blob => {
                 let Value::String(s) = v else {
@@ -304,6 +235,103 @@ impl Validator<'_> {
                 Value::String(s) if matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity") => {}
                 _ => wrong("number", errors),
             },
+        }
+    }
+
+    /// A structure's members: unknown ones, missing required ones, and for a union how many
+    /// are set.
+    fn structure(
+        &self,
+        shape: &StructureShape,
+        obj: &Map<String, Value>,
+        path: &str,
+        errors: &mut Vec<ParamError>,
+    ) {
+        for (k, x) in obj {
+            match shape.members.get(k) {
+                Some(m) => {
+                    if !x.is_null() {
+                        self.value(m, x, &join(path, k), false, errors);
+                    }
+                }
+                None => errors.push(ParamError {
+                    path: join(path, k),
+                    kind: ParamErrorKind::UnknownMember {
+                        suggestions: close_matches(k, shape.members.keys().map(String::as_str)),
+                    },
+                }),
+            }
+        }
+        for req in &shape.required {
+            let present = obj.get(req).is_some_and(|x| !x.is_null());
+            let token = shape
+                .members
+                .get(req)
+                .is_some_and(|m| m.traits.idempotency_token == Some(true));
+            if !present && !token {
+                errors.push(ParamError {
+                    path: join(path, req),
+                    kind: ParamErrorKind::MissingRequired,
+                });
+            }
+        }
+        if shape.union {
+            let set = obj
+                .iter()
+                .filter(|(k, x)| !x.is_null() && shape.members.contains_key(*k))
+                .count();
+            if set != 1 {
+                errors.push(ParamError {
+                    path: path.to_string(),
+                    kind: ParamErrorKind::UnionMembers {
+                        set,
+                        members: shape.members.keys().cloned().collect(),
+                    },
+                });
+            }
+        }
+    }
+
+    /// A map's size, its keys' lengths and its values.
+    fn map(
+        &self,
+        shape: &Shape,
+        (key, value): (&ShapeRef, &ShapeRef),
+        entries: &Map<String, Value>,
+        path: &str,
+        errors: &mut Vec<ParamError>,
+    ) {
+        self.range(
+            shape,
+            "number of entries",
+            entries.len() as f64,
+            path,
+            errors,
+        );
+        // Keys are strings by construction; like botocore, their length is checked
+        // but not their enum (enums are open: services add values before models do).
+        let key = self.model.target(key);
+        for (k, x) in entries {
+            let p = join(path, k);
+            self.range(key, "length", k.chars().count() as f64, &p, errors);
+            self.value(value, x, &p, false, errors);
+        }
+    }
+
+    /// A string's length and enum.
+    fn string(&self, shape: &Shape, s: &str, path: &str, errors: &mut Vec<ParamError>) {
+        self.range(shape, "length", s.chars().count() as f64, path, errors);
+        if let ShapeKind::String { enum_values } = &shape.kind
+            && !enum_values.is_empty()
+            && !enum_values.iter().any(|a| a == s)
+        {
+            errors.push(ParamError {
+                path: path.to_string(),
+                kind: ParamErrorKind::NotInEnum {
+                    value: s.to_string(),
+                    allowed: enum_values.clone(),
+                },
+            });
         }
     }
 }
