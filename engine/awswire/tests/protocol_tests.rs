@@ -28,7 +28,8 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use orgop_awswire::{
-    HttpResponse, ServiceModel, Shape, ShapeKind, ShapeRef, Timestamp, parse, serialize_with_token,
+    HttpRequest, HttpResponse, ServiceModel, Shape, ShapeKind, ShapeRef, Timestamp, parse,
+    serialize_with_token,
 };
 use serde_json::{Map, Value, json};
 
@@ -231,50 +232,11 @@ fn run_input(suite: &Value, case: &Value) -> Result<(), String> {
     {
         return Err(format!("URI differs{}", show()));
     }
-    let header = |n: &str| -> Option<String> {
-        if n.eq_ignore_ascii_case("content-length") {
-            return (!req.body.is_empty() || req.method != "GET")
-                .then(|| req.body.len().to_string());
-        }
-        req.header(n).map(str::to_string)
-    };
-    if let Some(hs) = want["headers"].as_object() {
-        for (k, v) in hs {
-            if header(k).as_deref() != v.as_str() {
-                return Err(format!("header {k} differs{}", show()));
-            }
-        }
-    }
-    for k in want["forbidHeaders"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
-        if req.header(k).is_some() {
-            return Err(format!("forbidden header {k} present{}", show()));
-        }
-    }
-    for k in want["requireHeaders"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
-        if header(k).is_none() {
-            return Err(format!("required header {k} absent{}", show()));
-        }
+    if let Some(why) = header_difference(want, &req) {
+        return Err(format!("{why}{}", show()));
     }
     if let Some(host) = want["host"].as_str() {
-        let endpoint = suite["clientEndpoint"]
-            .as_str()
-            .unwrap_or("https://example.com");
-        let base = endpoint
-            .split("://")
-            .nth(1)
-            .unwrap_or(endpoint)
-            .trim_end_matches('/');
-        let actual = format!("{}{base}", req.host_prefix.as_deref().unwrap_or(""));
+        let actual = actual_host(suite, &req);
         if actual != host {
             return Err(format!("host `{actual}` differs from `{host}`{}", show()));
         }
@@ -290,6 +252,59 @@ fn run_input(suite: &Value, case: &Value) -> Result<(), String> {
         return Err(format!("body differs{}", show()));
     }
     Ok(())
+}
+
+/// The first of the case's `headers`, `forbidHeaders` and `requireHeaders` that the request
+/// does not meet (`Content-Length` is what a client would send).
+fn header_difference(want: &Value, req: &HttpRequest) -> Option<String> {
+    let header = |n: &str| -> Option<String> {
+        if n.eq_ignore_ascii_case("content-length") {
+            return (!req.body.is_empty() || req.method != "GET")
+                .then(|| req.body.len().to_string());
+        }
+        req.header(n).map(str::to_string)
+    };
+    if let Some(hs) = want["headers"].as_object() {
+        for (k, v) in hs {
+            if header(k).as_deref() != v.as_str() {
+                return Some(format!("header {k} differs"));
+            }
+        }
+    }
+    let names = |key: &str| -> Vec<&str> {
+        want[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect()
+    };
+    if let Some(k) = names("forbidHeaders")
+        .into_iter()
+        .find(|k| req.header(k).is_some())
+    {
+        return Some(format!("forbidden header {k} present"));
+    }
+    if let Some(k) = names("requireHeaders")
+        .into_iter()
+        .find(|k| header(k).is_none())
+    {
+        return Some(format!("required header {k} absent"));
+    }
+    None
+}
+
+/// The host the request goes to: its host prefix on the suite's client endpoint.
+fn actual_host(suite: &Value, req: &HttpRequest) -> String {
+    let endpoint = suite["clientEndpoint"]
+        .as_str()
+        .unwrap_or("https://example.com");
+    let base = endpoint
+        .split("://")
+        .nth(1)
+        .unwrap_or(endpoint)
+        .trim_end_matches('/');
+    format!("{}{base}", req.host_prefix.as_deref().unwrap_or(""))
 }
 
 // ------------------------------------------------------------------------ output
