@@ -853,7 +853,12 @@ fn customize_params(svc: &Service, op: &orgop_awswire::Operation, params: &Value
     if svc.name != "route53" {
         return params;
     }
-    let Some(input) = op.input.as_ref().and_then(|r| svc.model.shape(&r.shape)) else {
+    let Some(input) = op
+        .input
+        .as_ref()
+        .and_then(|r| svc.model.shape(&r.shape))
+        .and_then(orgop_awswire::Shape::as_structure)
+    else {
         return params;
     };
     if let Value::Object(map) = &mut params {

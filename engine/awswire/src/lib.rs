@@ -71,9 +71,9 @@ mod waiter;
 mod xml;
 
 pub use model::{
-    EndpointTrait, ErrorTrait, HttpBinding, HttpChecksum, Metadata, ModelError, Operation,
-    Protocol, RetryableTrait, ServiceModel, Shape, ShapeRef, ShapeType, Traits, UnknownName,
-    XmlNamespace, apply_sdk_extras, close_matches,
+    EndpointTrait, ErrorTrait, FloatType, HttpBinding, HttpChecksum, IntegerType, Metadata,
+    ModelError, Operation, Protocol, RetryableTrait, ServiceModel, Shape, ShapeKind, ShapeRef,
+    ShapeType, StructureShape, Traits, UnknownName, XmlNamespace, apply_sdk_extras, close_matches,
 };
 pub use paginate::{Paginator, PaginatorError, Paginators};
 pub use parse::{parse, request_id};

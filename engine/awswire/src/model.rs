@@ -7,12 +7,14 @@
 //! values) names a shape that exists, every list has a member, every map a key and a value,
 //! every `payload` names a member, and every member reference carries its *effective*
 //! serialization traits: the traits written on the reference, falling back to the traits
-//! written on the target shape (the way botocore merges them). Structure members keep the
+//! written on the target shape (the way botocore merges them). A parsed [`Shape`] says this
+//! in its type: its [`ShapeKind`] carries exactly the parts of its kind (a list its member, a
+//! map its key and value, a structure its members and payload). Structure members keep the
 //! order in which the model lists them, so serialization is deterministic and in model order.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
 
 use indexmap::IndexMap;
 use serde::Deserialize;
@@ -288,7 +290,7 @@ pub struct ShapeRef {
     pub deprecated: bool,
 }
 
-/// The kind of a shape.
+/// The botocore `type` of a shape ([`Shape::shape_type`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ShapeType {
@@ -386,52 +388,263 @@ pub struct RetryableTrait {
     pub throttling: bool,
 }
 
-/// A shape definition.
-#[derive(Debug, Clone, Deserialize)]
+/// A shape definition as botocore writes it: a `type` and, flatly, every part any type may
+/// have. Only read while loading; [`Shape`] is what the rest of the crate sees.
+#[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Shape {
-    /// The kind of shape.
+struct RawShape {
     #[serde(rename = "type")]
-    pub kind: ShapeType,
-    /// Structure members, in model order.
+    kind: ShapeType,
     #[serde(default)]
-    pub members: IndexMap<String, ShapeRef>,
-    /// Names of required structure members.
+    members: IndexMap<String, ShapeRef>,
     #[serde(default)]
-    pub required: Vec<String>,
-    /// List member.
-    pub member: Option<Box<ShapeRef>>,
-    /// Map key.
-    pub key: Option<Box<ShapeRef>>,
-    /// Map value.
-    pub value: Option<Box<ShapeRef>>,
-    /// Allowed string values.
+    required: Vec<String>,
+    member: Option<Box<ShapeRef>>,
+    key: Option<Box<ShapeRef>>,
+    value: Option<Box<ShapeRef>>,
     #[serde(rename = "enum")]
-    pub enum_values: Option<Vec<String>>,
+    enum_values: Option<Vec<String>>,
+    min: Option<f64>,
+    max: Option<f64>,
+    pattern: Option<String>,
+    payload: Option<String>,
+    #[serde(default)]
+    exception: bool,
+    error: Option<ErrorTrait>,
+    retryable: Option<RetryableTrait>,
+    #[serde(default)]
+    document: bool,
+    #[serde(default)]
+    union: bool,
+    #[serde(flatten)]
+    traits: Traits,
+}
+
+/// A shape definition: its kind, carrying exactly the parts that kind has, and what any
+/// shape may carry (constraints, error traits, its own serialization traits).
+#[derive(Debug, Clone)]
+pub struct Shape {
+    /// What the shape is, with the parts of that kind (members, list member, map key and
+    /// value, enum values).
+    pub kind: ShapeKind,
     /// Minimum: length of strings/blobs/lists/maps, or value of numbers.
     pub min: Option<f64>,
     /// Maximum: length of strings/blobs/lists/maps, or value of numbers.
     pub max: Option<f64>,
     /// Regular expression strings must match (not enforced).
     pub pattern: Option<String>,
-    /// Name of the member that is the whole HTTP payload (REST protocols).
-    pub payload: Option<String>,
-    /// The structure is an error shape.
-    #[serde(default)]
+    /// The shape is an error shape.
     pub exception: bool,
     /// Error trait of an exception shape.
     pub error: Option<ErrorTrait>,
     /// Retry hint of an error shape (`{"throttling": true}`).
     pub retryable: Option<RetryableTrait>,
+    /// Traits on the shape itself.
+    pub traits: Traits,
+}
+
+/// The kind of a shape, with the parts that kind has: a list always has its member, a map
+/// its key and value, a structure its members.
+#[derive(Debug, Clone)]
+pub enum ShapeKind {
+    /// An object with named members (also documents and unions).
+    Structure(StructureShape),
+    /// An ordered list.
+    List {
+        /// The list member.
+        member: Box<ShapeRef>,
+    },
+    /// A string-keyed map.
+    Map {
+        /// The map key.
+        key: Box<ShapeRef>,
+        /// The map value.
+        value: Box<ShapeRef>,
+    },
+    /// A UTF-8 string.
+    String {
+        /// Allowed values (empty: any string).
+        enum_values: Vec<String>,
+    },
+    /// A single character.
+    Character,
+    /// A whole number.
+    Integer(IntegerType),
+    /// A floating point or decimal number.
+    Float(FloatType),
+    /// Boolean.
+    Boolean,
+    /// A point in time (its wire format is a trait of the reference: `timestampFormat`).
+    Timestamp,
+    /// Bytes.
+    Blob,
+}
+
+/// The whole-number shape types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IntegerType {
+    /// 8-bit integer.
+    Byte,
+    /// 16-bit integer.
+    Short,
+    /// 32-bit integer.
+    Integer,
+    /// 64-bit integer.
+    Long,
+    /// Arbitrary precision integer.
+    BigInteger,
+}
+
+/// The floating point and decimal shape types.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FloatType {
+    /// 32-bit float.
+    Float,
+    /// 64-bit float.
+    Double,
+    /// Arbitrary precision decimal.
+    BigDecimal,
+}
+
+/// The parts of a structure shape.
+#[derive(Debug, Clone, Default)]
+pub struct StructureShape {
+    /// Members, in model order.
+    pub members: IndexMap<String, ShapeRef>,
+    /// Names of required members.
+    pub required: Vec<String>,
+    /// Index in `members` of the member that is the whole HTTP payload (REST protocols).
+    payload: Option<usize>,
     /// A document: any JSON value.
-    #[serde(default)]
     pub document: bool,
     /// A union: exactly one member set.
-    #[serde(default)]
     pub union: bool,
-    /// Traits on the shape itself.
-    #[serde(flatten)]
-    pub traits: Traits,
+}
+
+impl StructureShape {
+    /// The member that is the whole HTTP payload (REST protocols), with its name.
+    pub fn payload(&self) -> Option<(&str, &ShapeRef)> {
+        let (name, r) = self.members.get_index(self.payload?)?;
+        Some((name, r))
+    }
+
+    /// Whether `name` is the payload member.
+    pub fn is_payload(&self, name: &str) -> bool {
+        self.payload().is_some_and(|(p, _)| p == name)
+    }
+
+    /// A structure without members: what a reference to a shape of another kind reads as
+    /// where a structure is needed.
+    fn empty() -> &'static StructureShape {
+        static EMPTY: LazyLock<StructureShape> = LazyLock::new(StructureShape::default);
+        &EMPTY
+    }
+}
+
+impl Shape {
+    /// The botocore `type` of the shape.
+    pub fn shape_type(&self) -> ShapeType {
+        match &self.kind {
+            ShapeKind::Structure(_) => ShapeType::Structure,
+            ShapeKind::List { .. } => ShapeType::List,
+            ShapeKind::Map { .. } => ShapeType::Map,
+            ShapeKind::String { .. } => ShapeType::String,
+            ShapeKind::Character => ShapeType::Character,
+            ShapeKind::Integer(IntegerType::Byte) => ShapeType::Byte,
+            ShapeKind::Integer(IntegerType::Short) => ShapeType::Short,
+            ShapeKind::Integer(IntegerType::Integer) => ShapeType::Integer,
+            ShapeKind::Integer(IntegerType::Long) => ShapeType::Long,
+            ShapeKind::Integer(IntegerType::BigInteger) => ShapeType::BigInteger,
+            ShapeKind::Float(FloatType::Float) => ShapeType::Float,
+            ShapeKind::Float(FloatType::Double) => ShapeType::Double,
+            ShapeKind::Float(FloatType::BigDecimal) => ShapeType::BigDecimal,
+            ShapeKind::Boolean => ShapeType::Boolean,
+            ShapeKind::Timestamp => ShapeType::Timestamp,
+            ShapeKind::Blob => ShapeType::Blob,
+        }
+    }
+
+    /// The structure parts, if the shape is a structure.
+    pub fn as_structure(&self) -> Option<&StructureShape> {
+        match &self.kind {
+            ShapeKind::Structure(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// The references the shape holds: structure members, list member, map key and value.
+    fn refs_mut(&mut self) -> Vec<&mut ShapeRef> {
+        match &mut self.kind {
+            ShapeKind::Structure(s) => s.members.values_mut().collect(),
+            ShapeKind::List { member } => vec![&mut **member],
+            ShapeKind::Map { key, value } => vec![&mut **key, &mut **value],
+            _ => Vec::new(),
+        }
+    }
+}
+
+impl RawShape {
+    /// The typed shape, or what part its type lacks (a list without `member`, a map without
+    /// `key` or `value`, a `payload` naming no member).
+    fn into_shape(self, name: &str) -> Result<Shape, ModelError> {
+        let invalid = |problem| ModelError::InvalidShape {
+            shape: name.to_string(),
+            problem,
+        };
+        // Reported after a missing list member or map key/value.
+        let payload = match &self.payload {
+            None => Ok(None),
+            Some(p) => self
+                .members
+                .get_index_of(p)
+                .map(Some)
+                .ok_or("names a `payload` that is not one of its members"),
+        };
+        let kind = match self.kind {
+            ShapeType::Structure => ShapeKind::Structure(StructureShape {
+                members: self.members,
+                required: self.required,
+                payload: payload.map_err(invalid)?,
+                document: self.document,
+                union: self.union,
+            }),
+            ShapeType::List => ShapeKind::List {
+                member: self
+                    .member
+                    .ok_or_else(|| invalid("is a list without `member`"))?,
+            },
+            ShapeType::Map => match (self.key, self.value) {
+                (Some(key), Some(value)) => ShapeKind::Map { key, value },
+                _ => return Err(invalid("is a map without `key` and `value`")),
+            },
+            ShapeType::String => ShapeKind::String {
+                enum_values: self.enum_values.unwrap_or_default(),
+            },
+            ShapeType::Character => ShapeKind::Character,
+            ShapeType::Byte => ShapeKind::Integer(IntegerType::Byte),
+            ShapeType::Short => ShapeKind::Integer(IntegerType::Short),
+            ShapeType::Integer => ShapeKind::Integer(IntegerType::Integer),
+            ShapeType::Long => ShapeKind::Integer(IntegerType::Long),
+            ShapeType::BigInteger => ShapeKind::Integer(IntegerType::BigInteger),
+            ShapeType::Float => ShapeKind::Float(FloatType::Float),
+            ShapeType::Double => ShapeKind::Float(FloatType::Double),
+            ShapeType::BigDecimal => ShapeKind::Float(FloatType::BigDecimal),
+            ShapeType::Boolean => ShapeKind::Boolean,
+            ShapeType::Timestamp => ShapeKind::Timestamp,
+            ShapeType::Blob => ShapeKind::Blob,
+        };
+        payload.map_err(invalid)?;
+        Ok(Shape {
+            kind,
+            min: self.min,
+            max: self.max,
+            pattern: self.pattern,
+            exception: self.exception,
+            error: self.error,
+            retryable: self.retryable,
+            traits: self.traits,
+        })
+    }
 }
 
 /// HTTP binding of an operation.
@@ -615,8 +828,10 @@ impl ServiceModel {
         let mut shapes = HashMap::with_capacity(raw.shapes.len());
         let mut error_shapes = Vec::new();
         for (name, r) in &raw.shapes {
-            let shape: Shape = serde_json::from_str(r.get())?;
-            check_shape(name, &shape, &names)?;
+            let raw_shape: RawShape = serde_json::from_str(r.get())?;
+            let refs = check_refs(name, &raw_shape, &names);
+            let shape = raw_shape.into_shape(name)?;
+            refs?;
             if shape.exception || shape.error.is_some() {
                 error_shapes.push(Box::from(name.as_ref()));
             }
@@ -659,20 +874,13 @@ impl ServiceModel {
         r.traits = r.traits.or(&self.own_traits(&r.shape));
     }
 
-    fn parse_shape(&self, lazy: &Lazy<Shape>) -> Box<Shape> {
-        let mut s: Box<Shape> =
-            serde_json::from_str(lazy.text(&self.text)).expect("checked at load");
-        let refs = s.members.values_mut().chain(
-            [
-                s.member.as_deref_mut(),
-                s.key.as_deref_mut(),
-                s.value.as_deref_mut(),
-            ]
-            .into_iter()
-            .flatten(),
-        );
-        refs.for_each(|r| self.resolve_ref(r));
-        s
+    fn parse_shape(&self, name: &str, lazy: &Lazy<Shape>) -> Box<Shape> {
+        let mut s = serde_json::from_str::<RawShape>(lazy.text(&self.text))
+            .map_err(ModelError::from)
+            .and_then(|raw| raw.into_shape(name))
+            .expect("checked at load");
+        s.refs_mut().into_iter().for_each(|r| self.resolve_ref(r));
+        Box::new(s)
     }
 
     fn parse_operation(&self, name: &str, lazy: &Lazy<Operation>) -> Box<Operation> {
@@ -735,13 +943,23 @@ impl ServiceModel {
 
     fn shape_named(&self, name: &str) -> Option<(&str, &Shape)> {
         let (key, lazy) = self.shapes.get_key_value(name)?;
-        Some((key, lazy.parsed.get_or_init(|| self.parse_shape(lazy))))
+        Some((key, lazy.parsed.get_or_init(|| self.parse_shape(key, lazy))))
     }
 
     /// The shape a reference points at (always present after [`ServiceModel::from_json`]).
     pub(crate) fn target(&self, r: &ShapeRef) -> &Shape {
         self.shape(&r.shape)
             .expect("references are checked at load")
+    }
+
+    /// The structure a reference points at. A shape of another kind reads as a structure
+    /// without members, as the serializers and parsers have always treated it where they
+    /// need a structure (an operation's input or output, an error shape); botocore's models
+    /// have none.
+    pub(crate) fn structure(&self, r: &ShapeRef) -> &StructureShape {
+        self.target(r)
+            .as_structure()
+            .unwrap_or_else(|| StructureShape::empty())
     }
 
     /// The error shape for a wire error code: a shape of the operation's errors (or else of
@@ -798,26 +1016,8 @@ fn check_operation(name: &str, op: &Operation, names: &HashSet<&str>) -> Result<
     Ok(())
 }
 
-fn check_shape(name: &str, s: &Shape, names: &HashSet<&str>) -> Result<(), ModelError> {
-    let invalid = |problem| ModelError::InvalidShape {
-        shape: name.to_string(),
-        problem,
-    };
-    match s.kind {
-        ShapeType::List if s.member.is_none() => {
-            return Err(invalid("is a list without `member`"));
-        }
-        ShapeType::Map if s.key.is_none() || s.value.is_none() => {
-            return Err(invalid("is a map without `key` and `value`"));
-        }
-        _ => {}
-    }
-    if s.payload
-        .as_ref()
-        .is_some_and(|p| !s.members.contains_key(p))
-    {
-        return Err(invalid("names a `payload` that is not one of its members"));
-    }
+/// Every reference a shape definition writes (whatever its type) names a defined shape.
+fn check_refs(name: &str, s: &RawShape, names: &HashSet<&str>) -> Result<(), ModelError> {
     for (m, r) in &s.members {
         check_ref(r, names, || format!("shape {name} member {m}"))?;
     }
@@ -880,9 +1080,10 @@ mod tests {
             "S":{"members":{"C":{"shape":"T"}}},"E":{"type":"timestamp"}}}}"#;
         let merged = apply_sdk_extras(doc, extras).unwrap();
         let m = ServiceModel::from_json(&merged).unwrap();
-        let names: Vec<&String> = m.shape("S").unwrap().members.keys().collect();
+        let s = m.shape("S").unwrap().as_structure().unwrap();
+        let names: Vec<&String> = s.members.keys().collect();
         assert_eq!(names, ["B", "A", "C"]);
-        assert_eq!(m.shape("E").unwrap().kind, ShapeType::Timestamp);
+        assert_eq!(m.shape("E").unwrap().shape_type(), ShapeType::Timestamp);
     }
 
     #[test]
@@ -896,7 +1097,7 @@ mod tests {
         assert_eq!(m.parsed_shapes(), 0);
         let op = m.operation("Op").unwrap();
         assert_eq!(op.name, "Op");
-        let input = m.target(op.input.as_ref().unwrap());
+        let input = m.structure(op.input.as_ref().unwrap());
         assert_eq!(m.parsed_shapes(), 1);
         // A member's effective traits: its own, else its target's, without parsing the target.
         assert_eq!(

@@ -13,7 +13,7 @@
 use base64::Engine as _;
 use serde_json::{Map, Value};
 
-use crate::model::{Operation, Protocol, ServiceModel, Shape, ShapeRef, ShapeType};
+use crate::model::{Operation, Protocol, ServiceModel, Shape, ShapeKind, ShapeRef, StructureShape};
 use crate::time::Timestamp;
 use crate::xml::{Element, parse_document};
 use crate::{AwsError, HttpResponse};
@@ -36,7 +36,7 @@ pub fn parse(model: &ServiceModel, op: &Operation, resp: &HttpResponse) -> Resul
         return Err(parse_error(model, op, protocol, resp, rid));
     }
     if let Some(r) = &op.output {
-        let streams = model.target(r).members.values().any(|m| {
+        let streams = model.structure(r).members.values().any(|m| {
             m.traits.eventstream == Some(true) || model.target(m).traits.eventstream == Some(true)
         });
         if streams {
@@ -65,11 +65,10 @@ pub fn parse(model: &ServiceModel, op: &Operation, resp: &HttpResponse) -> Resul
 /// operation whose output is not a raw payload.
 fn is_error_document(model: &ServiceModel, op: &Operation, resp: &HttpResponse) -> bool {
     let raw_payload = op.output.as_ref().is_some_and(|r| {
-        let s = model.target(r);
-        s.payload.as_ref().is_some_and(|p| {
+        model.structure(r).payload().is_some_and(|(_, p)| {
             matches!(
-                model.target(&s.members[p]).kind,
-                ShapeType::Blob | ShapeType::String
+                model.target(p).kind,
+                ShapeKind::Blob | ShapeKind::String { .. }
             )
         })
     });
@@ -148,124 +147,52 @@ fn parse_error(
     rid: Option<String>,
 ) -> AwsError {
     let status = resp.status;
-    let generic = |rid: Option<String>| AwsError {
-        code: status.to_string(),
-        message: reason(status).to_string(),
-        status,
-        request_id: rid,
-        data: Value::Object(Map::new()),
-    };
     let trimmed = String::from_utf8_lossy(&resp.body);
     let trimmed = trimmed.trim();
     let json_typed = matches!(protocol, Protocol::Json | Protocol::RestJson)
         && resp.header("x-amzn-errortype").is_some();
     if !json_typed && (trimmed.is_empty() || (status >= 500 && trimmed.starts_with("<html>"))) {
-        return generic(rid);
+        return generic_error(status, rid);
     }
     let p = Parser { model };
     match protocol {
         Protocol::Ec2 | Protocol::Query | Protocol::RestXml => {
             let Ok(root) = parse_document(&resp.body) else {
-                return generic(rid);
+                return generic_error(status, rid);
             };
-            let err_el = if root.name == "Error" {
-                &root
-            } else if let Some(e) = root.child("Error") {
-                e
-            } else if let Some(e) = root.child("Errors").and_then(|e| e.child("Error")) {
-                e
-            } else {
-                &root
-            };
-            let code = err_el.child_text("Code").unwrap_or("").to_string();
-            let message = err_el
-                .child_text("Message")
-                .or_else(|| err_el.child_text("message"))
-                .unwrap_or("")
-                .to_string();
-            let code = if code.is_empty() {
-                status.to_string()
-            } else {
-                code
-            };
-            let mut data = Map::new();
-            if let Some((_, shape)) = model.error_shape(op, &code) {
-                if protocol == Protocol::RestXml {
-                    let _ = p.rest_located(shape, resp, &mut data);
-                }
-                if let Ok(m) = p.xml_struct(shape, err_el, true) {
-                    data.extend(m);
-                }
-            }
-            AwsError {
-                code,
-                message,
-                status,
-                request_id: rid,
-                data: Value::Object(data),
-            }
+            p.xml_error(op, protocol, resp, &root, rid)
         }
-        Protocol::Json | Protocol::RestJson => {
-            let body: Value = match serde_json::from_slice(&resp.body) {
-                Ok(v @ Value::Object(_)) => v,
-                _ if trimmed.is_empty() => Value::Object(Map::new()),
-                _ => {
-                    let mut m = Map::new();
-                    m.insert("message".into(), Value::String(trimmed.to_string()));
-                    Value::Object(m)
-                }
-            };
-            let raw_code = resp
-                .header("x-amzn-errortype")
-                .map(str::to_string)
-                .or_else(|| {
-                    body.get("__type")
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                })
-                .or_else(|| {
-                    body.get("code")
-                        .or_else(|| body.get("Code"))
-                        .and_then(Value::as_str)
-                        .map(str::to_string)
-                });
-            let mut code = raw_code
-                .map(|c| strip_code(&c))
-                .filter(|c| !c.is_empty())
-                .unwrap_or_else(|| status.to_string());
-            let shape_code = code.clone();
-            if let Some(q) = resp.header("x-amzn-query-error") {
-                let parts: Vec<&str> = q.split(';').collect();
-                if parts.len() == 2 && !parts[0].is_empty() {
-                    code = parts[0].to_string();
-                }
-            }
-            let message = ["message", "Message", "errorMessage"]
-                .iter()
-                .find_map(|k| body.get(*k).and_then(Value::as_str))
-                .unwrap_or("")
-                .to_string();
-            let mut data = Map::new();
-            if let Some((_, shape)) = model
-                .error_shape(op, &shape_code)
-                .or_else(|| model.error_shape(op, &code))
-            {
-                if protocol == Protocol::RestJson {
-                    let _ = p.rest_located(shape, resp, &mut data);
-                }
-                if let Ok(Value::Object(m)) = p.json_struct(shape, &body, true) {
-                    data.extend(m);
-                }
-            }
-            AwsError {
-                code,
-                message,
-                status,
-                request_id: rid,
-                data: Value::Object(data),
-            }
-        }
+        Protocol::Json | Protocol::RestJson => p.json_error(op, protocol, resp, trimmed, rid),
     }
+}
+
+/// An error known only by its HTTP status (no body, or not one the protocol describes).
+fn generic_error(status: u16, rid: Option<String>) -> AwsError {
+    AwsError {
+        code: status.to_string(),
+        message: reason(status).to_string(),
+        status,
+        request_id: rid,
+        data: Value::Object(Map::new()),
+    }
+}
+
+/// The error code of a JSON error: the `x-amzn-errortype` header, else the body's `__type`,
+/// `code` or `Code`.
+fn json_error_code(resp: &HttpResponse, body: &Value) -> Option<String> {
+    resp.header("x-amzn-errortype")
+        .map(str::to_string)
+        .or_else(|| {
+            body.get("__type")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .or_else(|| {
+            body.get("code")
+                .or_else(|| body.get("Code"))
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
 }
 
 struct Parser<'a> {
@@ -310,19 +237,18 @@ impl Parser<'_> {
 
     /// A scalar from text (XML text, headers).
     fn scalar_from_text(&self, r: &ShapeRef, text: &str) -> PResult<Value> {
-        let shape = self.shape(r);
-        Ok(match shape.kind {
-            ShapeType::Boolean => Value::Bool(text.trim() == "true"),
-            k if k.is_integer() => {
+        Ok(match self.shape(r).kind {
+            ShapeKind::Boolean => Value::Bool(text.trim() == "true"),
+            ShapeKind::Integer(_) => {
                 let t = text.trim();
                 Value::from(
                     t.parse::<i64>()
                         .map_err(|_| format!("invalid integer `{t}`"))?,
                 )
             }
-            k if k.is_float() => float_text(text)?,
-            ShapeType::Timestamp => timestamp_text(text)?,
-            ShapeType::Blob => b64_normalize(text)?,
+            ShapeKind::Float(_) => float_text(text)?,
+            ShapeKind::Timestamp => timestamp_text(text)?,
+            ShapeKind::Blob => b64_normalize(text)?,
             _ => Value::String(text.to_string()),
         })
     }
@@ -330,14 +256,11 @@ impl Parser<'_> {
     // ------------------------------------------------------------------ XML
 
     fn xml_member_name(m: &ShapeRef, shape: &Shape, name: &str) -> String {
-        if shape.kind == ShapeType::List
+        if let ShapeKind::List { member } = &shape.kind
             && m.traits.is_flattened()
-            && let Some(n) = shape
-                .member
-                .as_ref()
-                .and_then(|x| x.traits.location_name.clone())
+            && let Some(n) = &member.traits.location_name
         {
-            return n;
+            return n.clone();
         }
         m.traits
             .location_name
@@ -347,7 +270,7 @@ impl Parser<'_> {
 
     fn xml_struct(
         &self,
-        shape: &Shape,
+        shape: &StructureShape,
         el: &Element,
         skip_located: bool,
     ) -> PResult<Map<String, Value>> {
@@ -390,21 +313,22 @@ impl Parser<'_> {
             if nodes.is_empty() {
                 continue;
             }
-            let value = if m.traits.is_flattened() && ms.kind == ShapeType::List {
-                let member = ms.member.as_deref().expect("list has member");
-                let mut items = Vec::new();
-                for n in nodes {
-                    items.push(self.xml_value(member, n)?);
+            let value = match &ms.kind {
+                ShapeKind::List { member } if m.traits.is_flattened() => {
+                    let mut items = Vec::new();
+                    for n in nodes {
+                        items.push(self.xml_value(member, n)?);
+                    }
+                    Value::Array(items)
                 }
-                Value::Array(items)
-            } else if m.traits.is_flattened() && ms.kind == ShapeType::Map {
-                let mut map = Map::new();
-                for n in nodes {
-                    self.xml_map_entry(ms, n, &mut map)?;
+                ShapeKind::Map { key, value } if m.traits.is_flattened() => {
+                    let mut map = Map::new();
+                    for n in nodes {
+                        self.xml_map_entry((key, value), n, &mut map)?;
+                    }
+                    Value::Object(map)
                 }
-                Value::Object(map)
-            } else {
-                self.xml_value(m, nodes[0])?
+                _ => self.xml_value(m, nodes[0])?,
             };
             out.insert(name.clone(), value);
         }
@@ -419,12 +343,10 @@ impl Parser<'_> {
 
     fn xml_map_entry(
         &self,
-        shape: &Shape,
+        (key, value): (&ShapeRef, &ShapeRef),
         entry: &Element,
         map: &mut Map<String, Value>,
     ) -> PResult<()> {
-        let key = shape.key.as_deref().expect("map has key");
-        let value = shape.value.as_deref().expect("map has value");
         let kn = key.traits.location_name.as_deref().unwrap_or("key");
         let vn = value.traits.location_name.as_deref().unwrap_or("value");
         let k = entry.child_text(kn).unwrap_or("").to_string();
@@ -437,21 +359,19 @@ impl Parser<'_> {
     }
 
     fn xml_value(&self, r: &ShapeRef, el: &Element) -> PResult<Value> {
-        let shape = self.shape(r);
-        Ok(match shape.kind {
-            ShapeType::Structure => Value::Object(self.xml_struct(shape, el, false)?),
-            ShapeType::List => {
-                let member = shape.member.as_deref().expect("list has member");
+        Ok(match &self.shape(r).kind {
+            ShapeKind::Structure(s) => Value::Object(self.xml_struct(s, el, false)?),
+            ShapeKind::List { member } => {
                 let mut items = Vec::new();
                 for c in &el.children {
                     items.push(self.xml_value(member, c)?);
                 }
                 Value::Array(items)
             }
-            ShapeType::Map => {
+            ShapeKind::Map { key, value } => {
                 let mut map = Map::new();
                 for entry in &el.children {
-                    self.xml_map_entry(shape, entry, &mut map)?;
+                    self.xml_map_entry((key, value), entry, &mut map)?;
                 }
                 Value::Object(map)
             }
@@ -461,7 +381,7 @@ impl Parser<'_> {
 
     // ------------------------------------------------------------------ JSON
 
-    fn json_struct(&self, shape: &Shape, v: &Value, skip_located: bool) -> PResult<Value> {
+    fn json_struct(&self, shape: &StructureShape, v: &Value, skip_located: bool) -> PResult<Value> {
         if shape.document {
             return Ok(v.clone());
         }
@@ -496,14 +416,12 @@ impl Parser<'_> {
     }
 
     fn json_value(&self, r: &ShapeRef, v: &Value) -> PResult<Value> {
-        let shape = self.shape(r);
-        Ok(match shape.kind {
-            ShapeType::Structure => self.json_struct(shape, v, false)?,
-            ShapeType::List => {
+        Ok(match &self.shape(r).kind {
+            ShapeKind::Structure(s) => self.json_struct(s, v, false)?,
+            ShapeKind::List { member } => {
                 let Value::Array(items) = v else {
                     return Err(format!("expected a list, got {v}"));
                 };
-                let member = shape.member.as_deref().expect("list has member");
                 let mut out = Vec::with_capacity(items.len());
                 for x in items {
                     out.push(if x.is_null() {
@@ -514,11 +432,10 @@ impl Parser<'_> {
                 }
                 Value::Array(out)
             }
-            ShapeType::Map => {
+            ShapeKind::Map { value, .. } => {
                 let Value::Object(entries) = v else {
                     return Err(format!("expected a map, got {v}"));
                 };
-                let value = shape.value.as_deref().expect("map has value");
                 let mut out = Map::new();
                 for (k, x) in entries {
                     out.insert(
@@ -532,7 +449,7 @@ impl Parser<'_> {
                 }
                 Value::Object(out)
             }
-            ShapeType::Timestamp => match v {
+            ShapeKind::Timestamp => match v {
                 Value::Number(n) => Value::String(
                     n.as_f64()
                         .and_then(Timestamp::from_epoch_f64)
@@ -542,15 +459,15 @@ impl Parser<'_> {
                 Value::String(s) => timestamp_text(s)?,
                 _ => return Err(format!("invalid timestamp {v}")),
             },
-            ShapeType::Blob => match v {
+            ShapeKind::Blob => match v {
                 Value::String(s) => b64_normalize(s)?,
                 _ => return Err(format!("invalid blob {v}")),
             },
-            k if k.is_float() => match v {
+            ShapeKind::Float(_) => match v {
                 Value::String(s) => float_text(s)?,
                 _ => v.clone(),
             },
-            k if k.is_integer() => match v {
+            ShapeKind::Integer(_) => match v {
                 Value::String(s) => Value::from(
                     s.trim()
                         .parse::<i64>()
@@ -558,7 +475,7 @@ impl Parser<'_> {
                 ),
                 _ => v.clone(),
             },
-            ShapeType::Boolean => match v {
+            ShapeKind::Boolean => match v {
                 Value::String(s) => Value::Bool(s.eq_ignore_ascii_case("true")),
                 _ => v.clone(),
             },
@@ -571,6 +488,121 @@ impl Parser<'_> {
             return Ok(Value::Object(Map::new()));
         }
         serde_json::from_slice(&resp.body).map_err(|e| format!("invalid JSON body: {e}"))
+    }
+
+    // ------------------------------------------------------------------ errors
+
+    /// An error of the XML protocols: `<Error>`, inside the root or its `<Errors>`, or else
+    /// the root itself holds `Code` and `Message`.
+    fn xml_error(
+        &self,
+        op: &Operation,
+        protocol: Protocol,
+        resp: &HttpResponse,
+        root: &Element,
+        rid: Option<String>,
+    ) -> AwsError {
+        let status = resp.status;
+        let err_el = if root.name == "Error" {
+            root
+        } else if let Some(e) = root.child("Error") {
+            e
+        } else if let Some(e) = root.child("Errors").and_then(|e| e.child("Error")) {
+            e
+        } else {
+            root
+        };
+        let code = err_el.child_text("Code").unwrap_or("").to_string();
+        let message = err_el
+            .child_text("Message")
+            .or_else(|| err_el.child_text("message"))
+            .unwrap_or("")
+            .to_string();
+        let code = if code.is_empty() {
+            status.to_string()
+        } else {
+            code
+        };
+        let mut data = Map::new();
+        if let Some(shape) = self
+            .model
+            .error_shape(op, &code)
+            .and_then(|(_, s)| s.as_structure())
+        {
+            if protocol == Protocol::RestXml {
+                let _ = self.rest_located(shape, resp, &mut data);
+            }
+            if let Ok(m) = self.xml_struct(shape, err_el, true) {
+                data.extend(m);
+            }
+        }
+        AwsError {
+            code,
+            message,
+            status,
+            request_id: rid,
+            data: Value::Object(data),
+        }
+    }
+
+    /// An error of the JSON protocols; a body that is not a JSON object is the message. The
+    /// code is `x-amzn-query-error`'s for query-compatible services; the shape is looked up by
+    /// the JSON code first.
+    fn json_error(
+        &self,
+        op: &Operation,
+        protocol: Protocol,
+        resp: &HttpResponse,
+        trimmed: &str,
+        rid: Option<String>,
+    ) -> AwsError {
+        let status = resp.status;
+        let body: Value = match serde_json::from_slice(&resp.body) {
+            Ok(v @ Value::Object(_)) => v,
+            _ if trimmed.is_empty() => Value::Object(Map::new()),
+            _ => {
+                let mut m = Map::new();
+                m.insert("message".into(), Value::String(trimmed.to_string()));
+                Value::Object(m)
+            }
+        };
+        let mut code = json_error_code(resp, &body)
+            .map(|c| strip_code(&c))
+            .filter(|c| !c.is_empty())
+            .unwrap_or_else(|| status.to_string());
+        let shape_code = code.clone();
+        if let Some(q) = resp.header("x-amzn-query-error") {
+            let parts: Vec<&str> = q.split(';').collect();
+            if parts.len() == 2 && !parts[0].is_empty() {
+                code = parts[0].to_string();
+            }
+        }
+        let message = ["message", "Message", "errorMessage"]
+            .iter()
+            .find_map(|k| body.get(*k).and_then(Value::as_str))
+            .unwrap_or("")
+            .to_string();
+        let mut data = Map::new();
+        if let Some(shape) = self
+            .model
+            .error_shape(op, &shape_code)
+            .or_else(|| self.model.error_shape(op, &code))
+            .and_then(|(_, s)| s.as_structure())
+        {
+            if protocol == Protocol::RestJson {
+                let _ = self.rest_located(shape, resp, &mut data);
+            }
+            if let Ok(Value::Object(m)) = self.json_struct(shape, &body, true) {
+                data.extend(m);
+            }
+        }
+        AwsError {
+            code,
+            message,
+            status,
+            request_id: rid,
+            data: Value::Object(data),
+        }
     }
 
     // ------------------------------------------------------------------ protocols
@@ -599,7 +631,7 @@ impl Parser<'_> {
             _ => &root,
         };
         Ok(Value::Object(self.xml_struct(
-            self.shape(r),
+            self.model.structure(r),
             start,
             false,
         )?))
@@ -610,13 +642,13 @@ impl Parser<'_> {
             return Ok(Value::Object(Map::new()));
         };
         let body = Self::json_body(resp)?;
-        self.json_struct(self.shape(r), &body, false)
+        self.json_struct(self.model.structure(r), &body, false)
     }
 
     /// Members bound to headers and the status code.
     fn rest_located(
         &self,
-        shape: &Shape,
+        shape: &StructureShape,
         resp: &HttpResponse,
         out: &mut Map<String, Value>,
     ) -> PResult<()> {
@@ -652,18 +684,15 @@ impl Parser<'_> {
     }
 
     fn header_value(&self, r: &ShapeRef, text: &str) -> PResult<Value> {
-        let shape = self.shape(r);
         if r.traits.jsonvalue == Some(true) {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(text.trim())
                 .map_err(|e| format!("invalid base64 JSON header: {e}"))?;
             return serde_json::from_slice(&bytes).map_err(|e| format!("invalid JSON header: {e}"));
         }
-        match shape.kind {
-            ShapeType::List => {
-                let member = shape.member.as_deref().expect("list has member");
-                let ms = self.shape(member);
-                let parts = if ms.kind == ShapeType::Timestamp
+        match &self.shape(r).kind {
+            ShapeKind::List { member } => {
+                let parts = if matches!(self.shape(member).kind, ShapeKind::Timestamp)
                     && member
                         .traits
                         .timestamp_format
@@ -697,20 +726,18 @@ impl Parser<'_> {
         let Some(r) = &op.output else {
             return Ok(Value::Object(out));
         };
-        let shape = self.shape(r);
+        let shape = self.model.structure(r);
         self.rest_located(shape, resp, &mut out)?;
         let body_empty = resp.body.is_empty();
-        if let Some(pname) = &shape.payload {
-            let pm = &shape.members[pname];
-            let ps = self.shape(pm);
+        if let Some((pname, pm)) = shape.payload() {
             if body_empty {
                 return Ok(Value::Object(out));
             }
-            let v = match ps.kind {
-                ShapeType::Blob => {
+            let v = match self.shape(pm).kind {
+                ShapeKind::Blob => {
                     Value::String(base64::engine::general_purpose::STANDARD.encode(&resp.body))
                 }
-                ShapeType::String => {
+                ShapeKind::String { .. } => {
                     Value::String(String::from_utf8_lossy(&resp.body).into_owned())
                 }
                 _ if protocol == Protocol::RestJson => {
@@ -718,7 +745,7 @@ impl Parser<'_> {
                 }
                 _ => self.xml_value(pm, &parse_document(&resp.body)?)?,
             };
-            out.insert(pname.clone(), v);
+            out.insert(pname.to_string(), v);
         } else if !resp.body.iter().all(u8::is_ascii_whitespace) {
             let body = if protocol == Protocol::RestJson {
                 self.json_struct(shape, &Self::json_body(resp)?, true)?

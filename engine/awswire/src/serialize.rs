@@ -12,7 +12,9 @@ use base64::Engine as _;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use serde_json::{Map, Value};
 
-use crate::model::{Operation, Protocol, ServiceModel, Shape, ShapeRef, ShapeType, XmlNamespace};
+use crate::model::{
+    Operation, Protocol, ServiceModel, Shape, ShapeKind, ShapeRef, StructureShape, XmlNamespace,
+};
 use crate::time::Timestamp;
 use crate::xml::Writer;
 use crate::{HttpRequest, ModelError};
@@ -110,8 +112,7 @@ pub fn serialize_with_token(
     let empty = Value::Object(Map::new());
     let params = if params.is_null() { &empty } else { params };
     let mut params = params.clone();
-    let input = op.input.as_ref().map(|r| (r, model.target(r)));
-    if let Some((_, shape)) = input {
+    if let Some(shape) = op.input.as_ref().map(|r| model.structure(r)) {
         let Value::Object(obj) = &mut params else {
             return Err(wrong("", "object", &params));
         };
@@ -147,7 +148,7 @@ fn host_prefix(
     };
     let mut out = template.clone();
     if let Some(r) = &op.input {
-        for (name, m) in &model.target(r).members {
+        for (name, m) in &model.structure(r).members {
             if m.traits.host_label != Some(true) {
                 continue;
             }
@@ -186,6 +187,30 @@ struct Ser<'a> {
     protocol: Protocol,
 }
 
+/// A string that stands for a special float (`NaN`, `Infinity`, `-Infinity`).
+fn special_float(s: &str) -> bool {
+    matches!(s, "NaN" | "Infinity" | "-Infinity")
+}
+
+/// The parts of a REST request that the input members fill.
+#[derive(Default)]
+struct RestParts {
+    /// URI label values by label name.
+    labels: Vec<(String, String)>,
+    /// Query string parameters (after the template's literal ones).
+    query: Vec<(String, String)>,
+    /// Modeled headers.
+    headers: Vec<(String, String)>,
+    /// The body.
+    body: Vec<u8>,
+    /// The body's content type, unless a modeled header gives one.
+    content_type: Option<&'static str>,
+}
+
+/// A `querystring` map member: its value shape, its value, its path. Its entries are added
+/// after every explicitly bound query parameter.
+type QueryMap<'a> = (&'a ShapeRef, &'a Value, &'a str);
+
 impl Ser<'_> {
     fn shape(&self, r: &ShapeRef) -> &Shape {
         self.model.target(r)
@@ -199,27 +224,25 @@ impl Ser<'_> {
         default_ts: &str,
         path: &str,
     ) -> Result<String, SerializeError> {
-        let shape = self.shape(r);
-        Ok(match shape.kind {
-            ShapeType::Boolean => match v {
+        let kind = &self.shape(r).kind;
+        Ok(match kind {
+            ShapeKind::Boolean => match v {
                 Value::Bool(b) => b.to_string(),
                 _ => return Err(wrong(path, "boolean", v)),
             },
-            k if k.is_number() => match v {
+            ShapeKind::Integer(_) | ShapeKind::Float(_) => match v {
                 Value::Number(n) => n.to_string(),
-                Value::String(s)
-                    if k.is_float() && matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity") =>
-                {
+                Value::String(s) if matches!(kind, ShapeKind::Float(_)) && special_float(s) => {
                     s.clone()
                 }
                 _ => return Err(wrong(path, "number", v)),
             },
-            ShapeType::Timestamp => {
+            ShapeKind::Timestamp => {
                 let ts = input_timestamp(v).ok_or_else(|| wrong(path, "timestamp", v))?;
                 let fmt = r.traits.timestamp_format.as_deref().unwrap_or(default_ts);
                 ts.to_format(fmt)
             }
-            ShapeType::Blob => match v {
+            ShapeKind::Blob => match v {
                 Value::String(s) => b64(s),
                 _ => return Err(wrong(path, "string (blob)", v)),
             },
@@ -245,7 +268,7 @@ impl Ser<'_> {
             ),
         ];
         if let Some(r) = &op.input {
-            self.query_struct(&mut pairs, self.shape(r), params, "", "")?;
+            self.query_struct(&mut pairs, self.model.structure(r), params, "", "")?;
         }
         let body = encode_pairs(&pairs);
         Ok(HttpRequest {
@@ -283,7 +306,7 @@ impl Ser<'_> {
     fn query_struct(
         &self,
         out: &mut Vec<(String, String)>,
-        shape: &Shape,
+        shape: &StructureShape,
         v: &Value,
         prefix: &str,
         path: &str,
@@ -314,72 +337,20 @@ impl Ser<'_> {
         prefix: &str,
         path: &str,
     ) -> Result<(), SerializeError> {
-        let shape = self.shape(r);
-        match shape.kind {
-            ShapeType::Structure => self.query_struct(out, shape, v, prefix, path),
-            ShapeType::List => {
+        match &self.shape(r).kind {
+            ShapeKind::Structure(s) => self.query_struct(out, s, v, prefix, path),
+            ShapeKind::List { member } => {
                 let Value::Array(items) = v else {
                     return Err(wrong(path, "list", v));
                 };
-                let member = shape.member.as_deref().expect("list has member");
-                let list_prefix = if self.protocol == Protocol::Ec2 {
-                    prefix.to_string()
-                } else {
-                    if items.is_empty() {
-                        out.push((prefix.to_string(), String::new()));
-                        return Ok(());
-                    }
-                    if r.traits.is_flattened() {
-                        match &member.traits.location_name {
-                            Some(n) => match prefix.rfind('.') {
-                                Some(i) => format!("{}.{n}", &prefix[..i]),
-                                None => n.clone(),
-                            },
-                            None => prefix.to_string(),
-                        }
-                    } else {
-                        let n = member.traits.location_name.as_deref().unwrap_or("member");
-                        format!("{prefix}.{n}")
-                    }
-                };
-                for (i, item) in items.iter().enumerate() {
-                    if item.is_null() {
-                        continue;
-                    }
-                    self.query_value(
-                        out,
-                        member,
-                        item,
-                        &format!("{list_prefix}.{}", i + 1),
-                        &format!("{path}[{i}]"),
-                    )?;
-                }
-                Ok(())
+                self.query_list(out, member, items, r.traits.is_flattened(), prefix, path)
             }
-            ShapeType::Map => {
+            ShapeKind::Map { key, value } => {
                 let Value::Object(entries) = v else {
                     return Err(wrong(path, "object (map)", v));
                 };
-                let key = shape.key.as_deref().expect("map has key");
-                let value = shape.value.as_deref().expect("map has value");
-                let base = if r.traits.is_flattened() {
-                    prefix.to_string()
-                } else {
-                    format!("{prefix}.entry")
-                };
-                let kn = key.traits.location_name.as_deref().unwrap_or("key");
-                let vn = value.traits.location_name.as_deref().unwrap_or("value");
-                for (i, (k, item)) in entries.iter().enumerate() {
-                    out.push((format!("{base}.{}.{kn}", i + 1), k.clone()));
-                    self.query_value(
-                        out,
-                        value,
-                        item,
-                        &format!("{base}.{}.{vn}", i + 1),
-                        &format!("{path}.{k}"),
-                    )?;
-                }
-                Ok(())
+                let flat = r.traits.is_flattened();
+                self.query_map(out, (key, value), entries, flat, prefix, path)
             }
             _ => {
                 let text = self.scalar_text(r, v, "iso8601", path)?;
@@ -387,6 +358,83 @@ impl Ser<'_> {
                 Ok(())
             }
         }
+    }
+
+    /// A list's items as `prefix.member.1`, `prefix.member.2`, ... (EC2: `prefix.1`; an empty
+    /// list of the query protocol: `prefix=`).
+    fn query_list(
+        &self,
+        out: &mut Vec<(String, String)>,
+        member: &ShapeRef,
+        items: &[Value],
+        flattened: bool,
+        prefix: &str,
+        path: &str,
+    ) -> Result<(), SerializeError> {
+        let list_prefix = if self.protocol == Protocol::Ec2 {
+            prefix.to_string()
+        } else {
+            if items.is_empty() {
+                out.push((prefix.to_string(), String::new()));
+                return Ok(());
+            }
+            if flattened {
+                match &member.traits.location_name {
+                    Some(n) => match prefix.rfind('.') {
+                        Some(i) => format!("{}.{n}", &prefix[..i]),
+                        None => n.clone(),
+                    },
+                    None => prefix.to_string(),
+                }
+            } else {
+                let n = member.traits.location_name.as_deref().unwrap_or("member");
+                format!("{prefix}.{n}")
+            }
+        };
+        for (i, item) in items.iter().enumerate() {
+            if item.is_null() {
+                continue;
+            }
+            self.query_value(
+                out,
+                member,
+                item,
+                &format!("{list_prefix}.{}", i + 1),
+                &format!("{path}[{i}]"),
+            )?;
+        }
+        Ok(())
+    }
+
+    /// A map's entries as `prefix.entry.N.key` / `prefix.entry.N.value` (flattened: without
+    /// `.entry`).
+    fn query_map(
+        &self,
+        out: &mut Vec<(String, String)>,
+        (key, value): (&ShapeRef, &ShapeRef),
+        entries: &Map<String, Value>,
+        flattened: bool,
+        prefix: &str,
+        path: &str,
+    ) -> Result<(), SerializeError> {
+        let base = if flattened {
+            prefix.to_string()
+        } else {
+            format!("{prefix}.entry")
+        };
+        let kn = key.traits.location_name.as_deref().unwrap_or("key");
+        let vn = value.traits.location_name.as_deref().unwrap_or("value");
+        for (i, (k, item)) in entries.iter().enumerate() {
+            out.push((format!("{base}.{}.{kn}", i + 1), k.clone()));
+            self.query_value(
+                out,
+                value,
+                item,
+                &format!("{base}.{}.{vn}", i + 1),
+                &format!("{path}.{k}"),
+            )?;
+        }
+        Ok(())
     }
 
     // ---------------------------------------------------------------- json
@@ -422,7 +470,7 @@ impl Ser<'_> {
 
     fn json_struct_members(
         &self,
-        shape: &Shape,
+        shape: &StructureShape,
         v: &Value,
         path: &str,
         only_body: bool,
@@ -449,15 +497,14 @@ impl Ser<'_> {
     }
 
     fn json_value(&self, r: &ShapeRef, v: &Value, path: &str) -> Result<Value, SerializeError> {
-        let shape = self.shape(r);
-        Ok(match shape.kind {
-            ShapeType::Structure if shape.document => v.clone(),
-            ShapeType::Structure => Value::Object(self.json_struct_members(shape, v, path, false)?),
-            ShapeType::List => {
+        let kind = &self.shape(r).kind;
+        Ok(match kind {
+            ShapeKind::Structure(s) if s.document => v.clone(),
+            ShapeKind::Structure(s) => Value::Object(self.json_struct_members(s, v, path, false)?),
+            ShapeKind::List { member } => {
                 let Value::Array(items) = v else {
                     return Err(wrong(path, "list", v));
                 };
-                let member = shape.member.as_deref().expect("list has member");
                 let mut out = Vec::with_capacity(items.len());
                 for (i, item) in items.iter().enumerate() {
                     out.push(if item.is_null() {
@@ -468,11 +515,10 @@ impl Ser<'_> {
                 }
                 Value::Array(out)
             }
-            ShapeType::Map => {
+            ShapeKind::Map { value, .. } => {
                 let Value::Object(entries) = v else {
                     return Err(wrong(path, "object (map)", v));
                 };
-                let value = shape.value.as_deref().expect("map has value");
                 let mut out = Map::new();
                 for (k, item) in entries {
                     let x = if item.is_null() {
@@ -484,7 +530,7 @@ impl Ser<'_> {
                 }
                 Value::Object(out)
             }
-            ShapeType::Timestamp => {
+            ShapeKind::Timestamp => {
                 let ts = input_timestamp(v).ok_or_else(|| wrong(path, "timestamp", v))?;
                 match r
                     .traits
@@ -499,21 +545,19 @@ impl Ser<'_> {
                     _ => ts.to_epoch_value(),
                 }
             }
-            ShapeType::Blob => match v {
+            ShapeKind::Blob => match v {
                 Value::String(s) => Value::String(b64(s)),
                 _ => return Err(wrong(path, "string (blob)", v)),
             },
-            ShapeType::Boolean if !v.is_boolean() => return Err(wrong(path, "boolean", v)),
-            k if k.is_number() => match v {
+            ShapeKind::Boolean if !v.is_boolean() => return Err(wrong(path, "boolean", v)),
+            ShapeKind::Integer(_) | ShapeKind::Float(_) => match v {
                 Value::Number(_) => v.clone(),
-                Value::String(s)
-                    if k.is_float() && matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity") =>
-                {
+                Value::String(s) if matches!(kind, ShapeKind::Float(_)) && special_float(s) => {
                     v.clone()
                 }
                 _ => return Err(wrong(path, "number", v)),
             },
-            ShapeType::String | ShapeType::Character if !v.is_string() => {
+            ShapeKind::String { .. } | ShapeKind::Character if !v.is_string() => {
                 return Err(wrong(path, "string", v));
             }
             _ => v.clone(),
@@ -528,210 +572,193 @@ impl Ser<'_> {
             Some(i) => (&template[..i], Some(&template[i + 1..])),
             None => (template, None),
         };
-        let mut labels: Vec<(String, String)> = Vec::new();
-        let mut query: Vec<(String, String)> = Vec::new();
-        let mut headers: Vec<(String, String)> = Vec::new();
-        let mut body: Vec<u8> = Vec::new();
-        let mut literal_query: Vec<String> = Vec::new();
-        if let Some(q) = tquery {
-            for part in q.split('&').filter(|p| !p.is_empty()) {
-                literal_query.push(part.split('=').next().unwrap_or("").to_string());
-            }
-        }
-        let mut content_type: Option<String> = None;
+        let literal_query: Vec<&str> = tquery
+            .into_iter()
+            .flat_map(|q| q.split('&'))
+            .filter(|p| !p.is_empty())
+            .map(|p| p.split('=').next().unwrap_or(""))
+            .collect();
+        let mut parts = RestParts::default();
         if let Some(input) = &op.input {
-            let shape = self.shape(input);
+            let shape = self.model.structure(input);
             let Value::Object(obj) = params else {
                 return Err(wrong("", "object", params));
             };
-            let mut query_maps: Vec<(&ShapeRef, &Value, String)> = Vec::new();
-            let mut has_body_members = false;
-            let mut any_body_member = false;
-            for (name, m) in &shape.members {
-                let loc = m.traits.location.as_deref();
-                if loc.is_none() && shape.payload.as_deref() != Some(name) {
-                    any_body_member = true;
-                }
-                let Some(v) = obj.get(name).filter(|x| !x.is_null()) else {
-                    continue;
-                };
-                let wire = m
-                    .traits
-                    .location_name
-                    .clone()
-                    .unwrap_or_else(|| name.clone());
-                let path = name.clone();
-                match loc {
-                    Some("uri") => {
-                        labels.push((wire, self.scalar_text(m, v, "iso8601", &path)?));
-                    }
-                    Some("querystring") => {
-                        let ms = self.shape(m);
-                        match ms.kind {
-                            ShapeType::Map => query_maps.push((m, v, path)),
-                            ShapeType::List => {
-                                let Value::Array(items) = v else {
-                                    return Err(wrong(&path, "list", v));
-                                };
-                                let member = ms.member.as_deref().expect("list has member");
-                                for (i, item) in items.iter().enumerate() {
-                                    if item.is_null() {
-                                        continue;
-                                    }
-                                    let t = self.scalar_text(
-                                        member,
-                                        item,
-                                        "iso8601",
-                                        &format!("{path}[{i}]"),
-                                    )?;
-                                    query.push((wire.clone(), t));
-                                }
-                            }
-                            _ => query.push((wire, self.scalar_text(m, v, "iso8601", &path)?)),
-                        }
-                    }
-                    Some("header") => {
-                        if let Some(h) = self.header_value(m, v, &path)? {
-                            headers.push((wire, h));
-                        }
-                    }
-                    Some("headers") => {
-                        let Value::Object(entries) = v else {
-                            return Err(wrong(&path, "object (map)", v));
-                        };
-                        for (k, hv) in entries {
-                            let Value::String(s) = hv else {
-                                return Err(wrong(&format!("{path}.{k}"), "string", hv));
-                            };
-                            headers.push((format!("{wire}{k}"), s.clone()));
-                        }
-                    }
-                    Some(_) => {}
-                    None => {
-                        if shape.payload.as_deref() != Some(name) {
-                            has_body_members = true;
-                        }
-                    }
-                }
-            }
-            // Query maps: explicitly bound parameters take precedence over map keys.
-            for (m, v, path) in query_maps {
-                let ms = self.shape(m);
-                let Value::Object(entries) = v else {
-                    return Err(wrong(&path, "object (map)", v));
-                };
-                let value = ms.value.as_deref().expect("map has value");
-                let vs = self.shape(value);
-                let bound: Vec<String> = query.iter().map(|(k, _)| k.clone()).collect();
-                for (k, item) in entries {
-                    if bound.contains(k) || literal_query.contains(k) {
-                        continue;
-                    }
-                    let ipath = format!("{path}.{k}");
-                    if vs.kind == ShapeType::List {
-                        let Value::Array(items) = item else {
-                            return Err(wrong(&ipath, "list", item));
-                        };
-                        let member = vs.member.as_deref().expect("list has member");
-                        for x in items {
-                            query
-                                .push((k.clone(), self.scalar_text(member, x, "iso8601", &ipath)?));
-                        }
-                    } else {
-                        query.push((k.clone(), self.scalar_text(value, item, "iso8601", &ipath)?));
-                    }
-                }
-            }
-            // Body.
-            if let Some(pname) = &shape.payload {
-                let pm = &shape.members[pname];
-                let ps = self.shape(pm);
-                let pv = obj.get(pname).filter(|x| !x.is_null());
-                match ps.kind {
-                    ShapeType::Blob | ShapeType::String => {
-                        if let Some(v) = pv {
-                            let Value::String(s) = v else {
-                                return Err(wrong(pname, "string", v));
-                            };
-                            body = s.clone().into_bytes();
-                        }
-                        // Smithy's defaults for raw payloads (a modeled Content-Type header wins).
-                        content_type = Some(
-                            if ps.kind == ShapeType::Blob {
-                                "application/octet-stream"
-                            } else {
-                                "text/plain"
-                            }
-                            .to_string(),
-                        );
-                    }
-                    _ => {
-                        if let Some(v) = pv {
-                            body = self.rest_body(pm, ps, v, pname, false)?;
-                        } else if self.protocol == Protocol::RestJson {
-                            body = b"{}".to_vec();
-                        }
-                        content_type = Some(self.body_content_type().to_string());
-                    }
-                }
-            } else if has_body_members {
-                body = self.rest_body(input, shape, params, "", true)?;
-                content_type = Some(self.body_content_type().to_string());
-            } else if self.protocol == Protocol::RestJson && any_body_member {
-                body = b"{}".to_vec();
-                content_type = Some(self.body_content_type().to_string());
-            }
+            let query_maps = self.rest_bind_located(shape, obj, &mut parts)?;
+            self.rest_query_maps(query_maps, &literal_query, &mut parts.query)?;
+            self.rest_payload(input, shape, obj, params, &mut parts)?;
         }
-        // Path.
-        let mut path = String::new();
-        let mut rest = tpath;
-        while let Some(start) = rest.find('{') {
-            path.push_str(&rest[..start]);
-            let end = rest[start..]
-                .find('}')
-                .map(|e| start + e)
-                .unwrap_or(rest.len());
-            let label = &rest[start + 1..end];
-            let (name, greedy) = match label.strip_suffix('+') {
-                Some(n) => (n, true),
-                None => (label, false),
-            };
-            let value = labels
-                .iter()
-                .find(|(k, _)| k == name)
-                .map(|(_, v)| v.as_str())
-                .ok_or_else(|| SerializeError::MissingLabel(name.to_string()))?;
-            let set = if greedy { GREEDY } else { UNRESERVED };
-            path.push_str(&utf8_percent_encode(value, set).to_string());
-            rest = &rest[(end + 1).min(rest.len())..];
-        }
-        path.push_str(rest);
-        let mut qs: Vec<String> = Vec::new();
-        if let Some(q) = tquery {
-            qs.extend(q.split('&').filter(|p| !p.is_empty()).map(str::to_string));
-        }
-        if !query.is_empty() {
-            qs.push(encode_pairs(&query));
-        }
-        if !qs.is_empty() {
-            path.push('?');
-            path.push_str(&qs.join("&"));
-        }
-        if !body.is_empty()
+        let mut path = expand_uri_labels(tpath, &parts.labels)?;
+        path.push_str(&query_string(tquery, &parts.query));
+        let mut headers = parts.headers;
+        if !parts.body.is_empty()
             && !headers
                 .iter()
                 .any(|(k, _)| k.eq_ignore_ascii_case("content-type"))
-            && let Some(ct) = content_type
+            && let Some(ct) = parts.content_type
         {
-            headers.push(("Content-Type".to_string(), ct));
+            headers.push(("Content-Type".to_string(), ct.to_string()));
         }
         Ok(HttpRequest {
             method: op.http.method.clone(),
             path_and_query: path,
             host_prefix: None,
             headers,
-            body,
+            body: parts.body,
         })
+    }
+
+    /// Binds the members located in the URI, the query string and headers. Returns the
+    /// `querystring` maps, whose entries come after every explicitly bound parameter.
+    fn rest_bind_located<'a>(
+        &'a self,
+        shape: &'a StructureShape,
+        obj: &'a Map<String, Value>,
+        parts: &mut RestParts,
+    ) -> Result<Vec<QueryMap<'a>>, SerializeError> {
+        let mut query_maps = Vec::new();
+        for (name, m) in &shape.members {
+            let Some(v) = obj.get(name).filter(|x| !x.is_null()) else {
+                continue;
+            };
+            let wire = m
+                .traits
+                .location_name
+                .clone()
+                .unwrap_or_else(|| name.clone());
+            match m.traits.location.as_deref() {
+                Some("uri") => {
+                    parts
+                        .labels
+                        .push((wire, self.scalar_text(m, v, "iso8601", name)?));
+                }
+                Some("querystring") => match &self.shape(m).kind {
+                    ShapeKind::Map { value, .. } => query_maps.push((&**value, v, name.as_str())),
+                    ShapeKind::List { member } => {
+                        let Value::Array(items) = v else {
+                            return Err(wrong(name, "list", v));
+                        };
+                        for (i, item) in items.iter().enumerate() {
+                            if item.is_null() {
+                                continue;
+                            }
+                            let path = format!("{name}[{i}]");
+                            let t = self.scalar_text(member, item, "iso8601", &path)?;
+                            parts.query.push((wire.clone(), t));
+                        }
+                    }
+                    _ => parts
+                        .query
+                        .push((wire, self.scalar_text(m, v, "iso8601", name)?)),
+                },
+                Some("header") => {
+                    if let Some(h) = self.header_value(m, v, name)? {
+                        parts.headers.push((wire, h));
+                    }
+                }
+                Some("headers") => {
+                    let Value::Object(entries) = v else {
+                        return Err(wrong(name, "object (map)", v));
+                    };
+                    for (k, hv) in entries {
+                        let Value::String(s) = hv else {
+                            return Err(wrong(&format!("{name}.{k}"), "string", hv));
+                        };
+                        parts.headers.push((format!("{wire}{k}"), s.clone()));
+                    }
+                }
+                _ => {}
+            }
+        }
+        Ok(query_maps)
+    }
+
+    /// The entries of `querystring` maps, except keys already bound explicitly (by a member
+    /// or an earlier map) or written in the URI template.
+    fn rest_query_maps(
+        &self,
+        query_maps: Vec<QueryMap<'_>>,
+        literal_query: &[&str],
+        query: &mut Vec<(String, String)>,
+    ) -> Result<(), SerializeError> {
+        for (value, v, path) in query_maps {
+            let Value::Object(entries) = v else {
+                return Err(wrong(path, "object (map)", v));
+            };
+            let bound: Vec<String> = query.iter().map(|(k, _)| k.clone()).collect();
+            for (k, item) in entries {
+                if bound.contains(k) || literal_query.contains(&k.as_str()) {
+                    continue;
+                }
+                let ipath = format!("{path}.{k}");
+                if let ShapeKind::List { member } = &self.shape(value).kind {
+                    let Value::Array(items) = item else {
+                        return Err(wrong(&ipath, "list", item));
+                    };
+                    for x in items {
+                        query.push((k.clone(), self.scalar_text(member, x, "iso8601", &ipath)?));
+                    }
+                } else {
+                    query.push((k.clone(), self.scalar_text(value, item, "iso8601", &ipath)?));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The body: the payload member (raw for a blob or string, else a JSON/XML document), or
+    /// else the members without a location. rest-json sends `{}` when the input has body
+    /// members but none is set, or its structure payload is absent.
+    fn rest_payload(
+        &self,
+        input: &ShapeRef,
+        shape: &StructureShape,
+        obj: &Map<String, Value>,
+        params: &Value,
+        parts: &mut RestParts,
+    ) -> Result<(), SerializeError> {
+        let in_body =
+            |name: &String, m: &ShapeRef| m.traits.location.is_none() && !shape.is_payload(name);
+        if let Some((pname, pm)) = shape.payload() {
+            let pv = obj.get(pname).filter(|x| !x.is_null());
+            match &self.shape(pm).kind {
+                kind @ (ShapeKind::Blob | ShapeKind::String { .. }) => {
+                    if let Some(v) = pv {
+                        let Value::String(s) = v else {
+                            return Err(wrong(pname, "string", v));
+                        };
+                        parts.body = s.clone().into_bytes();
+                    }
+                    // Smithy's defaults for raw payloads (a modeled Content-Type header wins).
+                    parts.content_type = Some(if matches!(kind, ShapeKind::Blob) {
+                        "application/octet-stream"
+                    } else {
+                        "text/plain"
+                    });
+                }
+                _ => {
+                    if let Some(v) = pv {
+                        parts.body = self.rest_body(pm, v, pname, false)?;
+                    } else if self.protocol == Protocol::RestJson {
+                        parts.body = b"{}".to_vec();
+                    }
+                    parts.content_type = Some(self.body_content_type());
+                }
+            }
+        } else if shape
+            .members
+            .iter()
+            .any(|(n, m)| in_body(n, m) && obj.get(n).is_some_and(|x| !x.is_null()))
+        {
+            parts.body = self.rest_body(input, params, "", true)?;
+            parts.content_type = Some(self.body_content_type());
+        } else if self.protocol == Protocol::RestJson
+            && shape.members.iter().any(|(n, m)| in_body(n, m))
+        {
+            parts.body = b"{}".to_vec();
+            parts.content_type = Some(self.body_content_type());
+        }
+        Ok(())
     }
 
     fn body_content_type(&self) -> &'static str {
@@ -742,21 +769,21 @@ impl Ser<'_> {
         }
     }
 
-    /// The body of a REST request: the structure `v` (all its members, or only those without
-    /// a location when `only_body`).
+    /// The body of a REST request: the value `v` of `r` (for a structure, all its members,
+    /// or only those without a location when `only_body`).
     fn rest_body(
         &self,
         r: &ShapeRef,
-        shape: &Shape,
         v: &Value,
         path: &str,
         only_body: bool,
     ) -> Result<Vec<u8>, SerializeError> {
         if self.protocol == Protocol::RestJson {
-            let body = if shape.kind == ShapeType::Structure && !shape.document {
-                Value::Object(self.json_struct_members(shape, v, path, only_body)?)
-            } else {
-                self.json_value(r, v, path)?
+            let body = match &self.shape(r).kind {
+                ShapeKind::Structure(s) if !s.document => {
+                    Value::Object(self.json_struct_members(s, v, path, only_body)?)
+                }
+                _ => self.json_value(r, v, path)?,
             };
             return Ok(serde_json::to_vec(&body).expect("JSON values serialize"));
         }
@@ -776,28 +803,26 @@ impl Ser<'_> {
         v: &Value,
         path: &str,
     ) -> Result<Option<String>, SerializeError> {
-        let shape = self.shape(r);
         if r.traits.jsonvalue == Some(true) {
             let json = serde_json::to_string(v).expect("JSON values serialize");
             return Ok(Some(b64(&json)));
         }
-        match shape.kind {
-            ShapeType::List => {
+        match &self.shape(r).kind {
+            ShapeKind::List { member } => {
                 let Value::Array(items) = v else {
                     return Err(wrong(path, "list", v));
                 };
                 if items.is_empty() {
                     return Ok(None);
                 }
-                let member = shape.member.as_deref().expect("list has member");
-                let ms = self.shape(member);
+                let quote = matches!(self.shape(member).kind, ShapeKind::String { .. });
                 let mut parts = Vec::new();
                 for (i, item) in items.iter().enumerate() {
                     if item.is_null() {
                         continue;
                     }
                     let t = self.scalar_text(member, item, "rfc822", &format!("{path}[{i}]"))?;
-                    if ms.kind == ShapeType::String && (t.contains('"') || t.contains(',')) {
+                    if quote && (t.contains('"') || t.contains(',')) {
                         parts.push(format!("\"{}\"", t.replace('"', "\\\"")));
                     } else {
                         parts.push(t);
@@ -832,49 +857,20 @@ impl Ser<'_> {
         path: &str,
         only_body: bool,
     ) -> Result<(), SerializeError> {
-        let shape = self.shape(r);
-        match shape.kind {
-            ShapeType::Structure => {
+        match &self.shape(r).kind {
+            ShapeKind::Structure(s) => {
                 let Value::Object(obj) = v else {
                     return Err(wrong(path, "object", v));
                 };
-                let mut attrs = Self::ns_attr(r);
-                for (mname, m) in &shape.members {
-                    if m.traits.xml_attribute == Some(true)
-                        && let Some(av) = obj.get(mname).filter(|x| !x.is_null())
-                    {
-                        let an = m
-                            .traits
-                            .location_name
-                            .clone()
-                            .unwrap_or_else(|| mname.clone());
-                        attrs.push((an, self.scalar_text(m, av, "iso8601", &join(path, mname))?));
-                    }
-                }
+                let attrs = self.xml_attributes(r, s, obj, path)?;
                 w.open(name, &attrs);
-                for (mname, m) in &shape.members {
-                    if m.traits.xml_attribute == Some(true)
-                        || (only_body && m.traits.location.is_some())
-                    {
-                        continue;
-                    }
-                    let Some(mv) = obj.get(mname).filter(|x| !x.is_null()) else {
-                        continue;
-                    };
-                    let en = m
-                        .traits
-                        .location_name
-                        .clone()
-                        .unwrap_or_else(|| mname.clone());
-                    self.xml_value(w, m, mv, &en, &join(path, mname), false)?;
-                }
+                self.xml_members(w, s, obj, path, only_body)?;
                 w.close(name);
             }
-            ShapeType::List => {
+            ShapeKind::List { member } => {
                 let Value::Array(items) = v else {
                     return Err(wrong(path, "list", v));
                 };
-                let member = shape.member.as_deref().expect("list has member");
                 if r.traits.is_flattened() {
                     for (i, item) in items.iter().enumerate() {
                         self.xml_value(w, member, item, name, &format!("{path}[{i}]"), false)?;
@@ -888,28 +884,11 @@ impl Ser<'_> {
                     w.close(name);
                 }
             }
-            ShapeType::Map => {
+            ShapeKind::Map { key, value } => {
                 let Value::Object(entries) = v else {
                     return Err(wrong(path, "object (map)", v));
                 };
-                let key = shape.key.as_deref().expect("map has key");
-                let value = shape.value.as_deref().expect("map has value");
-                let kn = key.traits.location_name.as_deref().unwrap_or("key");
-                let vn = value.traits.location_name.as_deref().unwrap_or("value");
-                let flat = r.traits.is_flattened();
-                if !flat {
-                    w.open(name, &Self::ns_attr(r));
-                }
-                for (k, item) in entries {
-                    let entry = if flat { name } else { "entry" };
-                    w.open(entry, &[]);
-                    self.xml_value(w, key, &Value::String(k.clone()), kn, path, false)?;
-                    self.xml_value(w, value, item, vn, &format!("{path}.{k}"), false)?;
-                    w.close(entry);
-                }
-                if !flat {
-                    w.close(name);
-                }
+                self.xml_map(w, r, (key, value), entries, name, path)?;
             }
             _ => {
                 let text = self.scalar_text(r, v, "iso8601", path)?;
@@ -917,6 +896,135 @@ impl Ser<'_> {
             }
         }
         Ok(())
+    }
+
+    /// The attributes of a structure's element: its namespace and its `xmlAttribute` members.
+    fn xml_attributes(
+        &self,
+        r: &ShapeRef,
+        shape: &StructureShape,
+        obj: &Map<String, Value>,
+        path: &str,
+    ) -> Result<Vec<(String, String)>, SerializeError> {
+        let mut attrs = Self::ns_attr(r);
+        for (mname, m) in &shape.members {
+            if m.traits.xml_attribute == Some(true)
+                && let Some(av) = obj.get(mname).filter(|x| !x.is_null())
+            {
+                let an = m
+                    .traits
+                    .location_name
+                    .clone()
+                    .unwrap_or_else(|| mname.clone());
+                attrs.push((an, self.scalar_text(m, av, "iso8601", &join(path, mname))?));
+            }
+        }
+        Ok(attrs)
+    }
+
+    /// The child elements of a structure: its members that are not attributes (nor, when
+    /// `only_body`, located elsewhere in the request).
+    fn xml_members(
+        &self,
+        w: &mut Writer,
+        shape: &StructureShape,
+        obj: &Map<String, Value>,
+        path: &str,
+        only_body: bool,
+    ) -> Result<(), SerializeError> {
+        for (mname, m) in &shape.members {
+            if m.traits.xml_attribute == Some(true) || (only_body && m.traits.location.is_some()) {
+                continue;
+            }
+            let Some(mv) = obj.get(mname).filter(|x| !x.is_null()) else {
+                continue;
+            };
+            let en = m
+                .traits
+                .location_name
+                .clone()
+                .unwrap_or_else(|| mname.clone());
+            self.xml_value(w, m, mv, &en, &join(path, mname), false)?;
+        }
+        Ok(())
+    }
+
+    /// A map as `<name><entry><key/><value/></entry>...</name>` (flattened: `<name>` per
+    /// entry, without the wrapper).
+    fn xml_map(
+        &self,
+        w: &mut Writer,
+        r: &ShapeRef,
+        (key, value): (&ShapeRef, &ShapeRef),
+        entries: &Map<String, Value>,
+        name: &str,
+        path: &str,
+    ) -> Result<(), SerializeError> {
+        let kn = key.traits.location_name.as_deref().unwrap_or("key");
+        let vn = value.traits.location_name.as_deref().unwrap_or("value");
+        let flat = r.traits.is_flattened();
+        if !flat {
+            w.open(name, &Self::ns_attr(r));
+        }
+        for (k, item) in entries {
+            let entry = if flat { name } else { "entry" };
+            w.open(entry, &[]);
+            self.xml_value(w, key, &Value::String(k.clone()), kn, path, false)?;
+            self.xml_value(w, value, item, vn, &format!("{path}.{k}"), false)?;
+            w.close(entry);
+        }
+        if !flat {
+            w.close(name);
+        }
+        Ok(())
+    }
+}
+
+/// The path of a REST URI template with its `{Label}`s (`{Label+}`: greedy, keeping slashes)
+/// filled, percent-encoded.
+fn expand_uri_labels(
+    template: &str,
+    labels: &[(String, String)],
+) -> Result<String, SerializeError> {
+    let mut path = String::new();
+    let mut rest = template;
+    while let Some(start) = rest.find('{') {
+        path.push_str(&rest[..start]);
+        let end = rest[start..]
+            .find('}')
+            .map(|e| start + e)
+            .unwrap_or(rest.len());
+        let label = &rest[start + 1..end];
+        let (name, greedy) = match label.strip_suffix('+') {
+            Some(n) => (n, true),
+            None => (label, false),
+        };
+        let value = labels
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .ok_or_else(|| SerializeError::MissingLabel(name.to_string()))?;
+        let set = if greedy { GREEDY } else { UNRESERVED };
+        path.push_str(&utf8_percent_encode(value, set).to_string());
+        rest = &rest[(end + 1).min(rest.len())..];
+    }
+    path.push_str(rest);
+    Ok(path)
+}
+
+/// `?` and the template's literal query followed by the bound parameters, or nothing.
+fn query_string(literal: Option<&str>, query: &[(String, String)]) -> String {
+    let mut qs: Vec<String> = Vec::new();
+    if let Some(q) = literal {
+        qs.extend(q.split('&').filter(|p| !p.is_empty()).map(str::to_string));
+    }
+    if !query.is_empty() {
+        qs.push(encode_pairs(query));
+    }
+    if qs.is_empty() {
+        String::new()
+    } else {
+        format!("?{}", qs.join("&"))
     }
 }
 

@@ -10,9 +10,11 @@
 //! idempotency token is not an error (serialization fills it). Values it accepts serialize
 //! without a [`crate::SerializeError::WrongType`].
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 
-use crate::model::{Operation, ServiceModel, Shape, ShapeRef, ShapeType, close_matches};
+use crate::model::{
+    Operation, ServiceModel, Shape, ShapeKind, ShapeRef, StructureShape, close_matches,
+};
 use crate::serialize::{input_timestamp, json_type};
 
 /// One problem with the parameters.
@@ -173,144 +175,163 @@ impl Validator<'_> {
                 },
             })
         };
-        match shape.kind {
-            ShapeType::Structure if shape.document => {}
-            ShapeType::Structure => {
-                let obj = match v {
-                    Value::Object(o) => o,
-                    Value::Null if top => &serde_json::Map::new(),
-                    _ => return wrong("object", errors),
-                };
-                for (k, x) in obj {
-                    match shape.members.get(k) {
-                        Some(m) => {
-                            if !x.is_null() {
-                                self.value(m, x, &join(path, k), false, errors);
-                            }
-                        }
-                        None => errors.push(ParamError {
-                            path: join(path, k),
-                            kind: ParamErrorKind::UnknownMember {
-                                suggestions: close_matches(
-                                    k,
-                                    shape.members.keys().map(String::as_str),
-                                ),
-                            },
-                        }),
-                    }
-                }
-                for req in &shape.required {
-                    let present = obj.get(req).is_some_and(|x| !x.is_null());
-                    let token = shape
-                        .members
-                        .get(req)
-                        .is_some_and(|m| m.traits.idempotency_token == Some(true));
-                    if !present && !token {
-                        errors.push(ParamError {
-                            path: join(path, req),
-                            kind: ParamErrorKind::MissingRequired,
-                        });
-                    }
-                }
-                if shape.union {
-                    let set = obj
-                        .iter()
-                        .filter(|(k, x)| !x.is_null() && shape.members.contains_key(*k))
-                        .count();
-                    if set != 1 {
-                        errors.push(ParamError {
-                            path: path.to_string(),
-                            kind: ParamErrorKind::UnionMembers {
-                                set,
-                                members: shape.members.keys().cloned().collect(),
-                            },
-                        });
-                    }
-                }
-            }
-            ShapeType::List => {
+        match &shape.kind {
+            ShapeKind::Structure(s) if s.document => {}
+            ShapeKind::Structure(s) => match v {
+                Value::Object(obj) => self.structure(s, obj, path, errors),
+                Value::Null if top => self.structure(s, &Map::new(), path, errors),
+                _ => wrong("object", errors),
+            },
+            ShapeKind::List { member } => {
                 let Value::Array(items) = v else {
                     return wrong("list", errors);
                 };
                 self.range(shape, "number of items", items.len() as f64, path, errors);
-                let member = shape.member.as_deref().expect("list has member");
                 for (i, x) in items.iter().enumerate() {
                     self.value(member, x, &format!("{path}[{i}]"), false, errors);
                 }
             }
-            ShapeType::Map => {
+            ShapeKind::Map { key, value } => {
                 let Value::Object(entries) = v else {
                     return wrong("object (map)", errors);
                 };
-                self.range(
-                    shape,
-                    "number of entries",
-                    entries.len() as f64,
-                    path,
-                    errors,
-                );
-                let value = shape.value.as_deref().expect("map has value");
-                // Keys are strings by construction; like botocore, their length is checked
-                // but not their enum (enums are open: services add values before models do).
-                let key = self
-                    .model
-                    .target(shape.key.as_deref().expect("map has key"));
-                for (k, x) in entries {
-                    let p = join(path, k);
-                    self.range(key, "length", k.chars().count() as f64, &p, errors);
-                    self.value(value, x, &p, false, errors);
-                }
+                self.map(shape, (key, value), entries, path, errors);
             }
-            ShapeType::String | ShapeType::Character => {
+            ShapeKind::String { .. } | ShapeKind::Character => {
                 if r.traits.jsonvalue == Some(true) {
                     return;
                 }
                 let Value::String(s) = v else {
                     return wrong("string", errors);
                 };
-                self.range(shape, "length", s.chars().count() as f64, path, errors);
-                if let Some(allowed) = &shape.enum_values
-                    && !allowed.is_empty()
-                    && !allowed.iter().any(|a| a == s)
-                {
-                    errors.push(ParamError {
-                        path: path.to_string(),
-                        kind: ParamErrorKind::NotInEnum {
-                            value: s.clone(),
-                            allowed: allowed.clone(),
-                        },
-                    });
-                }
+                self.string(shape, s, path, errors);
             }
-            ShapeType::Blob => {
+            ShapeKind::Blob => {
                 let Value::String(s) = v else {
                     return wrong("string (blob)", errors);
                 };
                 self.range(shape, "size in bytes", s.len() as f64, path, errors);
             }
-            ShapeType::Boolean => {
+            ShapeKind::Boolean => {
                 if !v.is_boolean() {
                     wrong("boolean", errors)
                 }
             }
-            ShapeType::Timestamp => {
+            ShapeKind::Timestamp => {
                 if input_timestamp(v).is_none() {
                     wrong("timestamp (RFC 3339 string or epoch seconds)", errors)
                 }
             }
-            k if k.is_integer() => match v {
+            ShapeKind::Integer(_) => match v {
                 Value::Number(n) if n.is_i64() || n.is_u64() => {
                     self.range(shape, "value", n.as_f64().unwrap_or(0.0), path, errors)
                 }
                 _ => wrong("integer", errors),
             },
-            _ => match v {
+            ShapeKind::Float(_) => match v {
                 Value::Number(n) => {
                     self.range(shape, "value", n.as_f64().unwrap_or(0.0), path, errors)
                 }
                 Value::String(s) if matches!(s.as_str(), "NaN" | "Infinity" | "-Infinity") => {}
                 _ => wrong("number", errors),
             },
+        }
+    }
+
+    /// A structure's members: unknown ones, missing required ones, and for a union how many
+    /// are set.
+    fn structure(
+        &self,
+        shape: &StructureShape,
+        obj: &Map<String, Value>,
+        path: &str,
+        errors: &mut Vec<ParamError>,
+    ) {
+        for (k, x) in obj {
+            match shape.members.get(k) {
+                Some(m) => {
+                    if !x.is_null() {
+                        self.value(m, x, &join(path, k), false, errors);
+                    }
+                }
+                None => errors.push(ParamError {
+                    path: join(path, k),
+                    kind: ParamErrorKind::UnknownMember {
+                        suggestions: close_matches(k, shape.members.keys().map(String::as_str)),
+                    },
+                }),
+            }
+        }
+        for req in &shape.required {
+            let present = obj.get(req).is_some_and(|x| !x.is_null());
+            let token = shape
+                .members
+                .get(req)
+                .is_some_and(|m| m.traits.idempotency_token == Some(true));
+            if !present && !token {
+                errors.push(ParamError {
+                    path: join(path, req),
+                    kind: ParamErrorKind::MissingRequired,
+                });
+            }
+        }
+        if shape.union {
+            let set = obj
+                .iter()
+                .filter(|(k, x)| !x.is_null() && shape.members.contains_key(*k))
+                .count();
+            if set != 1 {
+                errors.push(ParamError {
+                    path: path.to_string(),
+                    kind: ParamErrorKind::UnionMembers {
+                        set,
+                        members: shape.members.keys().cloned().collect(),
+                    },
+                });
+            }
+        }
+    }
+
+    /// A map's size, its keys' lengths and its values.
+    fn map(
+        &self,
+        shape: &Shape,
+        (key, value): (&ShapeRef, &ShapeRef),
+        entries: &Map<String, Value>,
+        path: &str,
+        errors: &mut Vec<ParamError>,
+    ) {
+        self.range(
+            shape,
+            "number of entries",
+            entries.len() as f64,
+            path,
+            errors,
+        );
+        // Keys are strings by construction; like botocore, their length is checked
+        // but not their enum (enums are open: services add values before models do).
+        let key = self.model.target(key);
+        for (k, x) in entries {
+            let p = join(path, k);
+            self.range(key, "length", k.chars().count() as f64, &p, errors);
+            self.value(value, x, &p, false, errors);
+        }
+    }
+
+    /// A string's length and enum.
+    fn string(&self, shape: &Shape, s: &str, path: &str, errors: &mut Vec<ParamError>) {
+        self.range(shape, "length", s.chars().count() as f64, path, errors);
+        if let ShapeKind::String { enum_values } = &shape.kind
+            && !enum_values.is_empty()
+            && !enum_values.iter().any(|a| a == s)
+        {
+            errors.push(ParamError {
+                path: path.to_string(),
+                kind: ParamErrorKind::NotInEnum {
+                    value: s.to_string(),
+                    allowed: enum_values.clone(),
+                },
+            });
         }
     }
 }

@@ -16,7 +16,8 @@
 use std::path::{Path, PathBuf};
 
 use orgop_awswire::{
-    Paginators, ServiceModel, ShapeRef, ShapeType, Waiters, apply_sdk_extras, serialize, validate,
+    HttpRequest, Operation, Paginators, ServiceModel, ShapeKind, ShapeRef, Waiters,
+    apply_sdk_extras, serialize, validate,
 };
 use serde_json::{Map, Value};
 
@@ -27,45 +28,42 @@ use common::{bodies_equal, same, split_uri};
 fn sample(model: &ServiceModel, r: &ShapeRef) -> Value {
     let shape = model.shape(&r.shape).expect("resolved");
     let min = shape.min.unwrap_or(0.0).max(0.0) as usize;
-    match shape.kind {
-        ShapeType::Structure if shape.document => Value::Object(Map::new()),
-        ShapeType::Structure => {
+    match &shape.kind {
+        ShapeKind::Structure(s) if s.document => Value::Object(Map::new()),
+        ShapeKind::Structure(s) => {
             let mut out = Map::new();
-            let mut names: Vec<&String> = shape.required.iter().collect();
-            if shape.union && names.is_empty() {
-                names.extend(shape.members.keys().take(1));
+            let mut names: Vec<&String> = s.required.iter().collect();
+            if s.union && names.is_empty() {
+                names.extend(s.members.keys().take(1));
             }
             for name in names {
-                if let Some(m) = shape.members.get(name) {
+                if let Some(m) = s.members.get(name) {
                     out.insert(name.clone(), sample(model, m));
                 }
             }
             Value::Object(out)
         }
-        ShapeType::List => {
-            let m = shape.member.as_deref().expect("member");
-            Value::Array((0..min).map(|_| sample(model, m)).collect())
+        ShapeKind::List { member } => {
+            Value::Array((0..min).map(|_| sample(model, member)).collect())
         }
-        ShapeType::Map => {
+        ShapeKind::Map { key, value } => {
             let mut out = Map::new();
             if min > 0 {
-                let k = shape.key.as_deref().expect("key");
-                let key = sample(model, k).as_str().unwrap_or("k").to_string();
-                out.insert(key, sample(model, shape.value.as_deref().expect("value")));
+                let key = sample(model, key).as_str().unwrap_or("k").to_string();
+                out.insert(key, sample(model, value));
             }
             Value::Object(out)
         }
-        ShapeType::String | ShapeType::Character => {
-            match shape.enum_values.as_ref().and_then(|e| e.first()) {
-                Some(e) => Value::String(e.clone()),
-                None => Value::String("x".repeat(min.max(1))),
-            }
-        }
-        ShapeType::Blob => Value::String("x".repeat(min.max(1))),
-        ShapeType::Boolean => Value::Bool(true),
-        ShapeType::Timestamp => Value::String("2020-01-02T03:04:05Z".into()),
-        k if k.is_integer() => Value::from(shape.min.unwrap_or(1.0).max(1.0) as i64),
-        _ => Value::from(shape.min.unwrap_or(1.0).max(1.0)),
+        ShapeKind::String { enum_values } => match enum_values.first() {
+            Some(e) => Value::String(e.clone()),
+            None => Value::String("x".repeat(min.max(1))),
+        },
+        ShapeKind::Character => Value::String("x".repeat(min.max(1))),
+        ShapeKind::Blob => Value::String("x".repeat(min.max(1))),
+        ShapeKind::Boolean => Value::Bool(true),
+        ShapeKind::Timestamp => Value::String("2020-01-02T03:04:05Z".into()),
+        ShapeKind::Integer(_) => Value::from(shape.min.unwrap_or(1.0).max(1.0) as i64),
+        ShapeKind::Float(_) => Value::from(shape.min.unwrap_or(1.0).max(1.0)),
     }
 }
 
@@ -190,6 +188,70 @@ fn header_matches(name: &str, ours: Option<&str>, theirs: &str) -> bool {
     }
 }
 
+/// How our validation of a recorded call disagrees with botocore's: whatever botocore
+/// rejects we reject; what we reject beyond that can only be a check botocore does not make
+/// (maximums, sizes of maps and blobs).
+fn validation_difference(model: &ServiceModel, op: &Operation, rec: &Value) -> Option<String> {
+    match validate(model, op, &rec["params"]) {
+        Ok(()) if rec["botocore_valid"] == false => Some(format!(
+            "accepted, botocore rejects: {}",
+            rec["botocore_report"]
+        )),
+        Err(errs) if rec["botocore_valid"] == true => {
+            let extra: Vec<String> = errs
+                .iter()
+                .filter(|e| {
+                    !matches!(
+                        e.kind,
+                        orgop_awswire::ParamErrorKind::AboveMax { .. }
+                            | orgop_awswire::ParamErrorKind::BelowMin {
+                                what: "size in bytes" | "number of entries",
+                                ..
+                            }
+                    )
+                })
+                .map(|e| e.to_string())
+                .collect();
+            (!extra.is_empty()).then(|| format!("rejected, botocore accepts: {extra:?}"))
+        }
+        _ => None,
+    }
+}
+
+/// Where our request differs from botocore's recorded one (method, URL, headers, host
+/// prefix, body).
+fn request_differences(req: &HttpRequest, rec: &Value) -> Vec<String> {
+    let mut why = Vec::new();
+    if req.method != rec["method"].as_str().unwrap() {
+        why.push(format!("method {} != {}", req.method, rec["method"]));
+    }
+    let url = rec["url"].as_str().unwrap();
+    if req.path_and_query != url && split_uri(&req.path_and_query) != split_uri(url) {
+        why.push(format!("url {} != {url}", req.path_and_query));
+    }
+    for (k, v) in rec["headers"].as_object().unwrap() {
+        let v = v.as_str().unwrap();
+        if !header_matches(k, req.header(k), v) {
+            why.push(format!("header {k}: {:?} != {v:?}", req.header(k)));
+        }
+    }
+    if req.host_prefix.as_deref() != rec["host_prefix"].as_str() {
+        why.push(format!(
+            "host prefix {:?} != {}",
+            req.host_prefix, rec["host_prefix"]
+        ));
+    }
+    let body = rec["body"].as_str().unwrap();
+    let ct = req.header("content-type").unwrap_or("");
+    if !bodies_equal(body.as_bytes(), &req.body, ct) {
+        why.push(format!(
+            "body\n  ours:     {}\n  botocore: {body}",
+            String::from_utf8_lossy(&req.body)
+        ));
+    }
+    why
+}
+
 #[test]
 #[ignore = "needs ORGOP_BOTOCORE_DATA and ORGOP_BOTOCORE_REQUESTS (tests/botocore_diff.py)"]
 fn same_requests_as_botocore() {
@@ -219,33 +281,8 @@ fn same_requests_as_botocore() {
         };
         let id = format!("{svc}.{op_name}");
         let op = model.operation(op_name).expect("operation");
-        // Validation: whatever botocore rejects we reject; what we reject beyond that can
-        // only be a check botocore does not make (maximums, sizes of maps and blobs).
-        match validate(model, op, &rec["params"]) {
-            Ok(()) if rec["botocore_valid"] == false => failures.push(format!(
-                "{id}: accepted, botocore rejects: {}",
-                rec["botocore_report"]
-            )),
-            Err(errs) if rec["botocore_valid"] == true => {
-                let extra: Vec<String> = errs
-                    .iter()
-                    .filter(|e| {
-                        !matches!(
-                            e.kind,
-                            orgop_awswire::ParamErrorKind::AboveMax { .. }
-                                | orgop_awswire::ParamErrorKind::BelowMin {
-                                    what: "size in bytes" | "number of entries",
-                                    ..
-                                }
-                        )
-                    })
-                    .map(|e| e.to_string())
-                    .collect();
-                if !extra.is_empty() {
-                    failures.push(format!("{id}: rejected, botocore accepts: {extra:?}"));
-                }
-            }
-            _ => {}
+        if let Some(why) = validation_difference(model, op, &rec) {
+            failures.push(format!("{id}: {why}"));
         }
         let req = match serialize(model, op, &rec["params"]) {
             Ok(r) => r,
@@ -255,34 +292,7 @@ fn same_requests_as_botocore() {
             }
         };
         checked += 1;
-        let mut why = Vec::new();
-        if req.method != rec["method"].as_str().unwrap() {
-            why.push(format!("method {} != {}", req.method, rec["method"]));
-        }
-        let url = rec["url"].as_str().unwrap();
-        if req.path_and_query != url && split_uri(&req.path_and_query) != split_uri(url) {
-            why.push(format!("url {} != {url}", req.path_and_query));
-        }
-        for (k, v) in rec["headers"].as_object().unwrap() {
-            let v = v.as_str().unwrap();
-            if !header_matches(k, req.header(k), v) {
-                why.push(format!("header {k}: {:?} != {v:?}", req.header(k)));
-            }
-        }
-        if req.host_prefix.as_deref() != rec["host_prefix"].as_str() {
-            why.push(format!(
-                "host prefix {:?} != {}",
-                req.host_prefix, rec["host_prefix"]
-            ));
-        }
-        let body = rec["body"].as_str().unwrap();
-        let ct = req.header("content-type").unwrap_or("");
-        if !bodies_equal(body.as_bytes(), &req.body, ct) {
-            why.push(format!(
-                "body\n  ours:     {}\n  botocore: {body}",
-                String::from_utf8_lossy(&req.body)
-            ));
-        }
+        let why = request_differences(&req, &rec);
         if !why.is_empty() {
             failures.push(format!("{id}: {}", why.join("; ")));
         }

@@ -31,7 +31,8 @@ use std::path::PathBuf;
 use base64::Engine as _;
 use libtest_mimic::{Arguments, Completion, Failed, Trial};
 use orgop_awswire::{
-    HttpResponse, ServiceModel, Shape, ShapeRef, ShapeType, Timestamp, parse, serialize_with_token,
+    HttpRequest, HttpResponse, ServiceModel, Shape, ShapeKind, ShapeRef, Timestamp, parse,
+    serialize_with_token,
 };
 use serde_json::{Map, Value, json};
 
@@ -233,50 +234,11 @@ fn run_input(suite: &Value, case: &Value) -> Result<(), String> {
     {
         return Err(format!("URI differs{}", show()));
     }
-    let header = |n: &str| -> Option<String> {
-        if n.eq_ignore_ascii_case("content-length") {
-            return (!req.body.is_empty() || req.method != "GET")
-                .then(|| req.body.len().to_string());
-        }
-        req.header(n).map(str::to_string)
-    };
-    if let Some(hs) = want["headers"].as_object() {
-        for (k, v) in hs {
-            if header(k).as_deref() != v.as_str() {
-                return Err(format!("header {k} differs{}", show()));
-            }
-        }
-    }
-    for k in want["forbidHeaders"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
-        if req.header(k).is_some() {
-            return Err(format!("forbidden header {k} present{}", show()));
-        }
-    }
-    for k in want["requireHeaders"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(Value::as_str)
-    {
-        if header(k).is_none() {
-            return Err(format!("required header {k} absent{}", show()));
-        }
+    if let Some(why) = header_difference(want, &req) {
+        return Err(format!("{why}{}", show()));
     }
     if let Some(host) = want["host"].as_str() {
-        let endpoint = suite["clientEndpoint"]
-            .as_str()
-            .unwrap_or("https://example.com");
-        let base = endpoint
-            .split("://")
-            .nth(1)
-            .unwrap_or(endpoint)
-            .trim_end_matches('/');
-        let actual = format!("{}{base}", req.host_prefix.as_deref().unwrap_or(""));
+        let actual = actual_host(suite, &req);
         if actual != host {
             return Err(format!("host `{actual}` differs from `{host}`{}", show()));
         }
@@ -294,17 +256,70 @@ fn run_input(suite: &Value, case: &Value) -> Result<(), String> {
     Ok(())
 }
 
+/// The first of the case's `headers`, `forbidHeaders` and `requireHeaders` that the request
+/// does not meet (`Content-Length` is what a client would send).
+fn header_difference(want: &Value, req: &HttpRequest) -> Option<String> {
+    let header = |n: &str| -> Option<String> {
+        if n.eq_ignore_ascii_case("content-length") {
+            return (!req.body.is_empty() || req.method != "GET")
+                .then(|| req.body.len().to_string());
+        }
+        req.header(n).map(str::to_string)
+    };
+    if let Some(hs) = want["headers"].as_object() {
+        for (k, v) in hs {
+            if header(k).as_deref() != v.as_str() {
+                return Some(format!("header {k} differs"));
+            }
+        }
+    }
+    let names = |key: &str| -> Vec<&str> {
+        want[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_str)
+            .collect()
+    };
+    if let Some(k) = names("forbidHeaders")
+        .into_iter()
+        .find(|k| req.header(k).is_some())
+    {
+        return Some(format!("forbidden header {k} present"));
+    }
+    if let Some(k) = names("requireHeaders")
+        .into_iter()
+        .find(|k| header(k).is_none())
+    {
+        return Some(format!("required header {k} absent"));
+    }
+    None
+}
+
+/// The host the request goes to: its host prefix on the suite's client endpoint.
+fn actual_host(suite: &Value, req: &HttpRequest) -> String {
+    let endpoint = suite["clientEndpoint"]
+        .as_str()
+        .unwrap_or("https://example.com");
+    let base = endpoint
+        .split("://")
+        .nth(1)
+        .unwrap_or(endpoint)
+        .trim_end_matches('/');
+    format!("{}{base}", req.host_prefix.as_deref().unwrap_or(""))
+}
+
 // ------------------------------------------------------------------------ output
 
 /// Maps the crate's conventions back to the cases': timestamps to epoch seconds, blobs to
 /// their UTF-8 text.
 fn to_case_conventions(model: &ServiceModel, r: &ShapeRef, v: &Value) -> Value {
     let shape: &Shape = model.shape(&r.shape).expect("resolved shape");
-    match (shape.kind, v) {
-        (ShapeType::Structure, Value::Object(o)) if !shape.document => {
+    match (&shape.kind, v) {
+        (ShapeKind::Structure(st), Value::Object(o)) if !st.document => {
             let mut out = Map::new();
             for (k, x) in o {
-                let y = match shape.members.get(k) {
+                let y = match st.members.get(k) {
                     Some(m) => to_case_conventions(model, m, x),
                     None => x.clone(),
                 };
@@ -312,24 +327,22 @@ fn to_case_conventions(model: &ServiceModel, r: &ShapeRef, v: &Value) -> Value {
             }
             Value::Object(out)
         }
-        (ShapeType::List, Value::Array(a)) => {
-            let m = shape.member.as_deref().expect("member");
-            Value::Array(a.iter().map(|x| to_case_conventions(model, m, x)).collect())
-        }
-        (ShapeType::Map, Value::Object(o)) => {
-            let m = shape.value.as_deref().expect("value");
-            Value::Object(
-                o.iter()
-                    .map(|(k, x)| (k.clone(), to_case_conventions(model, m, x)))
-                    .collect(),
-            )
-        }
-        (ShapeType::Timestamp, Value::String(s)) => match Timestamp::parse(s) {
+        (ShapeKind::List { member }, Value::Array(a)) => Value::Array(
+            a.iter()
+                .map(|x| to_case_conventions(model, member, x))
+                .collect(),
+        ),
+        (ShapeKind::Map { value, .. }, Value::Object(o)) => Value::Object(
+            o.iter()
+                .map(|(k, x)| (k.clone(), to_case_conventions(model, value, x)))
+                .collect(),
+        ),
+        (ShapeKind::Timestamp, Value::String(s)) => match Timestamp::parse(s) {
             Some(t) if t.nanos == 0 => Value::from(t.secs),
             Some(t) => Value::from(t.secs as f64 + f64::from(t.nanos) / 1e9),
             None => v.clone(),
         },
-        (ShapeType::Blob, Value::String(s)) => {
+        (ShapeKind::Blob, Value::String(s)) => {
             match base64::engine::general_purpose::STANDARD.decode(s) {
                 Ok(b) => Value::String(String::from_utf8_lossy(&b).into_owned()),
                 Err(_) => v.clone(),
