@@ -153,7 +153,7 @@ impl AwsError {
     /// An error for a response that does not follow the protocol.
     pub(crate) fn unparsable(status: u16, request_id: Option<String>, why: String) -> AwsError {
         AwsError {
-            code: "ResponseParseError".to_string(),
+            code: orgop_vocab::Code::ResponseParseError.name().to_string(),
             message: why,
             status,
             request_id,

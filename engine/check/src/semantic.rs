@@ -8,8 +8,7 @@ use orgop_vocab::verbs as ops;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
-/// Column names every finding row has; report columns may not reuse them.
-pub const FIXED_COLUMNS: [&str; 4] = ["account_id", "account_name", "region", "resource_id"];
+pub use orgop_plan::contract::FIXED_COLUMNS;
 
 struct Parts {
     params: BTreeMap<String, Option<ParamSpec>>,

@@ -68,6 +68,8 @@ codes! {
     NoCredentials = "NoCredentials",
     /// The client: a waiter reached a failure state or gave up.
     WaiterFailed = "WaiterFailed",
+    /// The client: a response that does not follow the service's protocol.
+    ResponseParseError = "ResponseParseError",
 }
 
 impl Code {
@@ -132,6 +134,7 @@ mod tests {
                 "Transport",
                 "NoCredentials",
                 "WaiterFailed",
+                "ResponseParseError",
             ]
         );
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
