@@ -66,6 +66,27 @@ pub struct RunArgs {
     /// Print the summary as JSON on stdout.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     format: String,
+    /// Log every AWS call to stderr: account, region, step, operation, pages or error code,
+    /// duration (never parameters). `ORGOP_LOG` (e.g. `debug`, `orgop_exec=debug`) sets the
+    /// filter instead.
+    #[arg(short, long)]
+    verbose: bool,
+}
+
+/// Logs to stderr for `-v` (or `ORGOP_LOG`): one line per AWS call, within a span naming the
+/// item's account and region.
+fn init_logging(verbose: bool) {
+    let filter = match std::env::var("ORGOP_LOG") {
+        Ok(f) if !f.is_empty() => f,
+        _ if verbose => "orgop_exec=debug,orgop_runner=debug".to_string(),
+        _ => return,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
 }
 
 fn parse_params(
@@ -174,7 +195,9 @@ async fn execute<C: Connector>(
     connector: Arc<C>,
     opts: RunOptions,
 ) -> std::io::Result<u8> {
-    let tty = std::io::stderr().is_terminal();
+    init_logging(a.verbose);
+    // Log lines and a progress line rewritten in place do not mix.
+    let tty = std::io::stderr().is_terminal() && !a.verbose;
     let total = Arc::new(AtomicUsize::new(0));
     let counts = Arc::new(std::sync::Mutex::new(std::collections::BTreeMap::<
         Status,

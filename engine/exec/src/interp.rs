@@ -74,16 +74,38 @@ impl ActionBudget {
     }
 }
 
-/// Counts calls made through it.
+/// Counts calls made through it, and traces each (`debug`: step, call, pages or error code,
+/// duration; never parameters, which may hold secrets).
 struct Counted<'a, A> {
     api: &'a A,
     calls: AtomicU32,
 }
 
 impl<A: AwsApi> Counted<'_, A> {
-    async fn call(&self, call: Call<'_>) -> Result<Vec<Value>, ApiError> {
+    async fn call(&self, step: &str, call: Call<'_>) -> Result<Vec<Value>, ApiError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        self.api.call(call).await
+        let started = Instant::now();
+        let answer = self.api.call(call).await;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        match &answer {
+            Ok(pages) => tracing::debug!(
+                step,
+                service = call.service,
+                operation = call.operation,
+                pages = pages.len(),
+                duration_ms,
+                "call"
+            ),
+            Err(e) => tracing::debug!(
+                step,
+                service = call.service,
+                operation = call.operation,
+                error_code = e.code.as_str(),
+                duration_ms,
+                "call failed"
+            ),
+        }
+        answer
     }
 }
 
@@ -290,12 +312,15 @@ async fn run_step<A: AwsApi>(
             continue;
         };
         let pages = match api
-            .call(Call {
-                service: &step.service,
-                operation: &step.operation,
-                params: &params,
-                paginate: step.paginate,
-            })
+            .call(
+                &step.id,
+                Call {
+                    service: &step.service,
+                    operation: &step.operation,
+                    params: &params,
+                    paginate: step.paginate,
+                },
+            )
             .await
         {
             Ok(p) => p,
@@ -481,12 +506,15 @@ impl<'a> ActionRun<'a> {
         outputs: &mut Vec<Value>,
     ) -> ActionRecord {
         let answer = api
-            .call(Call {
-                service: &action.service,
-                operation: &action.operation,
-                params: &record.parameters,
-                paginate: false,
-            })
+            .call(
+                &action.id,
+                Call {
+                    service: &action.service,
+                    operation: &action.operation,
+                    params: &record.parameters,
+                    paginate: false,
+                },
+            )
             .await;
         match answer {
             Ok(pages) => {

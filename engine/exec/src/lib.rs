@@ -12,7 +12,11 @@
 //! - per result, actions run in order and a failed action stops the later ones for that result;
 //! - deleting something already gone counts as done; `ignore_errors` codes count as done;
 //! - resources carrying a protected tag are never acted on, and action caps are honoured;
-//! - no HTTP of its own: everything goes through [`AwsApi`].
+//! - no HTTP of its own: everything goes through [`AwsApi`];
+//! - a plan is compiled once ([`Prepared`]): items bind only their account, region and
+//!   elements, so an item's cost is linear in its results;
+//! - nothing is printed: each call is a `tracing` event at `debug` (step, call, pages or error
+//!   code, duration; never parameters) for the binary's subscriber to show or drop.
 #![deny(missing_docs)]
 
 mod api;

@@ -13,6 +13,7 @@ use std::future::Future;
 use std::sync::Arc;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
+use tracing::Instrument as _;
 
 /// Opens sessions: the organization's, and one per target account and region (assuming the
 /// runbook's role).
@@ -329,8 +330,17 @@ pub async fn run_one<C: Connector>(
     budget: &ActionBudget,
 ) -> ItemResult {
     let role = &prepared.plan().role;
-    match connector.item(&item.account_id, &item.region, role).await {
-        Ok(api) => run_item(prepared, item, facts, &api, budget).await,
+    let span = tracing::debug_span!("item", account = %item.account_id, region = %item.region);
+    match connector
+        .item(&item.account_id, &item.region, role)
+        .instrument(span.clone())
+        .await
+    {
+        Ok(api) => {
+            run_item(prepared, item, facts, &api, budget)
+                .instrument(span)
+                .await
+        }
         Err(e) => {
             let status = if e.kind == ErrorKind::Denied {
                 Status::Denied
