@@ -6,7 +6,6 @@
 //! the compile fixtures and the broken-runbook corpus, plus targeted edits.
 use orgop_syntax::model::Runbook;
 use serde_json::{Value, json};
-use std::path::Path;
 
 fn verdicts(doc: &Value) -> (bool, bool) {
     let schema: Value = serde_json::from_str(orgop_check::schema::SCHEMA_TEXT).unwrap();
@@ -27,7 +26,7 @@ fn agree(label: &str, doc: &Value) -> (bool, bool) {
 
 #[test]
 fn schema_and_types_agree_on_every_runbook_in_the_repo() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let root = orgop_testkit::repo();
     let mut n = 0;
     for dir in ["runbooks", "tests/compile", "tests/invalid"] {
         for e in std::fs::read_dir(root.join(dir)).unwrap() {

@@ -5,10 +5,7 @@ use orgop_check::schema;
 #[test]
 fn checked_in_schema_matches_the_types() {
     let generated = schema::generate();
-    let path = concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../schema/runbook.schema.json"
-    );
+    let path = orgop_testkit::repo().join("schema/runbook.schema.json");
     if std::env::var_os("ORGOP_UPDATE_SCHEMA").is_some() {
         std::fs::write(path, &generated).unwrap();
         return;

@@ -4,12 +4,8 @@ use orgop_exec::{
     ActionBudget, ActionOutcome, Item, Prepared, ReplayApi, RunFacts, Status, run_item,
 };
 use orgop_plan::Lowered;
+use orgop_testkit::{TempDir, repo};
 use serde_json::{Map, Value, json};
-use std::path::{Path, PathBuf};
-
-fn repo() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
-}
 
 fn lowered(runbook: &str) -> Lowered {
     let text = std::fs::read_to_string(repo().join(runbook)).unwrap();
@@ -191,8 +187,8 @@ async fn a_failed_snapshot_keeps_its_volume() {
 
 #[tokio::test]
 async fn denied_reads_mark_the_item_denied() {
-    let dir = std::env::temp_dir().join(format!("orgop-denied-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let tmp = TempDir::new("denied");
+    let dir = tmp.path();
     std::fs::write(
         dir.join("ec2.DescribeVolumes_1.json"),
         r#"{"Error": {"Code": "UnauthorizedOperation", "Message": "You are not authorized to perform this operation."}}"#,
@@ -203,7 +199,7 @@ async fn denied_reads_mark_the_item_denied() {
         &prepared(&l),
         &item(),
         &facts(true, json!({"min_age_days": 7})),
-        &ReplayApi::new(&dir),
+        &ReplayApi::new(dir),
         &ActionBudget::new(None),
     )
     .await;

@@ -173,22 +173,17 @@ async fn fanout<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
         accounts: input.accounts.clone(),
         ..Overrides::default()
     };
-    let connector = deps.connector.clone();
-    let role = req.role.clone();
-    let (items, failed) = orgop_runner::fanout(&org, &req.targets, &overrides, |account| {
-        let connector = connector.clone();
-        let role = role.clone();
-        async move { orgop_runner::enabled_regions(&*connector, account, &role).await }
-    })
-    .await
-    .map_err(|e| {
-        let kind = match e.error.kind {
-            ErrorKind::Throttled => WorkerError::Throttled,
-            ErrorKind::Transport => WorkerError::Transient,
-            _ => WorkerError::InvalidInput,
-        };
-        HandlerError::new(kind, e.to_string())
-    })?;
+    let (items, failed) =
+        orgop_runner::fanout_org(&deps.connector, &org, &req.targets, &overrides, &req.role)
+            .await
+            .map_err(|e| {
+                let kind = match e.error.kind {
+                    ErrorKind::Throttled => WorkerError::Throttled,
+                    ErrorKind::Transport => WorkerError::Transient,
+                    _ => WorkerError::InvalidInput,
+                };
+                HandlerError::new(kind, e.to_string())
+            })?;
     for f in &failed {
         deps.store.put(&req.execution, f).await?;
     }

@@ -20,7 +20,7 @@ mod live;
 mod store;
 
 pub use handlers::{Deps, HandlerError, handle, invoke};
-pub use live::{LiveNotifier, S3Objects, SlackWebhook, SnsTopic, deps_from_env};
+pub use live::{LiveNotifier, MissingSetting, S3Objects, SlackWebhook, SnsTopic, deps_from_env};
 pub use store::{
     DynamoBudget, DynamoStore, Notifier, NotifyError, NotifyErrorKind, ObjectStore, ResultsStore,
     RunNotice, StoreError, StoreErrorKind,

@@ -173,13 +173,31 @@ impl Notifier for LiveNotifier {
     }
 }
 
+/// Why the Lambda cannot start: a setting it needs is missing from its environment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MissingSetting {
+    /// The environment variable.
+    pub name: &'static str,
+    /// What it is for.
+    pub purpose: &'static str,
+}
+
+impl std::fmt::Display for MissingSetting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} is not set: {}", self.name, self.purpose)
+    }
+}
+
+impl std::error::Error for MissingSetting {}
+
 /// The live dependencies, from the environment: credentials, region and `AWS_ENDPOINT_URL`
 /// as every AWS SDK reads them; `ORGOP_RESULTS_TABLE` (required), `ORGOP_RESULTS_BUCKET`,
 /// `ORGOP_SNS_TOPIC_ARN`, `ORGOP_SLACK_WEBHOOK_URL`.
 pub async fn deps_from_env()
--> Result<Deps<LiveConnector, DynamoStore<S3Objects>, S3Objects, LiveNotifier>, String> {
-    let table = std::env::var("ORGOP_RESULTS_TABLE").map_err(|_| {
-        "ORGOP_RESULTS_TABLE is not set: the worker stores results there".to_string()
+-> Result<Deps<LiveConnector, DynamoStore<S3Objects>, S3Objects, LiveNotifier>, MissingSetting> {
+    let table = std::env::var("ORGOP_RESULTS_TABLE").map_err(|_| MissingSetting {
+        name: "ORGOP_RESULTS_TABLE",
+        purpose: "the worker stores results there",
     })?;
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let bucket = env("ORGOP_RESULTS_BUCKET");

@@ -19,7 +19,8 @@ pub mod sink;
 
 pub use fanout::{FanoutError, Overrides, fanout};
 pub use run::{
-    Connector, Event, RunError, RunOptions, Summary, enabled_regions, run, run_each, run_one,
+    Connector, Event, RunError, RunOptions, Summary, enabled_regions, fanout_org, run, run_each,
+    run_one,
 };
 
 mod live;

@@ -5,7 +5,7 @@ use orgop_exec::{
     PrepareError, Prepared, RunFacts, Status, run_item,
 };
 use orgop_plan::contract::Item;
-use orgop_plan::{Lowered, RolePlan};
+use orgop_plan::{Lowered, RolePlan, TargetsPlan};
 use orgop_vocab::Code;
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -249,13 +249,13 @@ pub async fn run_each<C: Connector>(
         call: "credentials".into(),
         error,
     })?;
-    let role = lowered.plan.role.clone();
-    let c = connector.clone();
-    let (items, failed) = fanout(&org, &lowered.targets, &opts.overrides, |account| {
-        let c = c.clone();
-        let role = role.clone();
-        async move { enabled_regions(&*c, account, &role).await }
-    })
+    let (items, failed) = fanout_org(
+        &connector,
+        &org,
+        &lowered.targets,
+        &opts.overrides,
+        &lowered.plan.role,
+    )
     .await?;
     on_event(Event::Planned {
         items: items.len(),
@@ -317,6 +317,23 @@ pub async fn run_each<C: Connector>(
         on_result(r);
     }
     Ok(())
+}
+
+/// The items of `targets`: accounts from Organizations through `org`, and, when the targets
+/// ask for every enabled region, each account's regions through a session `connector` opens
+/// with `role`. Shared by `orgop run` and the Lambda's fanout.
+pub async fn fanout_org<C: Connector>(
+    connector: &Arc<C>,
+    org: &C::Api,
+    targets: &TargetsPlan,
+    overrides: &Overrides,
+    role: &RolePlan,
+) -> Result<(Vec<Item>, Vec<ItemResult>), FanoutError> {
+    fanout(org, targets, overrides, |account| {
+        let (connector, role) = (connector.clone(), role.clone());
+        async move { enabled_regions(&*connector, account, &role).await }
+    })
+    .await
 }
 
 /// One item: assume the role, run the plan. A session that cannot be opened is the item's

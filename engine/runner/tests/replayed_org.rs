@@ -4,7 +4,7 @@ use orgop_exec::Status;
 use orgop_runner::{Event, Overrides, ReplayConnector, RunOptions, Summary, run, sink};
 use orgop_testkit::TempDir;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 fn write(path: PathBuf, v: Value) {
@@ -54,7 +54,7 @@ fn recorded_org() -> TempDir {
 }
 
 fn lowered() -> orgop_plan::Lowered {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../runbooks/unused-ebs.yaml");
+    let path = orgop_testkit::repo().join("runbooks/unused-ebs.yaml");
     let r = orgop_check::check_source(
         "runbooks/unused-ebs.yaml",
         &std::fs::read_to_string(path).unwrap(),
