@@ -226,7 +226,10 @@ impl CredentialSource {
                         if e.raw_response().is_some_and(|r| r.status().as_u16() == 429) {
                             self.limiter.on_throttle();
                         }
-                        ("Transport".to_string(), error_chain(&e))
+                        (
+                            orgop_vocab::Code::Transport.name().to_string(),
+                            error_chain(&e),
+                        )
                     }
                 };
                 if code.contains("Throttl") {

@@ -179,10 +179,13 @@ impl Expr {
         to_json(&out)
     }
 
-    /// Evaluates on an already converted value: no conversion in, none out.
+    /// Evaluates on an already converted value: no conversion in, none out. (The crate's
+    /// `Expression::search` would copy `data` whole first: without its nightly-only
+    /// `specialized` feature, an `Rcvar` is searched by serializing it into a new one.)
     pub(crate) fn search_var(&self, data: &Rcvar, ctx: &Arc<ExprContext>) -> Result<Rcvar, String> {
         CURRENT.with(|c| *c.borrow_mut() = Some(ctx.clone()));
-        let out = self.0.search(data);
+        let mut jctx = Context::new(self.0.as_str(), runtime());
+        let out = jmespath::interpret(data, self.0.as_ast(), &mut jctx);
         CURRENT.with(|c| *c.borrow_mut() = None);
         out.map_err(|e| e.to_string())
     }
@@ -195,9 +198,24 @@ pub(crate) fn to_var_checked(v: &Value) -> Result<Rcvar, String> {
         .map_err(|e| e.to_string())
 }
 
-/// A JMESPath value as JSON.
+/// A JMESPath value as JSON, converted directly (no serializer in between).
 pub(crate) fn to_json(v: &Rcvar) -> Result<Value, String> {
-    serde_json::to_value(&**v).map_err(|e| e.to_string())
+    Ok(json_of(v))
+}
+
+fn json_of(v: &Variable) -> Value {
+    match v {
+        Variable::Null => Value::Null,
+        Variable::String(s) => Value::String(s.clone()),
+        Variable::Bool(b) => Value::Bool(*b),
+        Variable::Number(n) => Value::Number(n.clone()),
+        Variable::Array(items) => Value::Array(items.iter().map(|i| json_of(i)).collect()),
+        Variable::Object(m) => {
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), json_of(v))).collect())
+        }
+        // What the crate's serializer writes for an expression reference.
+        Variable::Expref(e) => Value::String(format!("<expression: {e:?}>")),
+    }
 }
 
 /// Compiles and evaluates once.

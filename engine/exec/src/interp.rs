@@ -4,7 +4,7 @@ use crate::expr::{ExprContext, to_json, to_var_checked, truthy};
 use crate::prepare::{Prepared, PreparedCall};
 use crate::result::{ActionOutcome, ActionRecord, Finding, ItemError, ItemResult, Status};
 use crate::template::{Scope, to_template, truthy as truthy_condition};
-use jmespath::Variable;
+use jmespath::{Rcvar, Variable};
 use orgop_vocab::Code;
 use orgop_vocab::verbs::removes;
 use serde_json::{Map, Value, json};
@@ -118,6 +118,9 @@ struct ItemRun<'p> {
     /// Whether any template reads `steps` (else results are not converted for templates).
     templates_read_steps: bool,
     steps: BTreeMap<String, Vec<Value>>,
+    /// The same results of the steps (not actions) as JMESPath values, for the report and
+    /// the actions' resource ids: converted once, when the step selected them.
+    step_vars: BTreeMap<String, Vec<Rcvar>>,
     steps_template: BTreeMap<String, minijinja::Value>,
 }
 
@@ -153,6 +156,7 @@ impl<'p> ItemRun<'p> {
             scope: Scope::new(vars),
             templates_read_steps: prepared.templates.reads.contains("steps"),
             steps: BTreeMap::new(),
+            step_vars: BTreeMap::new(),
             steps_template: BTreeMap::new(),
         }
     }
@@ -283,7 +287,8 @@ async fn execute<A: AwsApi>(
                 ),
             ));
         }
-        let results = run_step(ir, call, api).await?;
+        let (results, vars) = run_step(ir, call, api).await?;
+        ir.step_vars.insert(step.id.clone(), vars);
         ir.keep(&step.id, results);
     }
     result.findings = findings(ir)?;
@@ -303,10 +308,10 @@ async fn run_step<A: AwsApi>(
     ir: &ItemRun<'_>,
     call: &PreparedCall,
     api: &Counted<'_, A>,
-) -> Result<Vec<Value>, Stop> {
+) -> Result<(Vec<Value>, Vec<Rcvar>), Stop> {
     let step = ir.prepared.step(call);
     let expr_err = |m| (Status::Error, fail(&step.id, Code::Expression, m));
-    let mut out = Vec::new();
+    let (mut out, mut vars) = (Vec::new(), Vec::new());
     for element in ir.elements(&step.for_each) {
         let Some(params) = ir.render(&step.id, call, element)? else {
             continue;
@@ -346,11 +351,12 @@ async fn run_step<A: AwsApi>(
                 };
                 if keep {
                     out.push(to_json(&c).map_err(expr_err)?);
+                    vars.push(c);
                 }
             }
         }
     }
-    Ok(out)
+    Ok((out, vars))
 }
 
 fn findings(ir: &ItemRun<'_>) -> Result<Vec<Finding>, Stop> {
@@ -358,14 +364,13 @@ fn findings(ir: &ItemRun<'_>) -> Result<Vec<Finding>, Stop> {
     let err = |m: String| (Status::Error, fail("report", Code::Expression, m));
     let mut out = Vec::new();
     for r in ir
-        .steps
+        .step_vars
         .get(&p.plan().report.from)
         .map(Vec::as_slice)
         .unwrap_or_default()
     {
-        let r = to_var_checked(r).map_err(err)?;
         let eval = |e: &crate::expr::Expr| {
-            e.search_var(&r, &ir.ctx)
+            e.search_var(r, &ir.ctx)
                 .and_then(|v| to_json(&v))
                 .map_err(err)
         };
@@ -444,15 +449,20 @@ impl<'a> ActionRun<'a> {
     ) -> Result<Vec<Value>, Stop> {
         let action = self.prepared.action(call);
         let source = action.for_each.clone().unwrap_or_default();
-        let reported = source == self.prepared.plan().report.from;
+        // The results of the reported step, as converted when it ran: their resource ids.
+        let reported = (source == self.prepared.plan().report.from)
+            .then(|| ir.step_vars.get(&source))
+            .flatten();
         let mut outputs = Vec::new();
         for (i, element) in ir.elements(&action.for_each).into_iter().enumerate() {
-            let resource_id = match element {
-                Some(el) if reported => to_var_checked(el)
-                    .and_then(|v| self.prepared.resource_id.search_var(&v, &ir.ctx))
+            let resource_id = match reported.and_then(|vars| vars.get(i)) {
+                Some(v) => self
+                    .prepared
+                    .resource_id
+                    .search_var(v, &ir.ctx)
                     .and_then(|v| to_json(&v))
                     .unwrap_or(Value::Null),
-                _ => Value::Null,
+                None => Value::Null,
             };
             let Some(parameters) = ir.render(&action.id, call, element)? else {
                 continue;
