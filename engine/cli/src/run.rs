@@ -2,7 +2,7 @@
 use crate::{EXIT_INVALID, EXIT_OK, EXIT_USAGE, load_all, render};
 use clap::Args;
 use orgop_exec::{ActionOutcome, Status};
-use orgop_runner::sink::Spool;
+use orgop_runner::sink::{Spool, columns};
 use orgop_runner::{Connector, Event, Overrides, ReplayConnector, RunOptions, Summary};
 use serde_json::{Map, Value};
 use std::io::{IsTerminal, Write};
@@ -17,8 +17,9 @@ Without --apply, actions are planned and reported, never sent.
 Writes DIR/results.jsonl (one JSON object per account x region: account_id, account_name,
 region, status ok|denied|error|skipped, error, findings, actions, calls, duration_ms) and
 DIR/findings.csv (account_id, account_name, region, resource_id, then the report's columns),
-both sorted by account and region. Each item is appended to DIR/.results.spool.jsonl as it
-finishes (kept if the run is interrupted, removed once the two files are written).
+both sorted by account and region. Each item is appended to DIR/.results.spool.jsonl (its
+findings' CSV rows to DIR/.results.spool.csv) as it finishes (kept if the run is
+interrupted, removed once the two files are written).
 With --out s3://BUCKET/PREFIX both go to S3 instead, with your own credentials.
 
 Exit status: 0 when every item ended ok or skipped; 1 when any item ended denied or error (or
@@ -264,9 +265,12 @@ async fn execute<C: Connector>(
     // Each result goes to a spool file as it is done: beside the results in DIR (left there,
     // with what finished, if the run is interrupted), or in the temporary directory for S3.
     let spool = if to_s3 {
-        Spool::temporary(&lowered.plan.runbook)
+        Spool::temporary(&lowered.plan.runbook, columns(&lowered.plan))
     } else {
-        Spool::create(std::path::Path::new(&a.out).join(".results.spool.jsonl"))
+        Spool::create(
+            std::path::Path::new(&a.out).join(".results.spool.jsonl"),
+            columns(&lowered.plan),
+        )
     };
     let mut spool = match spool {
         Ok(s) => s,
@@ -287,10 +291,10 @@ async fn execute<C: Connector>(
             ..orgop_aws::ClientOptions::default()
         })
         .await;
-        spool.write_s3(&client, &a.out, &lowered.plan).await
+        spool.write_s3(&client, &a.out).await
     } else {
         spool
-            .write_dir(std::path::Path::new(&a.out), &lowered.plan)
+            .write_dir(std::path::Path::new(&a.out))
             .map(|f| f.iter().map(|p| p.display().to_string()).collect())
     };
     let files = match written {

@@ -351,7 +351,7 @@ async fn spool_results<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifie
     if let Some(bucket) = &deps.bucket {
         let prefix = format!("orgop/{}/{}", req.runbook, execution_name(&req.execution));
         let files = spool
-            .files(&req.columns)
+            .files()
             .map_err(|e| HandlerError::new(WorkerError::Internal, e.to_string()))?;
         for f in files {
             let key = sink::key_under(&prefix, f.name);
@@ -377,7 +377,8 @@ async fn results<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
     // Results pass through a spool file in the temporary directory (Lambda's /tmp): memory
     // holds the files' text at the end, not every result as values.
     let internal = |e: sink::SinkError| HandlerError::new(WorkerError::Internal, e.to_string());
-    let mut spool = sink::Spool::temporary(execution_name(&req.execution)).map_err(internal)?;
+    let mut spool = sink::Spool::temporary(execution_name(&req.execution), req.columns.clone())
+        .map_err(internal)?;
     let out = spool_results(&req, deps, &mut spool).await;
     let removed = spool.remove().map_err(internal);
     let out = out?;

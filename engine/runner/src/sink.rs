@@ -6,7 +6,7 @@
 //! done and only its place is remembered, so memory does not grow with the organization and
 //! an interrupted run leaves what it finished on disk.
 use crate::Summary;
-use orgop_exec::{ItemResult, Status};
+use orgop_exec::ItemResult;
 use orgop_plan::Plan;
 use serde_json::Value;
 use std::fs::File;
@@ -156,42 +156,23 @@ fn csv(columns: &[String], results: &[ItemResult]) -> String {
     String::from_utf8(w.into_inner().expect("writing to memory")).expect("CSV of UTF-8 text")
 }
 
-/// Where one result sits in the spool file.
+/// Where one result sits in the spool: its line of JSON and its rows of CSV.
 struct Entry {
     account_id: String,
     region: String,
-    at: u64,
-    len: usize,
+    line: (u64, usize),
+    rows: (u64, usize),
 }
 
-/// Results as they are done, appended to a file (JSONL, completion order) with only their
-/// place, the running [`Summary`] and the items that are not ok kept in memory; then written
-/// out sorted by account and region ([`Spool::write_dir`], [`Spool::write_s3`]).
-pub struct Spool {
+/// A file written only at its end, remembering how much it holds.
+struct Appender {
     path: PathBuf,
     file: BufWriter<File>,
     written: u64,
-    index: Vec<Entry>,
-    summary: Summary,
-    not_ok: Vec<ItemResult>,
-    error: Option<std::io::Error>,
 }
 
-impl Spool {
-    /// A spool of its own in the temporary directory (`orgop-<label>-<pid>-<n>.spool.jsonl`),
-    /// for results bound elsewhere than a local directory (S3).
-    pub fn temporary(label: &str) -> Result<Spool, SinkError> {
-        static SPOOLS: AtomicU64 = AtomicU64::new(0);
-        let n = SPOOLS.fetch_add(1, Ordering::Relaxed);
-        let name = format!("orgop-{label}-{}-{n}.spool.jsonl", std::process::id());
-        Spool::create(std::env::temp_dir().join(name))
-    }
-
-    /// A spool at `path` (created, or truncated). Remove it with [`Spool::remove`].
-    pub fn create(path: PathBuf) -> Result<Spool, SinkError> {
-        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(io_error(dir))?;
-        }
+impl Appender {
+    fn create(path: PathBuf) -> Result<Appender, SinkError> {
         let file = File::options()
             .read(true)
             .write(true)
@@ -199,10 +180,81 @@ impl Spool {
             .truncate(true)
             .open(&path)
             .map_err(io_error(&path))?;
-        Ok(Spool {
+        Ok(Appender {
             path,
             file: BufWriter::new(file),
             written: 0,
+        })
+    }
+
+    /// Appends `bytes`; answers where they are.
+    fn append(&mut self, bytes: &[u8]) -> std::io::Result<(u64, usize)> {
+        self.file.write_all(bytes)?;
+        let at = self.written;
+        self.written += bytes.len() as u64;
+        Ok((at, bytes.len()))
+    }
+
+    /// Reads back what [`Appender::append`] placed at `(at, len)` into `buf`.
+    fn read(&mut self, (at, len): (u64, usize), buf: &mut Vec<u8>) -> Result<(), SinkError> {
+        buf.resize(len, 0);
+        let file = self.file.get_mut();
+        file.seek(SeekFrom::Start(at))
+            .and_then(|_| file.read_exact(buf))
+            .map_err(io_error(&self.path))
+    }
+
+    fn flush(&mut self) -> Result<(), SinkError> {
+        self.file.flush().map_err(io_error(&self.path))
+    }
+
+    /// Puts the file position back at the end, for further appends.
+    fn rewind_to_end(&mut self) -> Result<(), SinkError> {
+        self.file
+            .get_mut()
+            .seek(SeekFrom::End(0))
+            .map(|_| ())
+            .map_err(io_error(&self.path))
+    }
+}
+
+/// Results as they are done, appended to a file (JSONL, completion order) and their findings'
+/// CSV rows to another, with only their places, the running [`Summary`] and the items that
+/// are not ok kept in memory; then written out sorted by account and region
+/// ([`Spool::write_dir`], [`Spool::write_s3`], [`Spool::files`]) by copying bytes, never
+/// parsing a result again.
+pub struct Spool {
+    lines: Appender,
+    rows: Appender,
+    columns: Vec<String>,
+    index: Vec<Entry>,
+    summary: Summary,
+    not_ok: Vec<ItemResult>,
+    error: Option<SinkError>,
+}
+
+impl Spool {
+    /// A spool of its own in the temporary directory (`orgop-<label>-<pid>-<n>.spool.jsonl`),
+    /// for results bound elsewhere than a local directory (S3). `columns` are the report's.
+    pub fn temporary(label: &str, columns: Vec<String>) -> Result<Spool, SinkError> {
+        static SPOOLS: AtomicU64 = AtomicU64::new(0);
+        let n = SPOOLS.fetch_add(1, Ordering::Relaxed);
+        let name = format!("orgop-{label}-{}-{n}.spool.jsonl", std::process::id());
+        Spool::create(std::env::temp_dir().join(name), columns)
+    }
+
+    /// A spool at `path` (created, or truncated), with the findings' CSV rows beside it
+    /// (`path` with the extension `csv`); `columns` are the report's. Remove both with
+    /// [`Spool::remove`].
+    pub fn create(path: PathBuf, columns: Vec<String>) -> Result<Spool, SinkError> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir).map_err(io_error(dir))?;
+        }
+        let rows = Appender::create(path.with_extension("csv"))?;
+        Ok(Spool {
+            lines: Appender::create(path)?,
+            rows,
+            columns,
             index: Vec::new(),
             summary: Summary::new(),
             not_ok: Vec::new(),
@@ -214,25 +266,39 @@ impl Spool {
     /// the write methods, so the run itself goes on.
     pub fn push(&mut self, r: ItemResult) {
         self.summary.add(&r);
-        let mut line = serde_json::to_vec(&r).expect("a result serializes");
-        line.push(b'\n');
-        match self.file.write_all(&line) {
-            Ok(()) => {
-                self.index.push(Entry {
-                    account_id: r.account_id.clone(),
-                    region: r.region.clone(),
-                    at: self.written,
-                    len: line.len(),
-                });
-                self.written += line.len() as u64;
-            }
-            Err(e) => {
-                self.error.get_or_insert(e);
-            }
+        if self.error.is_none()
+            && let Err(e) = self.append(&r)
+        {
+            self.error = Some(e);
         }
-        if matches!(r.status, Status::Denied | Status::Error) {
+        if r.status.is_failure() {
             self.not_ok.push(r);
         }
+    }
+
+    fn append(&mut self, r: &ItemResult) -> Result<(), SinkError> {
+        let mut line = serde_json::to_vec(r).expect("a result serializes");
+        line.push(b'\n');
+        let mut w = csv::Writer::from_writer(Vec::new());
+        csv_rows(&mut w, &self.columns, r).map_err(|source| SinkError::Csv {
+            file: self.rows.path.display().to_string(),
+            source,
+        })?;
+        let rows = w
+            .into_inner()
+            .map_err(|e| io_error(&self.rows.path)(e.into_error()))?;
+        let line = self
+            .lines
+            .append(&line)
+            .map_err(io_error(&self.lines.path))?;
+        let rows = self.rows.append(&rows).map_err(io_error(&self.rows.path))?;
+        self.index.push(Entry {
+            account_id: r.account_id.clone(),
+            region: r.region.clone(),
+            line,
+            rows,
+        });
+        Ok(())
     }
 
     /// Counts so far.
@@ -247,56 +313,50 @@ impl Spool {
         v
     }
 
-    /// Writes `results.jsonl` (each line as spooled) and the findings CSV with `columns`,
-    /// both sorted by account and region.
+    /// Writes `results.jsonl` (each line as spooled) and the findings CSV (each result's rows
+    /// as spooled, under the header), both sorted by account and region. `names` name the
+    /// two outputs in errors.
     fn write(
         &mut self,
-        columns: &[String],
         jsonl: &mut impl Write,
-        csv: impl Write,
+        csv: &mut impl Write,
         names: (&Path, &Path),
     ) -> Result<(), SinkError> {
-        let spool_err = io_error(&self.path);
         if let Some(e) = self.error.take() {
-            return Err(spool_err(e));
+            return Err(e);
         }
-        self.file.flush().map_err(&spool_err)?;
-        let file = self.file.get_mut();
+        self.lines.flush()?;
+        self.rows.flush()?;
         self.index
             .sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
-        let csv_err = |source| SinkError::Csv {
+        let mut header = csv::Writer::from_writer(Vec::new());
+        csv_header(&mut header, &self.columns).map_err(|source| SinkError::Csv {
             file: names.1.display().to_string(),
             source,
-        };
-        let mut w = csv::Writer::from_writer(csv);
-        csv_header(&mut w, columns).map_err(csv_err)?;
-        let mut line = Vec::new();
+        })?;
+        let header = header
+            .into_inner()
+            .map_err(|e| io_error(names.1)(e.into_error()))?;
+        csv.write_all(&header).map_err(io_error(names.1))?;
+        let mut buf = Vec::new();
         for e in &self.index {
-            line.resize(e.len, 0);
-            file.seek(SeekFrom::Start(e.at))
-                .and_then(|_| file.read_exact(&mut line))
-                .map_err(&spool_err)?;
-            jsonl.write_all(&line).map_err(io_error(names.0))?;
-            let r: ItemResult =
-                serde_json::from_slice(&line).map_err(|source| SinkError::Spooled {
-                    path: self.path.clone(),
-                    source,
-                })?;
-            csv_rows(&mut w, columns, &r).map_err(csv_err)?;
+            self.lines.read(e.line, &mut buf)?;
+            jsonl.write_all(&buf).map_err(io_error(names.0))?;
+            self.rows.read(e.rows, &mut buf)?;
+            csv.write_all(&buf).map_err(io_error(names.1))?;
         }
-        w.flush().map_err(io_error(names.1))?;
         jsonl.flush().map_err(io_error(names.0))?;
-        // The file position is left at the end for any further pushes.
-        file.seek(SeekFrom::End(0)).map_err(&spool_err)?;
-        Ok(())
+        csv.flush().map_err(io_error(names.1))?;
+        self.lines.rewind_to_end()?;
+        self.rows.rewind_to_end()
     }
 
-    /// `results.jsonl` and `findings.csv` with `columns`, in memory, sorted by account and
-    /// region: for object stores, which take whole bodies.
-    pub fn files(&mut self, columns: &[String]) -> Result<[ResultFile; 2], SinkError> {
+    /// `results.jsonl` and `findings.csv`, in memory, sorted by account and region: for
+    /// object stores, which take whole bodies.
+    pub fn files(&mut self) -> Result<[ResultFile; 2], SinkError> {
         let (mut jsonl, mut csv) = (Vec::new(), Vec::new());
         let names = (Path::new(RESULTS_JSONL), Path::new(FINDINGS_CSV));
-        self.write(columns, &mut jsonl, &mut csv, names)?;
+        self.write(&mut jsonl, &mut csv, names)?;
         Ok([
             ResultFile {
                 name: RESULTS_JSONL,
@@ -312,7 +372,7 @@ impl Spool {
     }
 
     /// Writes `results.jsonl` and `findings.csv` into `dir`; returns their paths.
-    pub fn write_dir(&mut self, dir: &Path, plan: &Plan) -> Result<Vec<PathBuf>, SinkError> {
+    pub fn write_dir(&mut self, dir: &Path) -> Result<Vec<PathBuf>, SinkError> {
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         let open = |name: &str| {
             let path = dir.join(name);
@@ -321,8 +381,8 @@ impl Spool {
                 .map_err(io_error(&path))
         };
         let (mut jsonl, jsonl_path) = open(RESULTS_JSONL)?;
-        let (csv, csv_path) = open(FINDINGS_CSV)?;
-        self.write(&columns(plan), &mut jsonl, csv, (&jsonl_path, &csv_path))?;
+        let (mut csv, csv_path) = open(FINDINGS_CSV)?;
+        self.write(&mut jsonl, &mut csv, (&jsonl_path, &csv_path))?;
         Ok(vec![jsonl_path, csv_path])
     }
 
@@ -332,11 +392,10 @@ impl Spool {
         &mut self,
         client: &orgop_aws::AwsClient,
         uri: &str,
-        plan: &Plan,
     ) -> Result<Vec<String>, SinkError> {
         let (bucket, prefix) = s3_location(uri)?;
         let mut written = Vec::new();
-        for f in self.files(&columns(plan))? {
+        for f in self.files()? {
             let key = key_under(prefix, f.name);
             client
                 .put_object(bucket, &key, f.body, f.content_type)
@@ -351,11 +410,15 @@ impl Spool {
         Ok(written)
     }
 
-    /// Deletes the spool file.
+    /// Deletes the spool's two files.
     pub fn remove(self) -> Result<(), SinkError> {
-        let Spool { path, file, .. } = self;
-        drop(file);
-        std::fs::remove_file(&path).map_err(io_error(&path))
+        let Spool { lines, rows, .. } = self;
+        for a in [lines, rows] {
+            let Appender { path, file, .. } = a;
+            drop(file);
+            std::fs::remove_file(&path).map_err(io_error(&path))?;
+        }
+        Ok(())
     }
 }
 
@@ -374,7 +437,7 @@ fn s3_location(uri: &str) -> Result<(&str, &str), SinkError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use orgop_exec::{Finding, ItemError};
+    use orgop_exec::{Finding, ItemError, Status};
     use orgop_plan::contract::Item;
 
     fn item(account: &str, name: &str, region: &str) -> Item {
@@ -418,12 +481,16 @@ mod tests {
         ];
         let tmp = orgop_testkit::TempDir::new("spool-test");
         let dir = tmp.path();
-        let mut spool = Spool::create(dir.join("spool.jsonl")).unwrap();
+        let cols = vec!["size_gib".to_string()];
+        let mut spool = Spool::create(dir.join("spool.jsonl"), cols.clone()).unwrap();
         for r in results.iter().cloned() {
             spool.push(r);
         }
-        let cols = vec!["size_gib".to_string()];
-        let [j, c] = spool.files(&cols).unwrap();
+        assert!(
+            dir.join("spool.csv").exists(),
+            "the rows' spool is beside it"
+        );
+        let [j, c] = spool.files().unwrap();
         assert_eq!((j.name, c.name), (RESULTS_JSONL, FINDINGS_CSV));
         let (j, c) = (j.body, c.body);
 
@@ -436,11 +503,12 @@ mod tests {
 
         // More results after a write are kept, and a second write has them all.
         spool.push(ok("000000000000", "us-east-1", &["vol-0"]));
-        let [j, _] = spool.files(&cols).unwrap();
+        let [j, c] = spool.files().unwrap();
+        assert_eq!(String::from_utf8(c.body).unwrap().lines().count(), 5);
         let j = String::from_utf8(j.body).unwrap();
         assert_eq!(j.lines().count(), 5);
         assert!(j.starts_with(r#"{"account_id":"000000000000""#), "{j}");
         spool.remove().unwrap();
-        assert!(!dir.join("spool.jsonl").exists());
+        assert!(!dir.join("spool.jsonl").exists() && !dir.join("spool.csv").exists());
     }
 }

@@ -131,9 +131,13 @@ async fn every_active_account_and_region_is_accounted_for() {
     );
 
     let out = root.join("out");
-    let mut spool = sink::Spool::create(out.join(".results.spool.jsonl")).unwrap();
+    let mut spool = sink::Spool::create(
+        out.join(".results.spool.jsonl"),
+        sink::columns(&lowered().plan),
+    )
+    .unwrap();
     results.iter().cloned().for_each(|r| spool.push(r));
-    let files = spool.write_dir(&out, &lowered().plan).unwrap();
+    let files = spool.write_dir(&out).unwrap();
     let jsonl = std::fs::read_to_string(&files[0]).unwrap();
     assert_eq!(jsonl.lines().count(), 8);
     let first: Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
