@@ -48,11 +48,18 @@ impl Default for Timeouts {
 
 /// A pooled HTTPS/HTTP client: the one every AWS call goes through, also usable for plain
 /// unsigned requests (a chat webhook).
+///
+/// Plain `http://` endpoints (emulators, proxies) go through a client without TLS; the TLS
+/// client, and the system's CA certificates it loads, are made on the first `https://`
+/// request, as the AWS SDKs and urllib3 do.
 #[derive(Clone)]
 pub struct Transport {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+    http: Client<HttpConnector, Full<Bytes>>,
+    https: Arc<std::sync::OnceLock<HttpsClient>>,
     timeouts: Timeouts,
 }
+
+type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
 
 fn tls_config() -> rustls::ClientConfig {
     let mut roots = rustls::RootCertStore::empty();
@@ -69,22 +76,38 @@ fn tls_config() -> rustls::ClientConfig {
         .with_no_client_auth()
 }
 
+fn connector(timeouts: &Timeouts) -> HttpConnector {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(timeouts.connect));
+    http.set_nodelay(true);
+    http
+}
+
 impl Transport {
-    /// A transport with its own connection pool.
+    /// A transport with its own connection pools.
     pub fn new(timeouts: Timeouts) -> Transport {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(timeouts.connect));
-        http.set_nodelay(true);
-        let https = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_tls_config(tls_config())
-            .https_or_http()
-            .enable_http1()
-            .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build(https);
-        Transport { client, timeouts }
+        Transport {
+            http: Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(60))
+                .build(connector(&timeouts)),
+            https: Arc::new(std::sync::OnceLock::new()),
+            timeouts,
+        }
+    }
+
+    fn https(&self) -> &HttpsClient {
+        self.https.get_or_init(|| {
+            let mut http = connector(&self.timeouts);
+            http.enforce_http(false);
+            let https = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(tls_config())
+                .https_or_http()
+                .enable_http1()
+                .wrap_connector(http);
+            Client::builder(TokioExecutor::new())
+                .pool_idle_timeout(Duration::from_secs(60))
+                .build(https)
+        })
     }
 
     /// Sends one request and reads the whole response.
@@ -94,7 +117,12 @@ impl Transport {
     ) -> Result<orgop_awswire::HttpResponse, TransportError> {
         let req = req.map(|b| Full::new(Bytes::from(b)));
         let read = self.timeouts.read;
-        let resp = tokio::time::timeout(read + self.timeouts.connect, self.client.request(req))
+        let response = if req.uri().scheme() == Some(&http::uri::Scheme::HTTP) {
+            self.http.request(req)
+        } else {
+            self.https().request(req)
+        };
+        let resp = tokio::time::timeout(read + self.timeouts.connect, response)
             .await
             .map_err(|_| TransportError::Timeout(read))?
             .map_err(|e| {
