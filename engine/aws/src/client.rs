@@ -267,7 +267,15 @@ impl CallError {
             CallError::UnknownService(_)
                 | CallError::UnknownOperation { .. }
                 | CallError::Validation { .. }
-                | CallError::ModelFile(_)
+        ) || self.is_invalid_request()
+    }
+
+    /// The request could not be made (model, endpoint, region, serialization, waiter):
+    /// the errors reported as `InvalidRequest`, all before anything was sent.
+    fn is_invalid_request(&self) -> bool {
+        matches!(
+            self,
+            CallError::ModelFile(_)
                 | CallError::Model { .. }
                 | CallError::Endpoint(_)
                 | CallError::Region(_)
@@ -296,18 +304,12 @@ impl CallError {
             CallError::UnknownService(_) => Code::UnknownService.name(),
             CallError::UnknownOperation { .. } => Code::UnknownOperation.name(),
             CallError::Validation { .. } => Code::ValidationError.name(),
-            CallError::ModelFile(_)
-            | CallError::Model { .. }
-            | CallError::Endpoint(_)
-            | CallError::Region(_)
-            | CallError::Serialize { .. }
-            | CallError::Request { .. }
-            | CallError::UnknownWaiter(_)
-            | CallError::Body { .. } => Code::InvalidRequest.name(),
             CallError::Transport { .. } => Code::Transport.name(),
             CallError::Credentials(CredentialsError::AssumeRole { code, .. }) => code,
             CallError::Credentials(_) => Code::NoCredentials.name(),
             CallError::Waiter { .. } => Code::WaiterFailed.name(),
+            // The request could not be made (`is_invalid_request`), or an object's body.
+            _ => Code::InvalidRequest.name(),
         }
     }
 }
