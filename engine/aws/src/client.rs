@@ -350,6 +350,31 @@ impl std::fmt::Debug for AwsClient {
     }
 }
 
+/// What a call's attempts share (see [`AwsClient::dispatch`]).
+struct Dispatch<'p> {
+    svc: &'p Service,
+    op: &'p orgop_awswire::Operation,
+    params: &'p Value,
+    region: String,
+    sign: bool,
+    endpoint: Endpoint,
+    request: orgop_awswire::HttpRequest,
+    url: String,
+    host: String,
+    /// An S3 region redirect was followed already (once per call).
+    redirected: bool,
+}
+
+/// How one attempt ended.
+enum Answer {
+    /// A result, with the HTTP status.
+    Parsed(Value, u16),
+    /// An error the service answered.
+    Failed(AwsError),
+    /// No answer: the connection failed or timed out.
+    Unreached(TransportError),
+}
+
 /// A prepared call: everything resolved and checked, nothing sent.
 struct Prepared {
     service: Arc<Service>,
@@ -705,7 +730,65 @@ impl AwsClient {
 
     /// Sends a prepared call with retries; returns the parsed output and HTTP status.
     async fn send(&self, target: &Target, prepared: &Prepared) -> Result<(Value, u16), CallError> {
-        let svc = &prepared.service;
+        let mut call = self.dispatch(target, prepared)?;
+        let key = BucketKey {
+            account: target.account_id.clone(),
+            region: call.region.clone(),
+            service: call.svc.name.clone(),
+        };
+        let bucket = self.inner.limiters.bucket(key.clone());
+        let quota = self.inner.limiters.retry_quota(key);
+        let retry = self.inner.retry;
+        let mut attempts = 0u32;
+        loop {
+            attempts += 1;
+            match self.attempt(target, &mut call, &bucket).await? {
+                Answer::Parsed(v, status) => {
+                    bucket.on_success();
+                    quota.on_success();
+                    return Ok((v, status));
+                }
+                Answer::Failed(error) => {
+                    let (kind, fresh_try) = self.failure_kind(target, &call, &error, attempts);
+                    if kind == FailureKind::Throttling {
+                        bucket.on_throttle();
+                    }
+                    if !(fresh_try
+                        || (retry.should_retry(kind, attempts) && quota.try_acquire(kind)))
+                    {
+                        let api = ApiError {
+                            service: call.svc.name.clone(),
+                            operation: call.op.name.clone(),
+                            error,
+                        };
+                        return Err(final_api_error(api, kind, attempts));
+                    }
+                }
+                Answer::Unreached(error) => {
+                    let kind = FailureKind::Transport;
+                    if !(retry.should_retry(kind, attempts) && quota.try_acquire(kind)) {
+                        return Err(CallError::Transport {
+                            service: call.svc.name.clone(),
+                            operation: call.op.name.clone(),
+                            error,
+                            attempts,
+                        });
+                    }
+                }
+            }
+            tokio::time::sleep(retry.backoff(attempts)).await;
+        }
+    }
+
+    /// Everything a call's attempts share: the region, the endpoint, the serialized request
+    /// and its URL. Fails, before anything is sent, on a bad region, an endpoint that cannot
+    /// be resolved or parameters that cannot be serialized.
+    fn dispatch<'p>(
+        &self,
+        target: &Target,
+        prepared: &'p Prepared,
+    ) -> Result<Dispatch<'p>, CallError> {
+        let svc = &*prepared.service;
         let params = &prepared.params;
         let op =
             svc.operation(&prepared.operation)
@@ -721,8 +804,7 @@ impl AwsClient {
         if !valid_region(&region) {
             return Err(CallError::Region(region));
         }
-        let mut endpoint =
-            endpoints::resolve(svc.model.metadata(), &region, &self.inner.overrides)?;
+        let endpoint = endpoints::resolve(svc.model.metadata(), &region, &self.inner.overrides)?;
         let mut request =
             orgop_awswire::serialize(&svc.model, op, params).map_err(|e| CallError::Serialize {
                 service: svc.name.clone(),
@@ -736,99 +818,86 @@ impl AwsClient {
                 .headers
                 .push(("Accept".to_string(), "application/json".to_string()));
         }
-        let (mut url, mut host) = build_url(&svc.name, &endpoint, &request, params)?;
-        let mut redirected = false;
-        let key = BucketKey {
-            account: target.account_id.clone(),
-            region: region.clone(),
-            service: svc.name.clone(),
-        };
-        let bucket = self.inner.limiters.bucket(key.clone());
-        let quota = self.inner.limiters.retry_quota(key);
-        let sign_it = !matches!(op.authtype.as_deref(), Some("none"))
-            && !op.auth.iter().any(|a| a == "smithy.api#noAuth");
-        let retry = self.inner.retry;
-        let mut attempts = 0u32;
+        let (url, host) = build_url(&svc.name, &endpoint, &request, params)?;
+        Ok(Dispatch {
+            svc,
+            op,
+            params,
+            region,
+            sign: !matches!(op.authtype.as_deref(), Some("none"))
+                && !op.auth.iter().any(|a| a == "smithy.api#noAuth"),
+            endpoint,
+            request,
+            url,
+            host,
+            redirected: false,
+        })
+    }
+
+    /// One attempt: credentials, a token from the target's bucket, a fresh signature, the
+    /// request, the parsed answer. An S3 bucket in another region is followed once, within
+    /// the same attempt (botocore's S3RegionRedirector does not count it as a retry either).
+    async fn attempt(
+        &self,
+        target: &Target,
+        call: &mut Dispatch<'_>,
+        bucket: &crate::ratelimit::TokenBucket,
+    ) -> Result<Answer, CallError> {
         loop {
-            attempts += 1;
-            let creds = self.credentials_for(target, &region).await?;
+            let creds = self.credentials_for(target, &call.region).await?;
             bucket.acquire().await;
             let http_req = signed_request(
-                &svc.name,
-                &endpoint,
-                &request,
-                &url,
-                &host,
-                sign_it.then_some((&creds, SystemTime::now())),
+                &call.svc.name,
+                &call.endpoint,
+                &call.request,
+                &call.url,
+                &call.host,
+                call.sign.then_some((&creds, SystemTime::now())),
             )?;
-            match self.inner.transport.send(http_req).await {
-                Ok(resp) => match orgop_awswire::parse(&svc.model, op, &resp) {
-                    Ok(v) => {
-                        bucket.on_success();
-                        quota.on_success();
-                        return Ok((v, resp.status));
-                    }
-                    Err(error) => {
-                        if let Some(bucket_region) =
-                            s3_region_redirect(&svc.name, &resp, &endpoint, redirected)
-                        {
-                            // A bucket in another region: sign for (and, unless the endpoint
-                            // is overridden, send to) its region, once, like botocore's
-                            // S3RegionRedirector. Not counted as a retry.
-                            redirected = true;
-                            let moved = endpoints::resolve(
-                                svc.model.metadata(),
-                                &bucket_region,
-                                &self.inner.overrides,
-                            )?;
-                            endpoint = Endpoint {
-                                signing_region: bucket_region,
-                                ..moved
-                            };
-                            (url, host) = build_url(&svc.name, &endpoint, &request, params)?;
-                            attempts -= 1;
-                            continue;
-                        }
-                        let mut kind = classify_with_model(&svc.model, op, &error);
-                        if kind == FailureKind::Throttling {
-                            bucket.on_throttle();
-                        }
-                        let mut fresh_try = false;
-                        if class_of(&error.code) == Some(ErrorClass::ExpiredCredentials) {
-                            // Credentials expired early (revoked session, clock skew): drop
-                            // the cached ones and try once more with fresh ones, whatever
-                            // the retry policy says.
-                            self.forget_credentials(target, &region);
-                            fresh_try = attempts == 1;
-                            kind = FailureKind::Transient;
-                        }
-                        let api = ApiError {
-                            service: svc.name.clone(),
-                            operation: op.name.clone(),
-                            error,
-                        };
-                        let retry_it = fresh_try
-                            || (retry.should_retry(kind, attempts) && quota.try_acquire(kind));
-                        if !retry_it {
-                            return Err(final_api_error(api, kind, attempts));
-                        }
-                    }
-                },
-                Err(error) => {
-                    if !(retry.should_retry(FailureKind::Transport, attempts)
-                        && quota.try_acquire(FailureKind::Transport))
-                    {
-                        return Err(CallError::Transport {
-                            service: svc.name.clone(),
-                            operation: op.name.clone(),
-                            error,
-                            attempts,
-                        });
-                    }
-                }
-            }
-            tokio::time::sleep(retry.backoff(attempts)).await;
+            let resp = match self.inner.transport.send(http_req).await {
+                Ok(resp) => resp,
+                Err(e) => return Ok(Answer::Unreached(e)),
+            };
+            let error = match orgop_awswire::parse(&call.svc.model, call.op, &resp) {
+                Ok(v) => return Ok(Answer::Parsed(v, resp.status)),
+                Err(error) => error,
+            };
+            let Some(bucket_region) =
+                s3_region_redirect(&call.svc.name, &resp, &call.endpoint, call.redirected)
+            else {
+                return Ok(Answer::Failed(error));
+            };
+            // Sign for (and, unless the endpoint is overridden, send to) the bucket's region.
+            call.redirected = true;
+            let moved = endpoints::resolve(
+                call.svc.model.metadata(),
+                &bucket_region,
+                &self.inner.overrides,
+            )?;
+            call.endpoint = Endpoint {
+                signing_region: bucket_region,
+                ..moved
+            };
+            (call.url, call.host) =
+                build_url(&call.svc.name, &call.endpoint, &call.request, call.params)?;
         }
+    }
+
+    /// How an answered error is retried: its class (codes, then the model's `retryable`
+    /// trait), and whether it earns one fresh try whatever the policy says (credentials that
+    /// expired early: revoked session, clock skew; the cached ones are dropped).
+    fn failure_kind(
+        &self,
+        target: &Target,
+        call: &Dispatch<'_>,
+        error: &AwsError,
+        attempts: u32,
+    ) -> (FailureKind, bool) {
+        if class_of(&error.code) == Some(ErrorClass::ExpiredCredentials) {
+            self.forget_credentials(target, &call.region);
+            return (FailureKind::Transient, attempts == 1);
+        }
+        (classify_with_model(&call.svc.model, call.op, error), false)
     }
 }
 
