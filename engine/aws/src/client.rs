@@ -60,7 +60,15 @@ pub struct ClientOptions {
     pub use_fips: Option<bool>,
     /// Use dual-stack endpoints (else `AWS_USE_DUALSTACK_ENDPOINT` / the profile's).
     pub use_dualstack: Option<bool>,
+    /// The most pages one paginated call may take before it is stopped with an error (else
+    /// `ORGOP_MAX_PAGES`, else [`DEFAULT_MAX_PAGES`]).
+    pub max_pages: Option<u32>,
 }
+
+/// Pages one paginated call may take by default: 10,000 pages of 1,000 items is ten million
+/// resources of one kind in one account and region, past anything real; a service that keeps
+/// answering new tokens is stopped there.
+pub const DEFAULT_MAX_PAGES: u32 = 10_000;
 
 impl Default for ClientOptions {
     fn default() -> Self {
@@ -76,6 +84,7 @@ impl Default for ClientOptions {
             timeouts: Timeouts::default(),
             use_fips: None,
             use_dualstack: None,
+            max_pages: None,
         }
     }
 }
@@ -230,6 +239,17 @@ pub enum CallError {
     /// No credentials, or the role could not be assumed.
     #[error(transparent)]
     Credentials(#[from] CredentialsError),
+    /// A paginated call was stopped: the service repeated a token (it would loop forever), or
+    /// the call passed the page limit.
+    #[error("{service}:{operation}: {problem}")]
+    Pagination {
+        /// botocore service name.
+        service: String,
+        /// Operation name.
+        operation: String,
+        /// What happened.
+        problem: PaginationProblem,
+    },
     /// A waiter reached a failure state, or gave up.
     #[error("waiter {waiter}: {message}")]
     Waiter {
@@ -308,6 +328,7 @@ impl CallError {
             CallError::Credentials(CredentialsError::AssumeRole { code, .. }) => code,
             CallError::Credentials(_) => Code::NoCredentials.name(),
             CallError::Waiter { .. } => Code::WaiterFailed.name(),
+            CallError::Pagination { .. } => Code::PaginationError.name(),
             // The request could not be made (`is_invalid_request`), or an object's body.
             _ => Code::InvalidRequest.name(),
         }
@@ -334,6 +355,7 @@ struct Inner {
     limiters: RateLimiters,
     retry: RetryPolicy,
     transport: Transport,
+    max_pages: u32,
 }
 
 /// The model-driven AWS client. Cheap to clone; share one per run.
@@ -348,6 +370,27 @@ impl std::fmt::Debug for AwsClient {
             .field("default_region", &self.inner.default_region)
             .finish_non_exhaustive()
     }
+}
+
+/// Why a paginated call was stopped.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PaginationProblem {
+    /// The service answered a token it had answered before.
+    #[error(
+        "the service answered the pagination token {token} a second time, after {pages} pages: stopped, since following it would never end"
+    )]
+    RepeatedToken {
+        /// The token(s), as JSON.
+        token: String,
+        /// Pages taken.
+        pages: u32,
+    },
+    /// More pages than the limit.
+    #[error("more than {limit} pages: stopped (raise the limit with ORGOP_MAX_PAGES)")]
+    PageLimit {
+        /// The limit.
+        limit: u32,
+    },
 }
 
 /// What a call's attempts share (see [`AwsClient::dispatch`]).
@@ -438,6 +481,11 @@ impl AwsClient {
                 limiters,
                 retry: opts.retry,
                 transport: Transport::new(opts.timeouts),
+                max_pages: opts
+                    .max_pages
+                    .or_else(|| std::env::var("ORGOP_MAX_PAGES").ok()?.parse().ok())
+                    .unwrap_or(DEFAULT_MAX_PAGES)
+                    .max(1),
             }),
         }
     }
@@ -564,44 +612,84 @@ impl AwsClient {
         enum State {
             Start,
             Next(Value),
+            /// The walk is stopped: this error comes after the last page.
+            Fail(CallError),
             Done,
+        }
+        struct Walk {
+            state: State,
+            /// Pages answered so far.
+            pages: u32,
+            /// The tokens of every page asked for, to stop a service that cycles.
+            seen: std::collections::HashSet<String>,
         }
         let client = self.clone();
         let target = target.clone();
         let service = service.to_string();
         let operation = operation.to_string();
         let first = params;
-        futures_util::stream::unfold(State::Start, move |state| {
+        let start = Walk {
+            state: State::Start,
+            pages: 0,
+            seen: Default::default(),
+        };
+        futures_util::stream::unfold(start, move |mut walk| {
             let client = client.clone();
             let target = target.clone();
             let service = service.clone();
             let operation = operation.clone();
             let first = first.clone();
             async move {
-                let input = match state {
+                let input = match std::mem::replace(&mut walk.state, State::Done) {
                     State::Done => return None,
+                    State::Fail(e) => return Some((Err(e), walk)),
                     State::Start => first,
                     State::Next(v) => v,
                 };
                 let prepared = match client.prepare(&service, &operation, &input) {
                     Ok(p) => p,
-                    Err(e) => return Some((Err(e), State::Done)),
+                    Err(e) => return Some((Err(e), walk)),
                 };
-                match client.send(&target, &prepared).await {
-                    Err(e) => Some((Err(e), State::Done)),
-                    Ok((out, _)) => {
-                        let next = prepared
-                            .service
-                            .paginators
-                            .get(&prepared.operation)
-                            .and_then(|p| p.next_input(&prepared.params, &out));
-                        let state = match next {
-                            Some(n) => State::Next(n),
-                            None => State::Done,
+                let out = match client.send(&target, &prepared).await {
+                    Ok((out, _)) => out,
+                    Err(e) => return Some((Err(e), walk)),
+                };
+                walk.pages += 1;
+                let Some(p) = prepared.service.paginators.get(&prepared.operation) else {
+                    return Some((Ok(out), walk));
+                };
+                let stop = |problem| CallError::Pagination {
+                    service: prepared.service.name.clone(),
+                    operation: prepared.operation.clone(),
+                    problem,
+                };
+                walk.seen.insert(p.tokens_of(&prepared.params).to_string());
+                match p.next_page(&prepared.params, &out) {
+                    orgop_awswire::NextPage::Done => {}
+                    // The page itself is answered; the error comes after it and ends the walk.
+                    orgop_awswire::NextPage::Repeated(token) => {
+                        walk.state = State::Fail(stop(PaginationProblem::RepeatedToken {
+                            token: token.to_string(),
+                            pages: walk.pages,
+                        }));
+                    }
+                    orgop_awswire::NextPage::Input(next) => {
+                        let token = p.tokens_of(&next).to_string();
+                        walk.state = if walk.seen.contains(&token) {
+                            State::Fail(stop(PaginationProblem::RepeatedToken {
+                                token,
+                                pages: walk.pages,
+                            }))
+                        } else if walk.pages >= client.inner.max_pages {
+                            State::Fail(stop(PaginationProblem::PageLimit {
+                                limit: client.inner.max_pages,
+                            }))
+                        } else {
+                            State::Next(next)
                         };
-                        Some((Ok(out), state))
                     }
                 }
+                Some((Ok(out), walk))
             }
         })
     }

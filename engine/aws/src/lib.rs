@@ -45,7 +45,8 @@ pub mod ratelimit;
 pub mod retry;
 
 pub use client::{
-    ApiError, AwsClient, CallError, ClientOptions, Target, sign_request, sign_request_at,
+    ApiError, AwsClient, CallError, ClientOptions, DEFAULT_MAX_PAGES, PaginationProblem, Target,
+    sign_request, sign_request_at,
 };
 pub use credentials::{CredentialsError, RoleSpec};
 pub use endpoints::Endpoint;

@@ -636,3 +636,95 @@ async fn a_silent_server_times_out_and_is_retried() {
     assert!(took >= Duration::from_millis(600), "{took:?}");
     assert!(took < Duration::from_secs(5), "{took:?}");
 }
+
+/// A ListTables page naming `next` as the token to continue from.
+fn tables_page(name: &str, next: &str) -> Answer {
+    Answer::json(
+        200,
+        &json!({"TableNames": [name], "LastEvaluatedTableName": next}).to_string(),
+    )
+}
+
+async fn walk(
+    server: &TestServer,
+    max_pages: Option<u32>,
+) -> Result<Vec<serde_json::Value>, CallError> {
+    let c = AwsClient::from_env(ClientOptions {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(server.url.clone()),
+        credentials: Some(Credentials::new("AKIDTEST", "secret", None, None, "test")),
+        retry: quick_retries(1),
+        rate: RateConfig::new(1000.0, 100.0),
+        max_pages,
+        ..ClientOptions::default()
+    })
+    .await;
+    c.call_pages(
+        &Target::own("us-east-1"),
+        "dynamodb",
+        "ListTables",
+        json!({}),
+        true,
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_repeated_pagination_token_is_an_error_not_a_silent_duplicate() {
+    // The second page answers the token it was sent.
+    let server = TestServer::start(|i, _| tables_page(&format!("tbl{i}"), "tbl0")).await;
+    let err = walk(&server, None).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            CallError::Pagination {
+                problem: orgop_aws::PaginationProblem::RepeatedToken { pages: 2, .. },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(err.code(), "PaginationError");
+    assert_eq!(server.count(), 2);
+}
+
+#[tokio::test]
+async fn a_pagination_cycle_is_stopped() {
+    // Tokens tbl0 -> tbl1 -> tbl0: the third page sends the walk back to a page it asked for.
+    let server = TestServer::start(|i, _| {
+        tables_page(&format!("tbl{i}"), ["tbl0", "tbl1", "tbl0"][i.min(2)])
+    })
+    .await;
+    let err = walk(&server, None).await.unwrap_err();
+    assert!(
+        err.to_string().contains("a second time, after 3 pages"),
+        "{err}"
+    );
+    assert_eq!(server.count(), 3);
+}
+
+#[tokio::test]
+async fn a_service_answering_new_tokens_forever_is_stopped_at_the_page_limit() {
+    let server =
+        TestServer::start(|i, _| tables_page(&format!("tbl{i}"), &format!("tbl{i}"))).await;
+    let err = walk(&server, Some(5)).await.unwrap_err();
+    assert!(
+        matches!(
+            &err,
+            CallError::Pagination {
+                problem: orgop_aws::PaginationProblem::PageLimit { limit: 5 },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("ORGOP_MAX_PAGES"), "{err}");
+    assert_eq!(server.count(), 5, "no page past the limit is asked for");
+    // A walk that ends by itself within the limit is whole.
+    let server = TestServer::start(|i, _| match i {
+        0 => tables_page("aaa", "aaa"),
+        _ => Answer::json(200, r#"{"TableNames":["bbb"]}"#),
+    })
+    .await;
+    assert_eq!(walk(&server, Some(5)).await.unwrap().len(), 2);
+}

@@ -75,7 +75,7 @@ pub use model::{
     ModelError, Operation, Protocol, RetryableTrait, ServiceModel, Shape, ShapeKind, ShapeRef,
     ShapeType, StructureShape, Traits, UnknownName, XmlNamespace, apply_sdk_extras, close_matches,
 };
-pub use paginate::{Paginator, PaginatorError, Paginators};
+pub use paginate::{NextPage, Paginator, PaginatorError, Paginators};
 pub use parse::{parse, request_id};
 pub use serialize::{SerializeError, serialize, serialize_with_token};
 pub use time::Timestamp;

@@ -182,14 +182,45 @@ fn set_path(root: &mut Value, path: &str, value: Value) {
     }
 }
 
+/// What follows a page.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NextPage {
+    /// That was the last page.
+    Done,
+    /// The input for the next page.
+    Input(Value),
+    /// The service answered the token it was just sent: following it would loop forever
+    /// (botocore raises `PaginationError` here). Holds the token(s).
+    Repeated(Value),
+}
+
 impl Paginator {
     /// The input for the next page given the input just sent and its output, or `None` when
-    /// this was the last page.
+    /// this was the last page or the service repeated the token it was sent (see
+    /// [`Paginator::next_page`], which tells the two apart).
     pub fn next_input(&self, input: &Value, output: &Value) -> Option<Value> {
+        match self.next_page(input, output) {
+            NextPage::Input(v) => Some(v),
+            NextPage::Done | NextPage::Repeated(_) => None,
+        }
+    }
+
+    /// The input tokens of `input`, in the paginator's order: what identifies a page.
+    pub fn tokens_of(&self, input: &Value) -> Value {
+        Value::Array(
+            self.input_tokens
+                .iter()
+                .map(|name| input.get(name).cloned().unwrap_or(Value::Null))
+                .collect(),
+        )
+    }
+
+    /// What follows the page `output`, answered to `input`.
+    pub fn next_page(&self, input: &Value, output: &Value) -> NextPage {
         if let Some(e) = &self.more_expr {
             let more = e.search(output).map(|v| v.is_truthy()).unwrap_or(false);
             if !more {
-                return None;
+                return NextPage::Done;
             }
         }
         let tokens: Vec<Value> = self
@@ -198,7 +229,7 @@ impl Paginator {
             .map(|e| search(e, output))
             .collect();
         if tokens.iter().all(is_empty_token) {
-            return None;
+            return NextPage::Done;
         }
         let mut next = match input {
             Value::Object(o) => o.clone(),
@@ -210,7 +241,7 @@ impl Paginator {
             .zip(&tokens)
             .all(|(name, t)| next.get(name).unwrap_or(&Value::Null) == t);
         if repeated {
-            return None;
+            return NextPage::Repeated(Value::Array(tokens));
         }
         for (name, t) in self.input_tokens.iter().zip(tokens) {
             if is_empty_token(&t) {
@@ -219,7 +250,7 @@ impl Paginator {
                 next.insert(name.clone(), t);
             }
         }
-        Some(Value::Object(next))
+        NextPage::Input(Value::Object(next))
     }
 
     /// The result-key expressions (`Volumes`, `Contents`, `CommonPrefixes`).

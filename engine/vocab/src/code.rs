@@ -70,6 +70,8 @@ codes! {
     WaiterFailed = "WaiterFailed",
     /// The client: a response that does not follow the service's protocol.
     ResponseParseError = "ResponseParseError",
+    /// The client: a paginated call was stopped (a repeated token, or the page limit).
+    PaginationError = "PaginationError",
 }
 
 impl Code {
@@ -135,6 +137,7 @@ mod tests {
                 "NoCredentials",
                 "WaiterFailed",
                 "ResponseParseError",
+                "PaginationError",
             ]
         );
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
