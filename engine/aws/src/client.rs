@@ -250,6 +250,16 @@ pub enum CallError {
         /// What happened.
         problem: PaginationProblem,
     },
+    /// No answer within the call's deadline ([`Timeouts::call`]), every attempt included.
+    #[error("{service}:{operation}: no answer within the call deadline of {} s (raise it with ORGOP_CALL_TIMEOUT, in seconds)", .limit.as_secs_f64())]
+    Deadline {
+        /// botocore service name.
+        service: String,
+        /// Operation name.
+        operation: String,
+        /// The deadline.
+        limit: Duration,
+    },
     /// A waiter reached a failure state, or gave up.
     #[error("waiter {waiter}: {message}")]
     Waiter {
@@ -329,6 +339,7 @@ impl CallError {
             CallError::Credentials(_) => Code::NoCredentials.name(),
             CallError::Waiter { .. } => Code::WaiterFailed.name(),
             CallError::Pagination { .. } => Code::PaginationError.name(),
+            CallError::Deadline { .. } => Code::DeadlineExceeded.name(),
             // The request could not be made (`is_invalid_request`), or an object's body.
             _ => Code::InvalidRequest.name(),
         }
@@ -356,6 +367,7 @@ struct Inner {
     retry: RetryPolicy,
     transport: Transport,
     max_pages: u32,
+    call_deadline: Duration,
 }
 
 /// The model-driven AWS client. Cheap to clone; share one per run.
@@ -481,6 +493,12 @@ impl AwsClient {
                 limiters,
                 retry: opts.retry,
                 transport: Transport::new(opts.timeouts),
+                call_deadline: std::env::var("ORGOP_CALL_TIMEOUT")
+                    .ok()
+                    .and_then(|s| s.parse::<f64>().ok())
+                    .filter(|s| *s > 0.0 && s.is_finite())
+                    .map(Duration::from_secs_f64)
+                    .unwrap_or(opts.timeouts.call),
                 max_pages: opts
                     .max_pages
                     .or_else(|| std::env::var("ORGOP_MAX_PAGES").ok()?.parse().ok())
@@ -818,6 +836,24 @@ impl AwsClient {
 
     /// Sends a prepared call with retries; returns the parsed output and HTTP status.
     async fn send(&self, target: &Target, prepared: &Prepared) -> Result<(Value, u16), CallError> {
+        let limit = self.inner.call_deadline;
+        tokio::time::timeout(limit, self.send_with_retries(target, prepared))
+            .await
+            .unwrap_or_else(|_| {
+                Err(CallError::Deadline {
+                    service: prepared.service.name.clone(),
+                    operation: prepared.operation.clone(),
+                    limit,
+                })
+            })
+    }
+
+    /// [`AwsClient::send`] without its deadline: the retry loop.
+    async fn send_with_retries(
+        &self,
+        target: &Target,
+        prepared: &Prepared,
+    ) -> Result<(Value, u16), CallError> {
         let mut call = self.dispatch(target, prepared)?;
         let key = BucketKey {
             account: target.account_id.clone(),

@@ -35,13 +35,18 @@ pub struct Timeouts {
     pub connect: Duration,
     /// Waiting for the response head, and then for the body.
     pub read: Duration,
+    /// One call from start to end, every attempt and backoff included: a server that
+    /// accepts and never answers fails the call by then (`ORGOP_CALL_TIMEOUT`, seconds,
+    /// overrides the default of 60).
+    pub call: Duration,
 }
 
 impl Default for Timeouts {
     fn default() -> Self {
         Timeouts {
             connect: Duration::from_secs(10),
-            read: Duration::from_secs(60),
+            read: Duration::from_secs(30),
+            call: Duration::from_secs(60),
         }
     }
 }

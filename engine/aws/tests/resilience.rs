@@ -23,6 +23,7 @@ async fn client(url: &str, retry: RetryPolicy, rate: RateConfig) -> AwsClient {
         timeouts: Timeouts {
             connect: Duration::from_secs(2),
             read: Duration::from_secs(5),
+            call: Duration::from_secs(30),
         },
         ..ClientOptions::default()
     })
@@ -608,6 +609,7 @@ async fn a_silent_server_times_out_and_is_retried() {
         timeouts: Timeouts {
             connect: Duration::from_millis(200),
             read: Duration::from_millis(300),
+            call: Duration::from_secs(30),
         },
         ..ClientOptions::default()
     })
@@ -727,4 +729,49 @@ async fn a_service_answering_new_tokens_forever_is_stopped_at_the_page_limit() {
     })
     .await;
     assert_eq!(walk(&server, Some(5)).await.unwrap().len(), 2);
+}
+
+#[tokio::test]
+async fn a_silent_server_fails_the_call_at_its_deadline_whatever_the_retries() {
+    let server = TestServer::silent().await;
+    let c = AwsClient::from_env(ClientOptions {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(server.url.clone()),
+        credentials: Some(Credentials::new("AKIDTEST", "secret", None, None, "test")),
+        // Five attempts of 10 s each would take 50 s; the call's deadline stops it first.
+        retry: quick_retries(5),
+        timeouts: Timeouts {
+            connect: Duration::from_millis(200),
+            read: Duration::from_secs(10),
+            call: Duration::from_millis(800),
+        },
+        ..ClientOptions::default()
+    })
+    .await;
+    let started = std::time::Instant::now();
+    let err = c
+        .call(
+            &Target::own("us-east-1"),
+            "dynamodb",
+            "ListTables",
+            json!({}),
+        )
+        .await
+        .unwrap_err();
+    let took = started.elapsed();
+    assert!(matches!(err, CallError::Deadline { .. }), "{err}");
+    assert_eq!(err.code(), "DeadlineExceeded");
+    assert!(err.to_string().contains("ORGOP_CALL_TIMEOUT"), "{err}");
+    assert!(took >= Duration::from_millis(800), "{took:?}");
+    assert!(took < Duration::from_secs(5), "{took:?}");
+}
+
+#[test]
+fn the_default_call_deadline_is_at_most_a_minute() {
+    let t = Timeouts::default();
+    assert!(t.call <= Duration::from_secs(60));
+    assert!(
+        t.connect + t.read <= t.call,
+        "one attempt fits in the deadline"
+    );
 }

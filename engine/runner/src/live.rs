@@ -27,7 +27,7 @@ pub fn api_error(e: &CallError) -> ApiError {
     let kind = match e {
         CallError::AccessDenied(_) => ErrorKind::Denied,
         CallError::Throttled { .. } => ErrorKind::Throttled,
-        CallError::Transport { .. } => ErrorKind::Transport,
+        CallError::Transport { .. } | CallError::Deadline { .. } => ErrorKind::Transport,
         e if e.is_before_send() => ErrorKind::Invalid,
         CallError::Credentials(orgop_aws::CredentialsError::Chain(_)) => ErrorKind::Denied,
         e => orgop_exec::classify(e.code()),

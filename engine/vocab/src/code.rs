@@ -72,6 +72,8 @@ codes! {
     ResponseParseError = "ResponseParseError",
     /// The client: a paginated call was stopped (a repeated token, or the page limit).
     PaginationError = "PaginationError",
+    /// The client: no answer within the call's deadline, every attempt included.
+    DeadlineExceeded = "DeadlineExceeded",
 }
 
 impl Code {
@@ -138,6 +140,7 @@ mod tests {
                 "WaiterFailed",
                 "ResponseParseError",
                 "PaginationError",
+                "DeadlineExceeded",
             ]
         );
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
