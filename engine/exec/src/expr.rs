@@ -109,23 +109,43 @@ fn runtime() -> &'static Runtime {
             &mut rt,
             "age_days",
             vec![ArgumentType::Any],
-            Box::new(|args, _| {
+            Box::new(|args, ctx| {
+                // A missing field is common (not every resource has it): null, not an error.
+                if args[0].is_null() {
+                    return Ok(Arc::new(Variable::Null));
+                }
                 let now = with_ctx(|c| c.now).unwrap_or(0.0);
-                Ok(Arc::new(match timestamp_secs(&args[0]) {
-                    Some(t) => Variable::Number(serde_json::Number::from(
+                match timestamp_secs(&args[0]) {
+                    Some(t) => Ok(Arc::new(Variable::Number(serde_json::Number::from(
                         ((now - t) / 86_400.0).floor() as i64,
+                    )))),
+                    None => Err(fail(
+                        ctx,
+                        format!(
+                            "age_days(): expected a timestamp (RFC 3339 string or epoch \
+                             seconds), got {}",
+                            describe(&args[0])
+                        ),
                     )),
-                    None => Variable::Null,
-                }))
+                }
             }),
         );
         register(
             &mut rt,
             "tag",
             vec![ArgumentType::Any, ArgumentType::String],
-            Box::new(|args, _| {
+            Box::new(|args, ctx| {
                 let key = args[1].as_string().cloned().unwrap_or_default();
-                Ok(tag_value(&args[0], &key).unwrap_or_else(|| Arc::new(Variable::Null)))
+                match tag_value(&args[0], &key) {
+                    Ok(v) => Ok(v.unwrap_or_else(|| Arc::new(Variable::Null))),
+                    Err(()) => Err(fail(
+                        ctx,
+                        format!(
+                            "tag(): expected a tag list ([{{Key, Value}}]) or a map, got {}",
+                            describe(&args[0])
+                        ),
+                    )),
+                }
             }),
         );
         for (name, field) in [("account_id", 0), ("account_name", 1), ("region", 2)] {
@@ -148,18 +168,37 @@ fn runtime() -> &'static Runtime {
     })
 }
 
-/// A tag's value from an AWS tag list (`[{Key, Value}]`, or lowercase `key`/`value`) or map.
-fn tag_value(tags: &Variable, key: &str) -> Option<Rcvar> {
+/// A tag's value from an AWS tag list (`[{Key, Value}]`, or lowercase `key`/`value`) or map:
+/// `Ok(None)` when there is no such tag or no tags at all (null), `Err` when `tags` is
+/// neither (a number, a string, a list of anything but objects).
+fn tag_value(tags: &Variable, key: &str) -> Result<Option<Rcvar>, ()> {
     match tags {
-        Variable::Array(items) => items.iter().find_map(|t| {
-            let obj = t.as_object()?;
-            let k = obj.get("Key").or_else(|| obj.get("key"))?;
-            (k.as_string().map(String::as_str) == Some(key))
-                .then(|| obj.get("Value").or_else(|| obj.get("value")).cloned())
-                .flatten()
-        }),
-        Variable::Object(m) => m.get(key).cloned(),
-        _ => None,
+        Variable::Null => Ok(None),
+        Variable::Array(items) if items.iter().all(|t| t.is_object()) => {
+            Ok(items.iter().find_map(|t| {
+                let obj = t.as_object()?;
+                let k = obj.get("Key").or_else(|| obj.get("key"))?;
+                (k.as_string().map(String::as_str) == Some(key))
+                    .then(|| obj.get("Value").or_else(|| obj.get("value")).cloned())
+                    .flatten()
+            }))
+        }
+        Variable::Object(m) => Ok(m.get(key).cloned()),
+        _ => Err(()),
+    }
+}
+
+/// A value's type for an error message, with the value itself when it is short and scalar.
+fn describe(v: &Variable) -> String {
+    match v {
+        Variable::String(s) if s.chars().count() <= 64 => format!("string {s:?}"),
+        Variable::String(_) => "string".to_string(),
+        Variable::Bool(b) => format!("boolean {b}"),
+        Variable::Array(items) => match items.iter().find(|i| !i.is_object()) {
+            Some(i) => format!("array containing {}", i.get_type()),
+            None => "array".to_string(),
+        },
+        other => other.get_type().to_string(),
     }
 }
 
@@ -278,6 +317,47 @@ mod tests {
                 .unwrap_err()
                 .contains("no such parameter")
         );
+    }
+
+    #[test]
+    fn age_days_of_a_missing_field_is_null_and_of_anything_else_an_error() {
+        let v = json!({"Created": "not a date", "Epoch": 1767225600, "Http": "Thu, 01 Jan 2026 00:00:00 GMT", "Flag": true});
+        let c = ctx();
+        assert_eq!(search("age_days(Missing)", &v, &c).unwrap(), Value::Null);
+        assert_eq!(search("age_days(Epoch)", &v, &c).unwrap(), json!(30));
+        assert_eq!(search("age_days(Http)", &v, &c).unwrap(), json!(30));
+        let e = search("age_days(Created)", &v, &c).unwrap_err();
+        assert!(
+            e.contains(
+                "age_days(): expected a timestamp (RFC 3339 string or epoch seconds), \
+                 got string \"not a date\""
+            ),
+            "{e}"
+        );
+        let e = search("age_days(Flag)", &v, &c).unwrap_err();
+        assert!(e.contains("got boolean true"), "{e}");
+        // An error is not swallowed by a filter: the item fails instead of finding nothing.
+        let e = search("[?age_days(@) > `1`]", &json!(["x"]), &c).unwrap_err();
+        assert!(e.contains("age_days(): expected a timestamp"), "{e}");
+    }
+
+    #[test]
+    fn tag_of_something_that_is_not_tags_is_an_error() {
+        let v = json!({"Tags": [{"key": "env", "value": "prod"}], "Size": 8, "Names": ["a"]});
+        let c = ctx();
+        assert_eq!(search("tag(Tags, 'env')", &v, &c).unwrap(), json!("prod"));
+        assert_eq!(search("tag(Tags, 'nope')", &v, &c).unwrap(), Value::Null);
+        assert_eq!(search("tag(Missing, 'env')", &v, &c).unwrap(), Value::Null);
+        assert_eq!(search("tag(`[]`, 'env')", &v, &c).unwrap(), Value::Null);
+        let e = search("tag(Size, 'env')", &v, &c).unwrap_err();
+        assert!(
+            e.contains("tag(): expected a tag list ([{Key, Value}]) or a map, got number"),
+            "{e}"
+        );
+        let e = search("tag(Names, 'env')", &v, &c).unwrap_err();
+        assert!(e.contains("got array containing string"), "{e}");
+        let e = search("tag(`\"env=prod\"`, 'env')", &v, &c).unwrap_err();
+        assert!(e.contains("got string \"env=prod\""), "{e}");
     }
 
     #[test]

@@ -209,6 +209,39 @@ async fn denied_reads_mark_the_item_denied() {
 }
 
 #[tokio::test]
+async fn a_timestamp_that_is_not_one_fails_the_item_instead_of_finding_nothing() {
+    let tmp = TempDir::new("bad-timestamp");
+    let dir = tmp.path();
+    std::fs::write(
+        dir.join("ec2.DescribeVolumes_1.json"),
+        r#"[{"Volumes": [{"VolumeId": "vol-1", "State": "available", "CreateTime": "not a date"}]}]"#,
+    )
+    .unwrap();
+    let l = lowered("runbooks/unused-ebs.yaml");
+    let r = run_item(
+        &prepared(&l),
+        &item(),
+        &facts(false, json!({"min_age_days": 7})),
+        &ReplayApi::new(dir),
+        &ActionBudget::new(None),
+    )
+    .await;
+    assert_eq!(r.status, Status::Error, "{r:#?}");
+    let e = r.error.unwrap();
+    assert_eq!(
+        (e.code.as_str(), e.step.as_deref()),
+        ("OrgOp.Expression", Some("volumes"))
+    );
+    assert!(
+        e.message
+            .contains("age_days(): expected a timestamp (RFC 3339 string or epoch seconds), got string \"not a date\""),
+        "{}",
+        e.message
+    );
+    assert!(r.findings.is_empty() && r.actions.is_empty());
+}
+
+#[tokio::test]
 async fn caps_and_protected_tags_hold_back_actions() {
     let mut l = lowered("runbooks/unused-ebs.yaml");
     l.plan

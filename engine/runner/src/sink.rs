@@ -1,6 +1,9 @@
 //! Result files: `results.jsonl` (one JSON object per item, the contract in docs/DESIGN.md) and
 //! `findings.csv` (stable columns: account_id, account_name, region, resource_id, then the
-//! report's columns in the runbook's order). Both are sorted by account and region.
+//! report's columns in the runbook's order). Both are sorted by account and region. A CSV
+//! cell of text starting with `=`, `+`, `-`, `@`, a tab or a carriage return gets a leading
+//! `'` so a spreadsheet shows it instead of running it as a formula (OWASP's CSV injection
+//! advice); JSON numbers such as `-5` are written as they are.
 //!
 //! A run of any size goes through a [`Spool`]: each result is appended to a file as it is
 //! done and only its place is remembered, so memory does not grow with the organization and
@@ -105,8 +108,18 @@ fn jsonl(results: &[ItemResult]) -> String {
 fn cell(v: &Value) -> String {
     match v {
         Value::Null => String::new(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => text_cell(s),
+        // A number (`-5`) is not a formula, and other JSON starts with `{`, `[`, `t`, `f`.
         other => other.to_string(),
+    }
+}
+
+/// Text as a CSV cell: a leading `'` when a spreadsheet would read it as a formula.
+fn text_cell(s: &str) -> String {
+    if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
     }
 }
 
@@ -130,9 +143,9 @@ fn csv_rows<W: Write>(
 ) -> Result<(), csv::Error> {
     for f in &r.findings {
         let mut row = vec![
-            r.account_id.clone(),
-            r.account_name.clone(),
-            r.region.clone(),
+            text_cell(&r.account_id),
+            text_cell(&r.account_name),
+            text_cell(&r.region),
             cell(&f.resource_id),
         ];
         row.extend(
@@ -510,5 +523,65 @@ mod tests {
         assert!(j.starts_with(r#"{"account_id":"000000000000""#), "{j}");
         spool.remove().unwrap();
         assert!(!dir.join("spool.jsonl").exists() && !dir.join("spool.csv").exists());
+    }
+
+    #[test]
+    fn text_a_spreadsheet_would_run_as_a_formula_is_quoted() {
+        let mut r = ok("111111111111", "us-east-1", &[]);
+        r.account_name = "=cmd".into();
+        let cols: Vec<String> = ["link", "plus", "minus", "at", "tab", "cr", "n", "plain"]
+            .iter()
+            .map(|c| c.to_string())
+            .collect();
+        r.findings = vec![Finding {
+            resource_id: Value::from("-vol"),
+            columns: [
+                ("link", Value::from("=HYPERLINK(\"http://x\",\"y\")")),
+                ("plus", Value::from("+1")),
+                ("minus", Value::from("-x")),
+                ("at", Value::from("@SUM(A1)")),
+                ("tab", Value::from("\tx")),
+                ("cr", Value::from("\rx")),
+                ("n", Value::from(-5)),
+                ("plain", Value::from("vol-1 = 8")),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        }];
+        let out = csv(&cols, std::slice::from_ref(&r));
+        let row: Vec<String> = csv::Reader::from_reader(out.as_bytes())
+            .records()
+            .next()
+            .unwrap()
+            .unwrap()
+            .iter()
+            .map(String::from)
+            .collect();
+        assert_eq!(
+            row,
+            [
+                "111111111111",
+                "'=cmd",
+                "us-east-1",
+                "'-vol",
+                "'=HYPERLINK(\"http://x\",\"y\")",
+                "'+1",
+                "'-x",
+                "'@SUM(A1)",
+                "'\tx",
+                "'\rx",
+                "-5",
+                "vol-1 = 8",
+            ]
+        );
+
+        // The spool writes the same escaped rows.
+        let tmp = orgop_testkit::TempDir::new("spool-escape-test");
+        let mut spool = Spool::create(tmp.path().join("spool.jsonl"), cols.clone()).unwrap();
+        spool.push(r);
+        let [_, c] = spool.files().unwrap();
+        assert_eq!(String::from_utf8(c.body).unwrap(), out);
+        spool.remove().unwrap();
     }
 }
