@@ -16,8 +16,8 @@ Without --apply, actions are planned and reported, never sent.
 
 Writes DIR/results.jsonl (one JSON object per account x region: account_id, account_name,
 region, status ok|denied|error|skipped, error, findings, actions, calls, duration_ms) and
-DIR/findings.csv (account_id, account_name, region, resource_id, then the report's columns),
-both sorted by account and region. Each item is appended to DIR/.results.spool.jsonl (its
+DIR/findings.csv (account_id, account_name, region, resource_id, then the report's columns;
+text a spreadsheet would run as a formula starts with '), both sorted by account and region. Each item is appended to DIR/.results.spool.jsonl (its
 findings' CSV rows to DIR/.results.spool.csv) as it finishes (kept if the run is
 interrupted, removed once the two files are written).
 With --out s3://BUCKET/PREFIX both go to S3 instead, with your own credentials.
