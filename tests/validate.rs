@@ -178,3 +178,30 @@ fn the_readme_example_runbook_is_valid() {
     assert!(!report.has_errors(), "{:#?}", report.diagnostics);
     assert!(report.lowered.is_some());
 }
+
+#[test]
+fn a_file_that_is_not_utf8_is_reported_and_the_others_still_checked() {
+    let dir = TempDir::new("not-utf8");
+    // `a.yaml` sorts first: before, its read error stopped validate before `b.yaml`.
+    std::fs::write(dir.path().join("a.yaml"), b"name: x\nbad: \xff\xfe\n").unwrap();
+    std::fs::write(dir.path().join("b.yaml"), "name: [unclosed\n").unwrap();
+    let root = dir.path().to_string_lossy().replace('\\', "/");
+    let out = orgop(&["validate", &root]);
+    let err = stderr(&out);
+    // An unreadable file is an I/O error (README: 2 usage or I/O error)...
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{root}/a.yaml:2:6: not UTF-8 text (byte 13)")),
+        "{err}"
+    );
+    // ...and the other file's problems are still printed.
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with(&format!("{root}/b.yaml:"))),
+        "{err}"
+    );
+    assert!(
+        err.contains("checked 2 runbooks: 0 valid, 2 invalid"),
+        "{err}"
+    );
+}

@@ -176,7 +176,11 @@ pub fn run(a: RunArgs) -> std::io::Result<u8> {
     };
     let Some(lowered) = checked.reports.first().and_then(|r| r.lowered.clone()) else {
         render::report(&checked, "text")?;
-        return Ok(EXIT_INVALID);
+        return Ok(if checked.unreadable > 0 {
+            EXIT_USAGE
+        } else {
+            EXIT_INVALID
+        });
     };
     let params = match parse_params(&lowered.plan.params, &a.params) {
         Ok(p) => p,
