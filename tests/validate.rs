@@ -205,3 +205,36 @@ fn a_file_that_is_not_utf8_is_reported_and_the_others_still_checked() {
         "{err}"
     );
 }
+
+#[test]
+fn a_huge_one_line_file_gets_a_short_excerpt() {
+    // Before, the excerpt printed the whole line: a 52 MB line made 104 MB of stderr.
+    let dir = TempDir::new("huge-line");
+    let path = dir.path().join("huge.yaml");
+    let text = format!(
+        "{{name: huge, description: \"{}\", ]}}\n",
+        "x".repeat(1 << 20)
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = orgop(&["validate", path.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        &err[..err.len().min(2000)]
+    );
+    assert!(err.len() < 10_000, "{} bytes of stderr", err.len());
+    assert!(err.contains(": invalid YAML: "), "{err}");
+    // The caret stands under the character the error is at: the `]`.
+    let lines: Vec<&str> = err.lines().collect();
+    let caret = lines.iter().position(|l| l.contains('^')).expect("a caret");
+    let col = lines[caret].find('^').unwrap();
+    let source = lines[caret - 1];
+    assert!(source.contains('…'), "{source}");
+    assert_eq!(
+        source.chars().nth(lines[caret][..col].chars().count()),
+        Some(']'),
+        "{err}"
+    );
+}
