@@ -178,3 +178,63 @@ fn the_readme_example_runbook_is_valid() {
     assert!(!report.has_errors(), "{:#?}", report.diagnostics);
     assert!(report.lowered.is_some());
 }
+
+#[test]
+fn a_file_that_is_not_utf8_is_reported_and_the_others_still_checked() {
+    let dir = TempDir::new("not-utf8");
+    // `a.yaml` sorts first: before, its read error stopped validate before `b.yaml`.
+    std::fs::write(dir.path().join("a.yaml"), b"name: x\nbad: \xff\xfe\n").unwrap();
+    std::fs::write(dir.path().join("b.yaml"), "name: [unclosed\n").unwrap();
+    let root = dir.path().to_string_lossy().replace('\\', "/");
+    let out = orgop(&["validate", &root]);
+    let err = stderr(&out);
+    // An unreadable file is an I/O error (README: 2 usage or I/O error)...
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!("{root}/a.yaml:2:6: not UTF-8 text (byte 13)")),
+        "{err}"
+    );
+    // ...and the other file's problems are still printed.
+    assert!(
+        err.lines()
+            .any(|l| l.starts_with(&format!("{root}/b.yaml:"))),
+        "{err}"
+    );
+    assert!(
+        err.contains("checked 2 runbooks: 0 valid, 2 invalid"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_huge_one_line_file_gets_a_short_excerpt() {
+    // Before, the excerpt printed the whole line: a 52 MB line made 104 MB of stderr.
+    let dir = TempDir::new("huge-line");
+    let path = dir.path().join("huge.yaml");
+    let text = format!(
+        "{{name: huge, description: \"{}\", ]}}\n",
+        "x".repeat(1 << 20)
+    );
+    std::fs::write(&path, text).unwrap();
+    let out = orgop(&["validate", path.to_str().unwrap()]);
+    let err = stderr(&out);
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "{}",
+        &err[..err.len().min(2000)]
+    );
+    assert!(err.len() < 10_000, "{} bytes of stderr", err.len());
+    assert!(err.contains(": invalid YAML: "), "{err}");
+    // The caret stands under the character the error is at: the `]`.
+    let lines: Vec<&str> = err.lines().collect();
+    let caret = lines.iter().position(|l| l.contains('^')).expect("a caret");
+    let col = lines[caret].find('^').unwrap();
+    let source = lines[caret - 1];
+    assert!(source.contains('…'), "{source}");
+    assert_eq!(
+        source.chars().nth(lines[caret][..col].chars().count()),
+        Some(']'),
+        "{err}"
+    );
+}

@@ -547,3 +547,69 @@ fn suggest_call(text: &str) -> Option<String> {
             .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
     ok.then(|| format!("{service}:{op}")).filter(|s| s != text)
 }
+
+#[cfg(test)]
+mod tests {
+    use orgop_syntax::ids;
+
+    /// The `is_*` functions `orgop run` uses on its flags accept exactly what the schema's
+    /// patterns accept.
+    #[test]
+    fn id_functions_agree_with_the_schema_patterns() {
+        let samples = [
+            "",
+            "us",
+            "us-1",
+            "us-east",
+            "us-east-1",
+            "eu-central-2",
+            "us-gov-west-1",
+            "cn-north-1",
+            "ap-southeast-10",
+            "US-EAST-1",
+            "US_EAST",
+            "us-east-1a",
+            "use-east-1",
+            "us--1",
+            "us-east-1-",
+            "-us-east-1",
+            "us-éast-1",
+            "us-east-١",
+            "012345678901",
+            "12345",
+            "1234567890123",
+            "12345678901a",
+            "ou-ab12-cd34ef56",
+            "r-ab12",
+            "ou-abcd-12345678",
+            "ou-",
+            "ou-ab1-cd34ef56",
+            "ou-ab12-cd34ef5",
+            "ou-ab12",
+            "OU-ab12-cd34ef56",
+            "r-ab1",
+            "r-",
+            "ou-ab12-cd34ef56-x",
+            "x-ab12",
+            "r-0123456789abcdef0123456789abcdef",
+            "r-0123456789abcdef0123456789abcdef0",
+        ];
+        type Rule = (&'static str, fn(&str) -> bool);
+        let rules: [Rule; 3] = [
+            (ids::REGION_PATTERN, ids::is_region),
+            (ids::ACCOUNT_ID_PATTERN, ids::is_account_id),
+            (ids::OU_ID_PATTERN, ids::is_ou_id),
+        ];
+        for (pattern, f) in rules {
+            let v = jsonschema::draft202012::new(&serde_json::json!({"pattern": pattern}))
+                .expect("pattern compiles");
+            for s in samples {
+                assert_eq!(
+                    v.is_valid(&serde_json::json!(s)),
+                    f(s),
+                    "{pattern} on {s:?}"
+                );
+            }
+        }
+    }
+}

@@ -10,6 +10,9 @@ pub struct Checked {
     pub reports: Vec<FileReport>,
     /// File name -> text.
     pub sources: BTreeMap<String, String>,
+    /// How many files could not be read (or are not UTF-8 text): each has a report with one
+    /// error saying why, and the command ends with the I/O error status.
+    pub unreadable: usize,
 }
 
 /// The runbook files named by `paths`: files as given, folders searched recursively for
@@ -58,9 +61,26 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Checked, String> {
     let mut reports = Vec::new();
     let mut sources = BTreeMap::new();
     let mut names: BTreeMap<String, String> = BTreeMap::new();
+    let mut unreadable = 0;
     for f in files {
         let name = f.to_string_lossy().replace('\\', "/");
-        let text = std::fs::read_to_string(&f).map_err(|e| format!("{name}: {e}"))?;
+        let text = match read_text(&f) {
+            Ok(t) => t,
+            Err((span, message, lossy)) => {
+                // The other files are still checked; this one is reported with them.
+                unreadable += 1;
+                reports.push(orgop_check::FileReport {
+                    diagnostics: vec![Diagnostic::error(&name, span, message)],
+                    file: name.clone(),
+                    runbook: None,
+                    lowered: None,
+                });
+                if let Some(lossy) = lossy {
+                    sources.insert(name, lossy);
+                }
+                continue;
+            }
+        };
         let mut report = orgop_check::check_source(&name, &text);
         if let Some(rb) = &report.runbook {
             if let Some(other) = names.get(&rb.name) {
@@ -82,5 +102,29 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Checked, String> {
         sources.insert(name, text);
         reports.push(report);
     }
-    Ok(Checked { reports, sources })
+    Ok(Checked {
+        reports,
+        sources,
+        unreadable,
+    })
+}
+
+/// A file's text; else where and why it cannot be had, with the text made readable (invalid
+/// bytes replaced) when it was read but is not UTF-8, for the excerpt.
+fn read_text(f: &Path) -> Result<String, (Span, String, Option<String>)> {
+    let bytes =
+        std::fs::read(f).map_err(|e| (Span::point(1, 1), format!("cannot read: {e}"), None))?;
+    String::from_utf8(bytes).map_err(|e| {
+        let bytes = e.as_bytes();
+        let at = e.utf8_error().valid_up_to();
+        // The prefix is valid UTF-8: the bad byte's line and column, in characters.
+        let before = std::str::from_utf8(&bytes[..at]).unwrap_or_default();
+        let line = before.matches('\n').count() + 1;
+        let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
+        (
+            Span::point(line, col),
+            format!("not UTF-8 text (byte {at})"),
+            Some(String::from_utf8_lossy(bytes).into_owned()),
+        )
+    })
 }

@@ -128,7 +128,13 @@ fn validate(paths: &[PathBuf], format: &str) -> std::io::Result<u8> {
         }
     };
     let invalid = render::report(&checked, format)?;
-    Ok(if invalid { EXIT_INVALID } else { EXIT_OK })
+    Ok(if checked.unreadable > 0 {
+        EXIT_USAGE
+    } else if invalid {
+        EXIT_INVALID
+    } else {
+        EXIT_OK
+    })
 }
 
 fn compile(paths: &[PathBuf], out: &Path, format: &str) -> std::io::Result<u8> {
@@ -141,7 +147,11 @@ fn compile(paths: &[PathBuf], out: &Path, format: &str) -> std::io::Result<u8> {
     };
     if render::report(&checked, format)? {
         eprintln!("orgop: nothing written: fix the runbooks above first");
-        return Ok(EXIT_INVALID);
+        return Ok(if checked.unreadable > 0 {
+            EXIT_USAGE
+        } else {
+            EXIT_INVALID
+        });
     }
     if let Err(e) = std::fs::create_dir_all(out) {
         eprintln!("orgop: cannot create {}: {e}", out.display());

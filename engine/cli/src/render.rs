@@ -72,11 +72,12 @@ pub fn render(d: &Diagnostic, source: Option<&str>) -> String {
             1
         };
         let len = len.min(text.chars().count().saturating_sub(col - 1).max(1));
+        let (text, caret_at, len) = excerpt(text, col.saturating_sub(1), len);
         out.push_str(&format!(
             "\n{:width$} |\n{line} | {text}\n{:width$} | {}{}",
             "",
             "",
-            " ".repeat(col.saturating_sub(1)),
+            " ".repeat(caret_at),
             "^".repeat(len)
         ));
     }
@@ -84,4 +85,63 @@ pub fn render(d: &Diagnostic, source: Option<&str>) -> String {
         out.push_str(&format!("\n  hint: {h}"));
     }
     out
+}
+
+/// At most this many characters of a source line are shown (a one-line file can be megabytes).
+const EXCERPT_CHARS: usize = 120;
+
+/// The part of `text` around character `at` that is shown, with `…` where it was cut, and the
+/// caret's column and length (in characters) within that part.
+fn excerpt(text: &str, at: usize, len: usize) -> (std::borrow::Cow<'_, str>, usize, usize) {
+    let n = text.chars().count();
+    if n <= EXCERPT_CHARS {
+        return (text.into(), at, len);
+    }
+    let start = at.saturating_sub(EXCERPT_CHARS / 2).min(n - EXCERPT_CHARS);
+    let end = start + EXCERPT_CHARS;
+    // Character indexes to byte offsets: slicing at them keeps UTF-8 whole.
+    let byte = |i: usize| text.char_indices().nth(i).map_or(text.len(), |(b, _)| b);
+    let (from, to) = (byte(start), byte(end));
+    let mut shown = String::with_capacity(to - from + 6);
+    if start > 0 {
+        shown.push('…');
+    }
+    shown.push_str(&text[from..to]);
+    if end < n {
+        shown.push('…');
+    }
+    let caret_at = at - start + usize::from(start > 0);
+    let len = len.min(end.saturating_sub(at)).max(1);
+    (shown.into(), caret_at, len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn short_lines_are_shown_whole() {
+        assert_eq!(excerpt("a: b", 3, 1), ("a: b".into(), 3, 1));
+    }
+
+    #[test]
+    fn long_lines_are_cut_around_the_caret_on_char_boundaries() {
+        let text = format!("{}X{}", "é".repeat(500), "ü".repeat(500));
+        let (shown, at, len) = excerpt(&text, 500, 3);
+        assert_eq!(shown.chars().count(), EXCERPT_CHARS + 2);
+        assert!(shown.starts_with('…') && shown.ends_with('…'));
+        assert_eq!(shown.chars().nth(at), Some('X'));
+        assert_eq!(len, 3);
+        // At the very end: only the front is cut, the caret is on the last character.
+        let (shown, at, _) = excerpt(&text, 1000, 1);
+        assert!(shown.starts_with('…') && !shown.ends_with('…'));
+        assert_eq!(shown.chars().nth(at), Some('ü'));
+        // Past the end (an error at the end of the line): the caret follows the text.
+        let (shown, at, _) = excerpt(&text, 1001, 1);
+        assert_eq!(at, shown.chars().count());
+        // At the start: only the back is cut.
+        let (shown, at, _) = excerpt(&text, 0, 1);
+        assert!(!shown.starts_with('…') && shown.ends_with('…'));
+        assert_eq!(at, 0);
+    }
 }

@@ -124,8 +124,49 @@ fn parse_params(
     }
 }
 
+/// Every `--regions`, `--accounts`, `--exclude-accounts` and `--ou` value that is not the shape
+/// the runbook checker accepts in `targets` (the same rule, `orgop_syntax::ids`), one message
+/// each: an empty or misspelt value would otherwise become an item, or a filter, and reach AWS.
+fn bad_target_flags(a: &RunArgs) -> Vec<String> {
+    use orgop_syntax::ids::{is_account_id, is_ou_id, is_region};
+    const ACCOUNT: &str = "is not an AWS account id (12 digits)";
+    let mut errors = Vec::new();
+    let mut check = |flag: &str, values: Option<&Vec<String>>, ok: fn(&str) -> bool, what: &str| {
+        for v in values.into_iter().flatten().filter(|v| !ok(v)) {
+            errors.push(format!("{flag}: {v:?} {what}"));
+        }
+    };
+    check(
+        "--regions",
+        a.regions.as_ref(),
+        is_region,
+        "is not a region name (regions look like `us-east-1`)",
+    );
+    check("--accounts", a.accounts.as_ref(), is_account_id, ACCOUNT);
+    check(
+        "--exclude-accounts",
+        Some(&a.exclude_accounts),
+        is_account_id,
+        ACCOUNT,
+    );
+    check(
+        "--ou",
+        a.ou.as_ref(),
+        is_ou_id,
+        "is not an organizational unit id (`ou-ab12-cd34ef56`, or the root `r-ab12`)",
+    );
+    errors
+}
+
 /// Entry point. `Err` only when writing to stdout fails.
 pub fn run(a: RunArgs) -> std::io::Result<u8> {
+    let bad = bad_target_flags(&a);
+    if !bad.is_empty() {
+        for e in bad {
+            eprintln!("orgop: {e}");
+        }
+        return Ok(EXIT_USAGE);
+    }
     let checked = match load_all(std::slice::from_ref(&a.runbook)) {
         Ok(c) => c,
         Err(e) => {
@@ -135,7 +176,11 @@ pub fn run(a: RunArgs) -> std::io::Result<u8> {
     };
     let Some(lowered) = checked.reports.first().and_then(|r| r.lowered.clone()) else {
         render::report(&checked, "text")?;
-        return Ok(EXIT_INVALID);
+        return Ok(if checked.unreadable > 0 {
+            EXIT_USAGE
+        } else {
+            EXIT_INVALID
+        });
     };
     let params = match parse_params(&lowered.plan.params, &a.params) {
         Ok(p) => p,

@@ -11,6 +11,7 @@
 #![deny(missing_docs)]
 
 mod diagnostic;
+pub mod ids;
 mod load;
 pub mod model;
 mod span;

@@ -74,15 +74,15 @@ pub struct Targets {
     /// Organizational units (or the root, `r-...`) whose accounts are targeted, walked
     /// recursively. With neither this nor `accounts`, every ACTIVE account is targeted.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(pattern("^(ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}|r-[0-9a-z]{4,32})$")))]
+    #[schemars(inner(pattern(crate::ids::OU_ID_PATTERN)))]
     pub organizational_units: Vec<String>,
     /// Account ids to include.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(pattern("^[0-9]{12}$")))]
+    #[schemars(inner(pattern(crate::ids::ACCOUNT_ID_PATTERN)))]
     pub accounts: Vec<String>,
     /// Account ids never to run in, even when an OU or the whole organization includes them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    #[schemars(inner(pattern("^[0-9]{12}$")))]
+    #[schemars(inner(pattern(crate::ids::ACCOUNT_ID_PATTERN)))]
     pub exclude_accounts: Vec<String>,
     /// Only accounts whose Organizations tags match: tag key -> value, or a list of values
     /// (any of them). All keys must match.
@@ -95,7 +95,7 @@ pub struct Targets {
 #[serde(untagged)]
 pub enum Regions {
     /// These regions, in every targeted account.
-    List(#[schemars(length(min = 1), inner(pattern("^[a-z]{2}(-[a-z]+)+-[0-9]+$")))] Vec<String>),
+    List(#[schemars(length(min = 1), inner(pattern(crate::ids::REGION_PATTERN)))] Vec<String>),
     /// Every region enabled in each account (`account:ListRegions`).
     Keyword(RegionsKeyword),
 }
