@@ -496,8 +496,9 @@ impl AwsClient {
                 call_deadline: std::env::var("ORGOP_CALL_TIMEOUT")
                     .ok()
                     .and_then(|s| s.parse::<f64>().ok())
-                    .filter(|s| *s > 0.0 && s.is_finite())
-                    .map(Duration::from_secs_f64)
+                    .filter(|s| *s > 0.0)
+                    // `try_`: a value too large for a Duration is ignored, never a panic.
+                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
                     .unwrap_or(opts.timeouts.call),
                 max_pages: opts
                     .max_pages
