@@ -215,7 +215,7 @@ impl Expr {
     /// Evaluates on `data` with `ctx` visible to the orgop functions.
     pub fn search(&self, data: &Value, ctx: &Arc<ExprContext>) -> Result<Value, String> {
         let out = self.search_var(&to_var_checked(data)?, ctx)?;
-        to_json(&out)
+        Ok(to_json(&out))
     }
 
     /// Evaluates on an already converted value: no conversion in, none out. (The crate's
@@ -238,19 +238,15 @@ pub(crate) fn to_var_checked(v: &Value) -> Result<Rcvar, String> {
 }
 
 /// A JMESPath value as JSON, converted directly (no serializer in between).
-pub(crate) fn to_json(v: &Rcvar) -> Result<Value, String> {
-    Ok(json_of(v))
-}
-
-fn json_of(v: &Variable) -> Value {
+pub(crate) fn to_json(v: &Variable) -> Value {
     match v {
         Variable::Null => Value::Null,
         Variable::String(s) => Value::String(s.clone()),
         Variable::Bool(b) => Value::Bool(*b),
         Variable::Number(n) => Value::Number(n.clone()),
-        Variable::Array(items) => Value::Array(items.iter().map(|i| json_of(i)).collect()),
+        Variable::Array(items) => Value::Array(items.iter().map(|i| to_json(i)).collect()),
         Variable::Object(m) => {
-            Value::Object(m.iter().map(|(k, v)| (k.clone(), json_of(v))).collect())
+            Value::Object(m.iter().map(|(k, v)| (k.clone(), to_json(v))).collect())
         }
         // What the crate's serializer writes for an expression reference.
         Variable::Expref(e) => Value::String(format!("<expression: {e:?}>")),

@@ -350,7 +350,7 @@ async fn run_step<A: AwsApi>(
                     None => true,
                 };
                 if keep {
-                    out.push(to_json(&c).map_err(expr_err)?);
+                    out.push(to_json(&c));
                     vars.push(c);
                 }
             }
@@ -369,11 +369,8 @@ fn findings(ir: &ItemRun<'_>) -> Result<Vec<Finding>, Stop> {
         .map(Vec::as_slice)
         .unwrap_or_default()
     {
-        let eval = |e: &crate::expr::Expr| {
-            e.search_var(r, &ir.ctx)
-                .and_then(|v| to_json(&v))
-                .map_err(err)
-        };
+        let eval =
+            |e: &crate::expr::Expr| e.search_var(r, &ir.ctx).map(|v| to_json(&v)).map_err(err);
         let mut columns = indexmap::IndexMap::with_capacity(p.columns.len());
         for (name, e) in &p.columns {
             columns.insert(name.clone(), eval(e)?);
@@ -460,7 +457,7 @@ impl<'a> ActionRun<'a> {
                     .prepared
                     .resource_id
                     .search_var(v, &ir.ctx)
-                    .and_then(|v| to_json(&v))
+                    .map(|v| to_json(&v))
                     .unwrap_or(Value::Null),
                 None => Value::Null,
             };

@@ -118,11 +118,6 @@ impl Prepared {
         &self.plan
     }
 
-    /// The runbook's shared data.
-    pub fn shared(&self) -> &Map<String, Value> {
-        &self.shared
-    }
-
     /// Whether this was prepared from exactly `plan` and `shared` (the Lambda keeps one
     /// prepared plan per warm container and compares each request's with it).
     pub fn is_for(&self, plan: &Plan, shared: &Map<String, Value>) -> bool {

@@ -240,6 +240,8 @@ pub struct Spool {
     lines: Appender,
     rows: Appender,
     columns: Vec<String>,
+    /// The buffer every result's JSON line is made in.
+    line: Vec<u8>,
     index: Vec<Entry>,
     summary: Summary,
     not_ok: Vec<ItemResult>,
@@ -268,6 +270,7 @@ impl Spool {
             lines: Appender::create(path)?,
             rows,
             columns,
+            line: Vec::new(),
             index: Vec::new(),
             summary: Summary::new(),
             not_ok: Vec::new(),
@@ -290,8 +293,9 @@ impl Spool {
     }
 
     fn append(&mut self, r: &ItemResult) -> Result<(), SinkError> {
-        let mut line = serde_json::to_vec(r).expect("a result serializes");
-        line.push(b'\n');
+        self.line.clear();
+        serde_json::to_writer(&mut self.line, r).expect("a result serializes");
+        self.line.push(b'\n');
         let mut w = csv::Writer::from_writer(Vec::new());
         csv_rows(&mut w, &self.columns, r).map_err(|source| SinkError::Csv {
             file: self.rows.path.display().to_string(),
@@ -302,7 +306,7 @@ impl Spool {
             .map_err(|e| io_error(&self.rows.path)(e.into_error()))?;
         let line = self
             .lines
-            .append(&line)
+            .append(&self.line)
             .map_err(io_error(&self.lines.path))?;
         let rows = self.rows.append(&rows).map_err(io_error(&self.rows.path))?;
         self.index.push(Entry {

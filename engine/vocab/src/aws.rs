@@ -100,14 +100,6 @@ pub fn class_of_answer(code: &str, status: u16) -> Option<ErrorClass> {
     }
 }
 
-/// The codes of one class, in table order.
-pub fn codes_of(class: ErrorClass) -> impl Iterator<Item = &'static str> {
-    ERROR_CODES
-        .iter()
-        .filter(move |(_, c)| *c == class)
-        .map(|(code, _)| *code)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
