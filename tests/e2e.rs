@@ -288,3 +288,52 @@ fn unused_ebs_across_an_emulated_organization() {
         .unwrap();
     assert_eq!(String::from_utf8(text).unwrap().lines().count(), 26);
 }
+
+/// Dry runs assume the read role (`role.name`) and applied runs the remediation role
+/// (`role.apply_name`): with the remediation role refused, a dry run is unaffected and an
+/// applied run is denied in every item, sending nothing.
+#[test]
+fn applied_runs_assume_the_remediation_role_and_dry_runs_the_read_role() {
+    let emulator = moto();
+    seed_org(&emulator.url(), 2, "us-east-1", 1);
+    let faulty = proxy(
+        &emulator.url(),
+        &["--deny-role-name", "OrgOpRemediationRole"],
+    );
+    let (o, results) = run(&faulty.url(), "roles-dry", &["--regions", "us-east-1"]);
+    assert_eq!(
+        o.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(results.iter().all(|r| r["status"] == "ok"));
+    let stats = proxy_stats(&faulty);
+    let assumed = stats["assumed_roles"].as_object().unwrap();
+    assert_eq!(
+        assumed.keys().collect::<Vec<_>>(),
+        ["OrgOpReadRole"],
+        "{stats}"
+    );
+
+    let (o, results) = run(
+        &faulty.url(),
+        "roles-apply",
+        &["--regions", "us-east-1", "--apply"],
+    );
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert_eq!(results.len(), 3, "2 members and the management account");
+    for r in &results {
+        assert_eq!(r["status"], "denied", "{r}");
+        let message = r["error"]["message"].as_str().unwrap();
+        assert!(message.contains("OrgOpRemediationRole"), "{message}");
+    }
+    let stats = proxy_stats(&faulty);
+    assert_eq!(stats["assumed_roles"]["OrgOpRemediationRole"], 3, "{stats}");
+    assert_eq!(stats["ec2_mutating"], 0, "{stats}");
+}

@@ -5,6 +5,8 @@ end-to-end tests and benchmarks. Standard library only; binds to 127.0.0.1.
 It forwards every request to --upstream unchanged, except:
   --deny-assume-role ACCOUNT   sts:AssumeRole into a role of ACCOUNT answers 403 AccessDenied
                                (repeatable)
+  --deny-role-name NAME        sts:AssumeRole into a role named NAME, in any account, answers
+                               403 AccessDenied (repeatable)
   --throttle-ec2 N             the first N ec2 requests answer 503 RequestLimitExceeded
   --throttle-every K           after those, every K-th ec2 request answers 503 too (0: never)
   --latency-ms MS              every forwarded request waits MS milliseconds first
@@ -13,7 +15,8 @@ It forwards every request to --upstream unchanged, except:
                                write atomically, moto server checks and writes without a lock,
                                so concurrent conditional updates can both pass there
 It prints "listening on PORT" once ready, and counts what it did in GET /__proxy/stats
-(including `ec2_mutating`: ec2 requests whose Action is not a Describe/List/Get).
+(including `ec2_mutating`: ec2 requests whose Action is not a Describe/List/Get, and
+`assumed_roles`: AssumeRole requests by role name).
 
 usage: aws_proxy.py --upstream http://127.0.0.1:5000 [--port 0] [options]
 """
@@ -25,6 +28,7 @@ p = argparse.ArgumentParser()
 p.add_argument("--upstream", required=True)
 p.add_argument("--port", type=int, default=0)
 p.add_argument("--deny-assume-role", action="append", default=[])
+p.add_argument("--deny-role-name", action="append", default=[])
 p.add_argument("--throttle-ec2", type=int, default=0)
 p.add_argument("--throttle-every", type=int, default=0)
 p.add_argument("--latency-ms", type=int, default=0)
@@ -34,7 +38,7 @@ up = urllib.parse.urlparse(args.upstream)
 
 lock = threading.Lock()
 serial = threading.Lock()
-stats = {"forwarded": 0, "denied_assume_role": 0, "throttled": 0, "ec2_requests": 0, "ec2_mutating": 0}
+stats = {"forwarded": 0, "denied_assume_role": 0, "throttled": 0, "ec2_requests": 0, "ec2_mutating": 0, "assumed_roles": {}}
 READ_VERBS = ("Describe", "List", "Get")
 local = threading.local()
 
@@ -75,7 +79,10 @@ class Handler(BaseHTTPRequestHandler):
             form = dict(urllib.parse.parse_qsl(body.decode()))
         if service == "sts" and form.get("Action") == "AssumeRole":
             account = form.get("RoleArn", "::::").split(":")[4]
-            if account in args.deny_assume_role:
+            role_name = form.get("RoleArn", "").split(":role/")[-1]
+            with lock:
+                stats["assumed_roles"][role_name] = stats["assumed_roles"].get(role_name, 0) + 1
+            if account in args.deny_assume_role or role_name in args.deny_role_name:
                 with lock:
                     stats["denied_assume_role"] += 1
                 msg = f"User: arn:aws:iam::000000000000:user/orgop is not authorized to perform: sts:AssumeRole on resource: {form.get('RoleArn')}"

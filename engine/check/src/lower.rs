@@ -69,6 +69,7 @@ pub fn lower(file: &str, rb: &Runbook, spans: &SpanMap) -> Lowered {
             .and_then(|e| e.tolerated_failure_percentage)
             .unwrap_or(100),
         schedule: rb.schedule.clone(),
+        apply_on_schedule: rb.apply_on_schedule,
         at: places(file, rb, spans),
     }
 }
@@ -131,6 +132,7 @@ fn plan(file: &str, rb: &Runbook, spans: &SpanMap) -> Plan {
         source: file.to_string(),
         role: RolePlan {
             name: rb.role.name.clone(),
+            apply_name: rb.role.apply_name.clone(),
             external_id: rb.role.external_id.clone(),
             session_name: rb
                 .role

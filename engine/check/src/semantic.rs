@@ -19,6 +19,10 @@ struct Parts {
     schedule: Option<String>,
     targets: Option<Targets>,
     inline_concurrency: Option<u64>,
+    /// `apply_on_schedule: true`.
+    apply_on_schedule: bool,
+    /// `role.apply_name` is set.
+    apply_role: bool,
     /// `steps` is a non-empty list: references to step ids can be judged.
     steps_ok: bool,
 }
@@ -79,6 +83,8 @@ fn parts(v: &Value) -> Parts {
             .get("steps")
             .and_then(Value::as_array)
             .is_some_and(|a| !a.is_empty()),
+        apply_on_schedule: v.get("apply_on_schedule") == Some(&Value::Bool(true)),
+        apply_role: v.pointer("/role/apply_name").is_some(),
         inline_concurrency: if inline {
             v.get("concurrency").and_then(Value::as_u64)
         } else {
@@ -124,6 +130,7 @@ pub fn check(file: &str, loaded: &Loaded) -> Vec<Diagnostic> {
     if let Some(concurrency) = p.inline_concurrency {
         c.inline_concurrency(concurrency);
     }
+    c.applying(&p);
     c.out
 }
 
@@ -445,6 +452,37 @@ impl Checker<'_> {
                     ));
                 }
             }
+        }
+    }
+
+    /// `apply_on_schedule` needs a schedule and actions; `role.apply_name` needs actions.
+    fn applying(&mut self, p: &Parts) {
+        let no_actions = p.actions.is_empty();
+        let mut refuse = |pointer: &str, message: &str, hint: &str| {
+            let at = self.loaded.spans.resolve(pointer).key_or_value();
+            self.out
+                .push(Diagnostic::error(self.file, at, message.to_string()).with_hint(hint));
+        };
+        if p.apply_on_schedule && p.schedule.is_none() {
+            refuse(
+                "/apply_on_schedule",
+                "`apply_on_schedule` without a `schedule`",
+                "add `schedule: rate(1 day)` (or a cron expression), or remove `apply_on_schedule`",
+            );
+        }
+        if p.apply_on_schedule && no_actions {
+            refuse(
+                "/apply_on_schedule",
+                "`apply_on_schedule` in a runbook without `actions`: there is nothing to apply",
+                "remove `apply_on_schedule`, or add the remediation `actions`",
+            );
+        }
+        if p.apply_role && no_actions {
+            refuse(
+                "/role/apply_name",
+                "`role.apply_name` in a runbook without `actions`: only applied actions use it",
+                "remove `apply_name`; every run assumes `role.name`",
+            );
         }
     }
 

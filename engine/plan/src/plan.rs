@@ -42,11 +42,28 @@ pub struct Plan {
 pub struct RolePlan {
     /// Role name, possibly with a path.
     pub name: String,
+    /// Role assumed instead of `name` when the run is applied (the remediation role).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply_name: Option<String>,
     /// `ExternalId`, when required.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_id: Option<String>,
     /// `RoleSessionName`.
     pub session_name: String,
+}
+
+impl RolePlan {
+    /// The role a run assumes: `apply_name` when the run is applied and one is set, else
+    /// `name`.
+    pub fn for_run(&self, apply: bool) -> RolePlan {
+        match (&self.apply_name, apply) {
+            (Some(apply_name), true) => RolePlan {
+                name: apply_name.clone(),
+                ..self.clone()
+            },
+            _ => self.clone(),
+        }
+    }
 }
 
 /// A parameter's definition.
@@ -235,6 +252,9 @@ pub struct Lowered {
     /// EventBridge schedule expression.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
+    /// Scheduled runs send the actions.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub apply_on_schedule: bool,
     /// `file:line:col` of each top-level part, for comments: `targets`, `steps`, `report`.
     pub at: BTreeMap<String, String>,
 }

@@ -346,7 +346,7 @@ pub async fn run_one<C: Connector>(
     facts: &RunFacts,
     budget: &ActionBudget,
 ) -> ItemResult {
-    let role = &prepared.plan().role;
+    let role = &prepared.plan().role.for_run(facts.apply);
     let span = tracing::debug_span!("item", account = %item.account_id, region = %item.region);
     match connector
         .item(&item.account_id, &item.region, role)

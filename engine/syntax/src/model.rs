@@ -39,6 +39,10 @@ pub struct Runbook {
     /// day-of-week year)` or `rate(value unit)`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schedule: Option<String>,
+    /// Whether scheduled runs send the actions. Off by default: a scheduled run is a dry run
+    /// that reports what it would do. Needs `schedule` and `actions`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub apply_on_schedule: bool,
     /// Run-time parameters, overridable with `orgop run --param name=value` or the execution
     /// input. Templates read them as `params.<name>`, JMESPath as `param('<name>')`.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
@@ -126,6 +130,12 @@ pub struct Role {
     /// account as `arn:<partition>:iam::<account>:role/<name>`.
     #[schemars(pattern("^[\\w+=,.@/-]{1,512}$"))]
     pub name: String,
+    /// The role assumed instead of `name` when the run is applied (`orgop run --apply`,
+    /// `apply: true` in the execution input): the remediation role, the only one allowed the
+    /// actions' calls. Without it, applied runs assume `name` too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern("^[\\w+=,.@/-]{1,512}$"))]
+    pub apply_name: Option<String>,
     /// `ExternalId` passed to `sts:AssumeRole`, when the role's trust policy requires one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(pattern("^[\\w+=,.@:/-]{2,1224}$"))]
