@@ -120,6 +120,7 @@ print(topic, end='')"
         .env("AWS_REGION", "us-east-1")
         .env("ORGOP_RESULTS_TABLE", "orgop-results")
         .env("ORGOP_RESULTS_BUCKET", "orgop-results")
+        .env("ORGOP_RESULTS_TTL_DAYS", "30")
         .env("ORGOP_SNS_TOPIC_ARN", &topic)
         .env("ORGOP_SLACK_WEBHOOK_URL", &hook_url)
         .output()
@@ -162,6 +163,24 @@ print(topic, end='')"
         .map(|r| r["findings"].as_array().unwrap().len())
         .sum();
     assert_eq!(found, expected);
+    // Each stored item expires (the table's TTL) 30 days after it was written.
+    let expiries = python(
+        &format!(
+            "{AWS}\nr = ddb.query(TableName='orgop-results', KeyConditionExpression='#e = :e', ExpressionAttributeNames={{'#e': 'execution'}}, ExpressionAttributeValues={{':e': {{'S': '{execution}'}}}})\nprint(json.dumps([int(i['expires_at']['N']) for i in r['Items'] if 'result' in i]))"
+        ),
+        &env,
+    );
+    let expiries: Vec<u64> = serde_json::from_str(&expiries).unwrap();
+    let in_30_days = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 30 * 86_400;
+    assert_eq!(expiries.len(), 8);
+    assert!(
+        expiries.iter().all(|e| e.abs_diff(in_30_days) < 600),
+        "{expiries:?} vs {in_30_days}"
+    );
 
     // ... and the result handler wrote the report to S3.
     let key = "orgop/unused-ebs/run-1/findings.csv";

@@ -180,11 +180,18 @@ pub struct MissingSetting {
     pub name: &'static str,
     /// What it is for.
     pub purpose: &'static str,
+    /// It is set, to a value that cannot be used.
+    pub invalid: bool,
 }
 
 impl std::fmt::Display for MissingSetting {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} is not set: {}", self.name, self.purpose)
+        let problem = if self.invalid {
+            "is not valid"
+        } else {
+            "is not set"
+        };
+        write!(f, "{} {problem}: {}", self.name, self.purpose)
     }
 }
 
@@ -192,15 +199,26 @@ impl std::error::Error for MissingSetting {}
 
 /// The live dependencies, from the environment: credentials, region and `AWS_ENDPOINT_URL`
 /// as every AWS SDK reads them; `ORGOP_RESULTS_TABLE` (required), `ORGOP_RESULTS_BUCKET`,
-/// `ORGOP_SNS_TOPIC_ARN`, `ORGOP_SLACK_WEBHOOK_URL`.
+/// `ORGOP_SNS_TOPIC_ARN`, `ORGOP_SLACK_WEBHOOK_URL`, `ORGOP_RESULTS_TTL_DAYS` (days a result
+/// is kept in the table: its TTL attribute `expires_at`; a value that is not a whole number of
+/// days is an error, not ignored).
 pub async fn deps_from_env()
 -> Result<Deps<LiveConnector, DynamoStore<S3Objects>, S3Objects, LiveNotifier>, MissingSetting> {
     let table = std::env::var("ORGOP_RESULTS_TABLE").map_err(|_| MissingSetting {
         name: "ORGOP_RESULTS_TABLE",
         purpose: "the worker stores results there",
+        invalid: false,
     })?;
     let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
     let bucket = env("ORGOP_RESULTS_BUCKET");
+    let retention_days = match env("ORGOP_RESULTS_TTL_DAYS") {
+        None => None,
+        Some(v) => Some(v.parse::<u32>().map_err(|_| MissingSetting {
+            name: "ORGOP_RESULTS_TTL_DAYS",
+            purpose: "a whole number of days results are kept",
+            invalid: true,
+        })?),
+    };
     let client = AwsClient::from_env(ClientOptions::default()).await;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
@@ -211,7 +229,8 @@ pub async fn deps_from_env()
             table,
             S3Objects::new(client.clone()),
             bucket.clone(),
-        ),
+        )
+        .with_retention_days(retention_days),
         objects: S3Objects::new(client.clone()),
         bucket,
         now: || {

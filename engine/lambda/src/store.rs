@@ -212,12 +212,13 @@ pub const INLINE_LIMIT: usize = 300 * 1024;
 
 /// The DynamoDB results table: partition key `execution` (S), sort key `item` (S,
 /// `<account>#<region>`), the result as JSON in `result` or, when large, its S3 key in
-/// `result_s3`.
+/// `result_s3`; with a retention, each item's `expires_at` (epoch seconds) for the table's TTL.
 pub struct DynamoStore<O> {
     client: aws_sdk_dynamodb::Client,
     table: String,
     objects: O,
     bucket: Option<String>,
+    retention_days: Option<u32>,
 }
 
 impl<O: ObjectStore> DynamoStore<O> {
@@ -233,8 +234,20 @@ impl<O: ObjectStore> DynamoStore<O> {
             table: table.into(),
             objects,
             bucket,
+            retention_days: None,
         }
     }
+
+    /// Items expire `days` after they are written (the table's TTL attribute `expires_at`).
+    pub fn with_retention_days(mut self, days: Option<u32>) -> Self {
+        self.retention_days = days;
+        self
+    }
+}
+
+/// `expires_at` for an item written now and kept `days`.
+pub fn expires_at(now_epoch_secs: u64, days: u32) -> u64 {
+    now_epoch_secs.saturating_add(u64::from(days) * 86_400)
 }
 
 fn sdk_error<E>(e: aws_sdk_dynamodb::error::SdkError<E>) -> StoreError
@@ -275,6 +288,12 @@ impl<O: ObjectStore> ResultsStore for DynamoStore<O> {
             .item("execution", A::S(execution.into()))
             .item("item", A::S(item.clone()))
             .item("status", A::S(result.status.as_str().into()));
+        if let Some(days) = self.retention_days {
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_secs());
+            req = req.item("expires_at", A::N(expires_at(now, days).to_string()));
+        }
         if json.len() > INLINE_LIMIT {
             let bucket = self.bucket.as_deref().ok_or_else(|| {
                 StoreError::permanent(format!(
