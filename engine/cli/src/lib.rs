@@ -13,6 +13,7 @@ mod files;
 mod out;
 mod render;
 mod run;
+mod stacks;
 
 pub use files::{collect_runbooks, load_all};
 
@@ -49,6 +50,14 @@ enum Command {
     /// Make one AWS call by its IAM-style name and print the result as JSON, like
     /// `aws <service> <operation>`: for exploring an API before writing a step.
     Call(call::CallArgs),
+    /// Write the CloudFormation for the member-account roles (`DIR/member-roles.json`), for a
+    /// service-managed StackSet: a read role allowed exactly the runbooks' step calls, and a
+    /// remediation role for their actions.
+    Stacksets(stacks::StackSetsArgs),
+    /// Write the operations stack (`DIR/operations.json`: the orgop Lambda, a state machine
+    /// and schedule per runbook, the results table, bucket and topic), the member-role
+    /// template, and the Lambda zip named by its content.
+    Package(stacks::PackageArgs),
 }
 
 #[derive(Args, Debug)]
@@ -83,6 +92,8 @@ pub fn main_orgop() -> ExitCode {
         Command::Schema => out::print(orgop_check::schema::SCHEMA_TEXT).map(|()| EXIT_OK),
         Command::Run(a) => run::run(a),
         Command::Call(a) => call::call(&a),
+        Command::Stacksets(a) => stacks::stacksets(&a),
+        Command::Package(a) => stacks::package_command(&a),
     })
 }
 
