@@ -436,6 +436,9 @@ struct Prepared {
     operation: String,
     /// The parameters after botocore's customizations (see [`customize_params`]).
     params: Value,
+    /// Bytes sent as the body instead of the serialized payload (an S3 object that is not
+    /// text: parameters carry blobs as UTF-8 strings, so they cannot hold these).
+    raw_body: Option<Vec<u8>>,
 }
 
 impl AwsClient {
@@ -553,6 +556,7 @@ impl AwsClient {
             service: svc,
             operation: operation.to_string(),
             params,
+            raw_body: None,
         })
     }
 
@@ -579,8 +583,9 @@ impl AwsClient {
         self.send(target, &prepared).await.map(|(v, _)| v)
     }
 
-    /// Writes a text object to S3 with the caller's own credentials: the one way orgop writes
-    /// objects (result files, the distributed Map's items).
+    /// Writes an object to S3 with the caller's own credentials: the one way orgop writes
+    /// objects (result files, the distributed Map's items, deployment artifacts). The body is
+    /// sent as it is, text or not (a Lambda zip).
     pub async fn put_object(
         &self,
         bucket: &str,
@@ -588,18 +593,33 @@ impl AwsClient {
         body: Vec<u8>,
         content_type: &str,
     ) -> Result<(), CallError> {
-        let body = String::from_utf8(body).map_err(|e| CallError::Body {
-            bucket: bucket.into(),
-            key: key.into(),
-            message: format!("orgop writes text objects only: {e}"),
-        })?;
-        let target = Target::own(self.default_region());
-        let params = serde_json::json!({
-            "Bucket": bucket, "Key": key, "Body": body, "ContentType": content_type,
-        });
-        self.call(&target, "s3", "PutObject", params)
+        self.put_object_with(bucket, key, body, content_type, serde_json::json!({}))
             .await
             .map(|_| ())
+    }
+
+    /// [`AwsClient::put_object`] with more `PutObject` parameters (`Metadata`,
+    /// `ServerSideEncryption`, ...); returns the `PutObject` result.
+    pub async fn put_object_with(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: Vec<u8>,
+        content_type: &str,
+        extra: Value,
+    ) -> Result<Value, CallError> {
+        let target = Target::own(self.default_region());
+        let mut params = serde_json::json!({
+            "Bucket": bucket, "Key": key, "ContentType": content_type,
+        });
+        if let (Value::Object(p), Value::Object(extra)) = (&mut params, extra) {
+            for (k, v) in extra {
+                p.entry(k).or_insert(v);
+            }
+        }
+        let mut prepared = self.prepare("s3", "PutObject", &params)?;
+        prepared.raw_body = Some(body);
+        self.send(&target, &prepared).await.map(|(v, _)| v)
     }
 
     /// Reads an object from S3 with the caller's own credentials.
@@ -936,6 +956,9 @@ impl AwsClient {
                 operation: op.name.clone(),
                 source: Arc::new(e),
             })?;
+        if let Some(body) = &prepared.raw_body {
+            request.body.clone_from(body);
+        }
         add_required_checksum(op, &mut request);
         if svc.name == "apigateway" && request.header("Accept").is_none() {
             // API Gateway answers HAL unless asked for JSON (botocore's add_accept_header).

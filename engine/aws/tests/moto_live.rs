@@ -255,6 +255,47 @@ async fn s3_put_get_list_rest_xml() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn put_object_sends_binary_bodies_as_they_are() {
+    let (_moto, c) = moto().await;
+    call(
+        &c,
+        &own(),
+        "s3",
+        "CreateBucket",
+        json!({"Bucket": "artifacts"}),
+    )
+    .await;
+    // Not UTF-8 (a zip's header and a stray 0xff): parameters could not carry it.
+    let body = vec![0x50, 0x4b, 0x03, 0x04, 0xff, 0x00, 0x80, 0x7f];
+    c.put_object("artifacts", "lambda.zip", body.clone(), "application/zip")
+        .await
+        .expect("put_object");
+    assert_eq!(c.get_object("artifacts", "lambda.zip").await.unwrap(), body);
+    let out = c
+        .put_object_with(
+            "artifacts",
+            "with-meta.zip",
+            body.clone(),
+            "application/zip",
+            json!({"Metadata": {"sha256": "abc"}}),
+        )
+        .await
+        .expect("put_object_with");
+    assert!(out["ETag"].is_string(), "{out}");
+    let head = call(
+        &c,
+        &own(),
+        "s3",
+        "HeadObject",
+        json!({"Bucket": "artifacts", "Key": "with-meta.zip"}),
+    )
+    .await;
+    assert_eq!(head["Metadata"]["sha256"], "abc");
+    assert_eq!(head["ContentLength"], 8);
+    assert_eq!(head["ContentType"], "application/zip");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn assumed_role_credentials_see_only_their_account() {
     let (_moto, c) = moto().await;
     let mine = own();
