@@ -19,7 +19,7 @@ mod member;
 mod operations;
 
 pub use member::member_roles;
-pub use operations::{OperationsOptions, operations};
+pub use operations::{OperationsOptions, definition_sub, operations};
 
 use orgop_plan::Lowered;
 use serde_json::Value;

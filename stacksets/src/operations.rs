@@ -442,6 +442,37 @@ fn states_role(named: &[(String, &Lowered)]) -> Value {
     })
 }
 
+/// The compiled definition as an `Fn::Sub` string: its placeholders
+/// ([`orgop_statemachine::SUBSTITUTIONS`]) become this template's function ARN and bucket,
+/// and every other `${` is escaped (`${!`) so it stays literal.
+///
+/// `Fn::Sub` rather than `DefinitionSubstitutions`: the two give the same definition on
+/// AWS, and the emulator the tests deploy to (moto) applies only `Fn::Sub`.
+pub fn definition_sub(definition: &str) -> String {
+    const PLACEHOLDERS: [(&str, &str); 2] = [
+        ("${OrgOpFunctionArn}", "${Function.Arn}"),
+        ("${ResultsBucket}", "${ResultsBucket}"),
+    ];
+    let mut out = String::with_capacity(definition.len());
+    let mut rest = definition;
+    while let Some(at) = rest.find("${") {
+        out.push_str(&rest[..at]);
+        let tail = &rest[at..];
+        match PLACEHOLDERS.iter().find(|(p, _)| tail.starts_with(p)) {
+            Some((p, with)) => {
+                out.push_str(with);
+                rest = &tail[p.len()..];
+            }
+            None => {
+                out.push_str("${!");
+                rest = &tail[2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
 fn state_machine(id: &str, l: &Lowered) -> Value {
     let definition = orgop_statemachine::to_json(&orgop_statemachine::compile(l));
     json!({
@@ -450,11 +481,7 @@ fn state_machine(id: &str, l: &Lowered) -> Value {
             "StateMachineName": state_machine_name(&l.plan.runbook),
             "StateMachineType": "STANDARD",
             "RoleArn": {"Fn::GetAtt": ["StatesRole", "Arn"]},
-            "DefinitionString": definition,
-            "DefinitionSubstitutions": {
-                "OrgOpFunctionArn": {"Fn::GetAtt": ["Function", "Arn"]},
-                "ResultsBucket": {"Ref": "ResultsBucket"}
-            },
+            "DefinitionString": {"Fn::Sub": definition_sub(&definition)},
             "LoggingConfiguration": {
                 "Level": "ERROR",
                 "IncludeExecutionData": false,

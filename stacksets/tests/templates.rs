@@ -233,26 +233,34 @@ fn apply_on_schedule_makes_scheduled_runs_applied() {
     assert_eq!(input["apply"], true);
 }
 
+/// What CloudFormation's `Fn::Sub` makes of the definition, given the function's ARN and
+/// the bucket's name.
+fn substitute(sub: &str, function_arn: &str, bucket: &str) -> String {
+    sub.replace("${Function.Arn}", function_arn)
+        .replace("${ResultsBucket}", bucket)
+        .replace("${!", "${")
+}
+
 #[test]
 fn each_state_machine_holds_exactly_the_compiled_definition() {
-    let l = lower("a.yaml", &runbook("a", "{name: R}", ""));
+    // `${...}` in the runbook's own data must stay literal.
+    let l = lower(
+        "a.yaml",
+        &runbook("a", "{name: R}", "shared: {note: 'costs ${5} a ${month}'}\n"),
+    );
     let t = operations(&[&l], &no_key()).unwrap();
     let p = &t["Resources"]["AStateMachine"]["Properties"];
-    assert_eq!(
-        p["DefinitionString"].as_str().unwrap(),
-        orgop_statemachine::to_json(&orgop_statemachine::compile(&l))
-    );
-    let substituted: Vec<&str> = p["DefinitionSubstitutions"]
-        .as_object()
-        .unwrap()
-        .keys()
-        .map(String::as_str)
-        .collect();
-    let placeholders: Vec<&str> = orgop_statemachine::SUBSTITUTIONS
-        .iter()
-        .map(|(k, _)| *k)
-        .collect();
-    assert_eq!(substituted, placeholders);
+    let sub = p["DefinitionString"]["Fn::Sub"].as_str().unwrap();
+    let compiled = orgop_statemachine::to_json(&orgop_statemachine::compile(&l));
+    assert!(compiled.contains("costs ${5} a ${month}"));
+    let placeholders = orgop_statemachine::SUBSTITUTIONS.map(|(k, _)| format!("${{{k}}}"));
+    let mut want = compiled.clone();
+    for (p, v) in placeholders.iter().zip(["arn:aws:lambda:f", "bucket-1"]) {
+        assert!(compiled.contains(p.as_str()), "{p} is used");
+        want = want.replace(p.as_str(), v);
+    }
+    assert_eq!(substitute(sub, "arn:aws:lambda:f", "bucket-1"), want);
+    assert!(!sub.contains("${month}") && sub.contains("${!month}"));
 }
 
 #[test]
