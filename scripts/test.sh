@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
 # The test command: installs what the tests need (npm tools for ASL, moto server in .venv,
+# cfn-lint and checkov in .venv-cfn and the npm IAM simulator for the deployment templates,
 # AWS's protocol compliance cases in .cache/aws-protocol-tests),
 # then checks formatting and lints, then runs every test. Safe to re-run.
 set -euo pipefail
@@ -12,6 +13,9 @@ if [ -f scripts/moto-venv.sh ]; then
   echo "== python: moto server in .venv"
   bash scripts/moto-venv.sh
 fi
+
+echo "== deployment checkers: cfn-lint and checkov in .venv-cfn, iam-simulate (tests/iam)"
+bash scripts/deploy-tools.sh
 
 echo "== protocol compliance cases (botocore sdist) in .cache/aws-protocol-tests"
 bash scripts/protocol-tests.sh
