@@ -2,7 +2,9 @@
 # The test command: installs what the tests need (npm tools for ASL, moto server in .venv,
 # cfn-lint and checkov in .venv-cfn and the npm IAM simulator for the deployment templates,
 # AWS's protocol compliance cases in .cache/aws-protocol-tests),
-# then checks formatting and lints, then runs every test. Safe to re-run.
+# then checks formatting and lints, builds the arm64 Lambda zip (scripts/lambda-zip.sh: about
+# 8 minutes from a cold target/ on 2 busy cores; ORGOP_SKIP_LAMBDA_ZIP=1 skips it), then runs
+# every test. Safe to re-run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -30,6 +32,9 @@ cargo fmt --all --check
 
 echo "== cargo clippy"
 cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+echo "== the arm64 Lambda zip (cargo-lambda in .venv-lambda) for the deployment tests"
+bash scripts/lambda-zip.sh
 
 echo "== tests"
 cargo nextest run --workspace --no-fail-fast --status-level fail --final-status-level slow
