@@ -1,16 +1,17 @@
 #!/usr/bin/env bash
 # Builds the orgop Lambda for arm64 (Graviton, provided.al2023) as the zip CloudFormation
-# deploys: target/lambda/orgop-lambda/bootstrap.zip, with the workspace's `lambda` profile
+# deploys: target/lambda-zip/orgop-lambda/bootstrap.zip, with the workspace's `lambda` profile
 # (opt-level z, fat LTO, one codegen unit, abort on panic, stripped).
 # cargo-lambda (PyPI, bringing zig as the cross linker) goes into .venv-lambda; the Rust
 # standard library for aarch64-unknown-linux-gnu comes from rustup. Where either cannot be
 # installed, prints "skipped: <why>" and exits 0: the zip is built where cargo-lambda installs.
-# ORGOP_SKIP_LAMBDA_ZIP=1 skips it on purpose. Idempotent; cargo rebuilds only what changed.
+# ORGOP_SKIP_LAMBDA_ZIP=1 skips it on purpose. (Not cargo-lambda's default target/lambda/:
+# `cargo build --profile lambda` writes the file target/lambda/orgop-lambda there.) Idempotent; cargo rebuilds only what changed.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CARGO_LAMBDA_VERSION="${CARGO_LAMBDA_VERSION:-1.9.2}"
 TARGET=aarch64-unknown-linux-gnu
-ZIP=target/lambda/orgop-lambda/bootstrap.zip
+ZIP=target/lambda-zip/orgop-lambda/bootstrap.zip
 
 skip() {
   echo "lambda-zip.sh: skipped: $*"
@@ -34,17 +35,9 @@ if ! rustup target list --installed 2>/dev/null | grep -qx "$TARGET"; then
   rustup target add "$TARGET" || skip "rustup cannot install the $TARGET target"
 fi
 
-# `cargo build --profile lambda` (no --target) writes the file target/lambda/orgop-lambda,
-# where cargo-lambda makes its folder: say so rather than fail inside cargo-lambda.
-if [ -f target/lambda/orgop-lambda ]; then
-  echo "lambda-zip.sh: target/lambda/orgop-lambda is the host binary of a plain" \
-    "'cargo build --profile lambda'; cargo-lambda needs that path for its folder: remove it" \
-    "(rm target/lambda/orgop-lambda) and re-run" >&2
-  exit 1
-fi
-
 start=$(date +%s)
-CARGO_INCREMENTAL=0 cargo lambda build --profile lambda --arm64 --output-format zip -p orgop-lambda
+CARGO_INCREMENTAL=0 cargo lambda build --profile lambda --arm64 --output-format zip \
+  --lambda-dir target/lambda-zip -p orgop-lambda
 seconds=$(( $(date +%s) - start ))
 
 # The zip holds one file, `bootstrap`, an ELF for aarch64 (e_machine 183).

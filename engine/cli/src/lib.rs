@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod call;
+mod deploy;
 mod files;
 mod out;
 mod render;
@@ -58,6 +59,10 @@ enum Command {
     /// and schedule per runbook, the results table, bucket and topic), the member-role
     /// template, and the Lambda zip named by its content.
     Package(stacks::PackageArgs),
+    /// Create or update the operations stack and the member-role StackSet in the organization
+    /// (through orgop's own AWS client), and say what changed.
+    #[command(after_help = deploy::AFTER_HELP)]
+    Deploy(deploy::DeployArgs),
 }
 
 #[derive(Args, Debug)]
@@ -94,6 +99,7 @@ pub fn main_orgop() -> ExitCode {
         Command::Call(a) => call::call(&a),
         Command::Stacksets(a) => stacks::stacksets(&a),
         Command::Package(a) => stacks::package_command(&a),
+        Command::Deploy(a) => deploy::deploy(a),
     })
 }
 

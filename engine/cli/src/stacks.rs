@@ -11,7 +11,7 @@ pub const MEMBER_ROLES_FILE: &str = "member-roles.json";
 /// File name of the operations template.
 pub const OPERATIONS_FILE: &str = "operations.json";
 /// Where `scripts/lambda-zip.sh` (cargo-lambda) leaves the Lambda zip.
-pub const DEFAULT_LAMBDA_ZIP: &str = "target/lambda/orgop-lambda/bootstrap.zip";
+pub const DEFAULT_LAMBDA_ZIP: &str = "target/lambda-zip/orgop-lambda/bootstrap.zip";
 
 #[derive(Args, Debug)]
 pub struct StackSetsArgs {
@@ -35,7 +35,7 @@ pub struct PackageArgs {
     #[arg(long, value_name = "DIR")]
     out: PathBuf,
     /// The orgop Lambda zip (`bootstrap` for provided.al2023 on arm64), as built by
-    /// `bash scripts/lambda-zip.sh`; default `target/lambda/orgop-lambda/bootstrap.zip`.
+    /// `bash scripts/lambda-zip.sh`; default `target/lambda-zip/orgop-lambda/bootstrap.zip`.
     #[arg(long, value_name = "ZIP")]
     lambda_zip: Option<PathBuf>,
     /// `text` or `json` diagnostics.
