@@ -175,7 +175,7 @@ impl Progress {
     fn add(&mut self, events: &[HistoryEvent]) {
         let after = self.last_event;
         for e in events.iter().filter(|e| e.id() > after) {
-            self.last_event = e.id();
+            self.last_event = self.last_event.max(e.id());
             if let Some(d) = e.map_state_started_event_details() {
                 self.items = usize::try_from(d.length()).unwrap_or(0);
             }
@@ -363,13 +363,15 @@ impl Deployed {
         Ok(events)
     }
 
-    /// Reads the history newest first until `found` answers; its answer.
+    /// Reads the history newest first until `found` answers; its answer. A service that
+    /// ignores `reverseOrder` (moto server does) is read to the end, then searched newest first.
     async fn back<T>(
         &self,
         execution_arn: &str,
         mut found: impl FnMut(&HistoryEvent) -> Option<T>,
     ) -> Result<Option<T>, StartError> {
         let mut token = None;
+        let mut oldest_first = Vec::new();
         loop {
             let page = self
                 .sfn
@@ -381,14 +383,21 @@ impl Deployed {
                 .send()
                 .await
                 .map_err(|e| self.error("states:GetExecutionHistory", e))?;
-            if let Some(t) = page.events().iter().find_map(&mut found) {
+            let events = page.events();
+            let ascending =
+                events.first().map(HistoryEvent::id) < events.last().map(HistoryEvent::id);
+            if ascending || !oldest_first.is_empty() {
+                oldest_first.extend_from_slice(events);
+            } else if let Some(t) = events.iter().find_map(&mut found) {
                 return Ok(Some(t));
             }
             token = page.next_token().map(str::to_string);
             if token.is_none() {
-                return Ok(None);
+                break;
             }
         }
+        oldest_first.sort_by_key(|e| std::cmp::Reverse(e.id()));
+        Ok(oldest_first.iter().find_map(found))
     }
 
     /// The last task failure of the history, `(error, cause)`: for an execution that failed
