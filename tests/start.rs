@@ -340,6 +340,18 @@ fn a_missing_state_machine_is_refused_naming_it() {
         stderr.contains("state machine elsewhere does not exist"),
         "{stderr}"
     );
+    // Any other refusal: exit 2 with AWS's code and message.
+    let o = orgop(
+        &url,
+        &repo(),
+        &[RUNBOOK, "--state-machine-arn", "arn:aws:nonsense"],
+    );
+    let stderr = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.starts_with("orgop start: states:StartExecution: InvalidArn: "),
+        "{stderr}"
+    );
 }
 
 #[test]
