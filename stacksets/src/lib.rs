@@ -29,10 +29,7 @@ use std::collections::BTreeSet;
 /// roles trust (a template parameter of both stacks, this by default).
 pub const LAMBDA_ROLE_NAME: &str = "OrgOpLambdaRole";
 
-/// Name of the state machine of a runbook.
-pub fn state_machine_name(runbook: &str) -> String {
-    format!("orgop-{runbook}")
-}
+pub use orgop_plan::contract::state_machine_name;
 
 /// Actions orgop itself calls in a member account with the read role: listing the regions
 /// enabled there, for runbooks with `regions: enabled`.

@@ -246,7 +246,11 @@ fn each_state_machine_holds_exactly_the_compiled_definition() {
     // `${...}` in the runbook's own data must stay literal.
     let l = lower(
         "a.yaml",
-        &runbook("a", "{name: R}", "shared: {note: 'costs ${5} a ${month}'}\n"),
+        &runbook(
+            "a",
+            "{name: R}",
+            "shared: {note: 'costs ${5} a ${month}'}\n",
+        ),
     );
     let t = operations(&[&l], &no_key()).unwrap();
     let p = &t["Resources"]["AStateMachine"]["Properties"];

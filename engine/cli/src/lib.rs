@@ -1,7 +1,8 @@
 //! The command-line front end: argument parsing, diagnostic rendering, exit codes.
 //!
-//! Exit codes (the contract in docs/DESIGN.md): 0 success; 1 a runbook is invalid (or, for `run`,
-//! an item did not end ok/skipped); 2 usage or I/O error. Results go to stdout, diagnostics
+//! Exit codes (the contract in docs/DESIGN.md): 0 success; 1 a runbook is invalid (or, for `run`
+//! and `start --wait`, an item did not end ok/skipped or the execution failed); 2 usage or I/O
+//! error, or a refusal before anything ran. Results go to stdout, diagnostics
 //! and progress to stderr. A write to stdout that fails ends the command (see [`out`]): status 0
 //! when the reader closed the pipe, 2 otherwise.
 use clap::{Args, Parser, Subcommand};
@@ -15,6 +16,7 @@ mod out;
 mod render;
 mod run;
 mod stacks;
+pub mod start;
 
 pub use files::{collect_runbooks, load_all};
 
@@ -30,7 +32,7 @@ pub const EXIT_USAGE: u8 = 2;
     name = "orgop",
     version,
     about = "Declarative operations for AWS Organizations: run a runbook in every account and region",
-    after_help = "Exit status: 0 success, 1 invalid runbook (or a failed item for `run`), 2 usage or I/O error."
+    after_help = "Exit status: 0 success, 1 invalid runbook (or a failed item for `run` and `start --wait`), 2 usage or I/O error."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -63,6 +65,10 @@ enum Command {
     /// (through orgop's own AWS client), and say what changed.
     #[command(after_help = deploy::AFTER_HELP)]
     Deploy(deploy::DeployArgs),
+    /// Start a run of a deployed runbook (its Step Functions state machine); with --wait,
+    /// follow it to the end and download its results.
+    #[command(after_help = start::AFTER_HELP)]
+    Start(start::StartArgs),
 }
 
 #[derive(Args, Debug)]
@@ -100,6 +106,7 @@ pub fn main_orgop() -> ExitCode {
         Command::Stacksets(a) => stacks::stacksets(&a),
         Command::Package(a) => stacks::package_command(&a),
         Command::Deploy(a) => deploy::deploy(a),
+        Command::Start(a) => start::start(a),
     })
 }
 

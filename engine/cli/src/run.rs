@@ -90,7 +90,7 @@ fn init_logging(verbose: bool) {
         .try_init();
 }
 
-fn parse_params(
+pub(crate) fn parse_params(
     defs: &std::collections::BTreeMap<String, orgop_plan::ParamDef>,
     raw: &[String],
 ) -> Result<Map<String, Value>, Vec<String>> {

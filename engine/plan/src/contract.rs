@@ -22,6 +22,12 @@ pub const WORKER: &str = "worker";
 /// The result handler: summaries -> CSV/JSONL, notification.
 pub const RESULTS: &str = "results";
 
+/// The name of a deployed runbook's state machine, `orgop-<runbook name>`: the stack that
+/// creates it (`orgop deploy`) and `orgop start`, which finds it by name, both call this.
+pub fn state_machine_name(runbook: &str) -> String {
+    format!("orgop-{runbook}")
+}
+
 /// What the state machine is started with (all optional).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -217,4 +223,12 @@ pub mod fields {
     pub const SUMMARY: &str = "summary";
     /// In the summary: items that ended `denied` or `error`.
     pub const FAILED: &str = "failed";
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn state_machine_names_prefix_the_runbook() {
+        assert_eq!(super::state_machine_name("unused-ebs"), "orgop-unused-ebs");
+    }
 }
