@@ -150,18 +150,26 @@ fn apigateway(operation: &str) -> &'static str {
     }
 }
 
-/// Every IAM action one call needs, sorted.
+/// The IAM actions that authorize the call itself (its name, or what the table renames it
+/// to), without the further actions it depends on.
+pub fn called_actions(call: &CallPlan) -> BTreeSet<String> {
+    let prefix = prefix(&call.service);
+    let name = format!("{prefix}:{}", call.operation);
+    if prefix == "apigateway" {
+        [apigateway(&call.operation).to_string()].into()
+    } else if let Some((_, renamed)) = RENAMED.iter().find(|(n, _)| *n == name) {
+        renamed.iter().map(|a| a.to_string()).collect()
+    } else {
+        [name].into()
+    }
+}
+
+/// Every IAM action one call needs, sorted: [`called_actions`] and the actions AWS documents
+/// it depends on.
 pub fn actions_of(call: &CallPlan) -> BTreeSet<String> {
     let prefix = prefix(&call.service);
     let name = format!("{prefix}:{}", call.operation);
-    let mut out: BTreeSet<String> = BTreeSet::new();
-    if prefix == "apigateway" {
-        out.insert(apigateway(&call.operation).to_string());
-    } else if let Some((_, renamed)) = RENAMED.iter().find(|(n, _)| *n == name) {
-        out.extend(renamed.iter().map(|a| a.to_string()));
-    } else {
-        out.insert(name.clone());
-    }
+    let mut out = called_actions(call);
     if let Some((_, more)) = DEPENDENT.iter().find(|(n, _)| *n == name) {
         out.extend(more.iter().map(|a| a.to_string()));
     }
