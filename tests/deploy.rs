@@ -83,8 +83,14 @@ fn organization(endpoint: &str) -> (String, Vec<String>) {
     (ou, accounts)
 }
 
-/// A Lambda zip holding a `bootstrap` (moto stores the code, it does not run it).
+/// The arm64 Lambda zip `scripts/lambda-zip.sh` built (CI builds it before the tests where
+/// cargo-lambda installs), else a stand-in holding a `bootstrap` script: moto stores the
+/// code, it does not run it.
 fn lambda_zip(dir: &Path) -> std::path::PathBuf {
+    let built = repo().join("target/lambda-zip/orgop-lambda/bootstrap.zip");
+    if built.is_file() {
+        return built;
+    }
     let zip = dir.join("bootstrap.zip");
     let o = Command::new(venv_python())
         .args([

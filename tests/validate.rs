@@ -163,7 +163,7 @@ fn help_documents_exit_codes() {
     let out = orgop(&["--help"]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
-        text.contains("Exit status: 0 success, 1 invalid runbook"),
+        text.contains("Exit status: 0 success; 1 invalid runbook"),
         "{text}"
     );
     insta::assert_snapshot!(text);

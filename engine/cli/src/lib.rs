@@ -32,7 +32,7 @@ pub const EXIT_USAGE: u8 = 2;
     name = "orgop",
     version,
     about = "Declarative operations for AWS Organizations: run a runbook in every account and region",
-    after_help = "Exit status: 0 success, 1 invalid runbook (or a failed item for `run` and `start --wait`), 2 usage or I/O error."
+    after_help = "Exit status: 0 success; 1 invalid runbook, a failed item (`run`, `start --wait`) or a failed deployment; 2 usage or I/O error, or a refusal before anything ran."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -53,20 +53,21 @@ enum Command {
     /// Make one AWS call by its IAM-style name and print the result as JSON, like
     /// `aws <service> <operation>`: for exploring an API before writing a step.
     Call(call::CallArgs),
-    /// Write the CloudFormation for the member-account roles (`DIR/member-roles.json`), for a
-    /// service-managed StackSet: a read role allowed exactly the runbooks' step calls, and a
-    /// remediation role for their actions.
+    /// Write the member-account roles for a StackSet, allowed exactly the runbooks' calls.
+    ///
+    /// `DIR/member-roles.json`, for a service-managed StackSet: a read role allowed exactly the
+    /// runbooks' step calls, and a remediation role (`role.apply_name`) for their actions.
     Stacksets(stacks::StackSetsArgs),
-    /// Write the operations stack (`DIR/operations.json`: the orgop Lambda, a state machine
-    /// and schedule per runbook, the results table, bucket and topic), the member-role
-    /// template, and the Lambda zip named by its content.
+    /// Write the operations stack, the member-role template and the Lambda zip.
+    ///
+    /// `DIR/operations.json` (the orgop Lambda, a state machine and schedule per runbook, the
+    /// results table, bucket and topic), `DIR/member-roles.json`, and the Lambda zip named by
+    /// its content.
     Package(stacks::PackageArgs),
-    /// Create or update the operations stack and the member-role StackSet in the organization
-    /// (through orgop's own AWS client), and say what changed.
+    /// Create or update the operations stack and the member-role StackSet; say what changed.
     #[command(after_help = deploy::AFTER_HELP)]
     Deploy(deploy::DeployArgs),
-    /// Start a run of a deployed runbook (its Step Functions state machine); with --wait,
-    /// follow it to the end and download its results.
+    /// Start a deployed runbook's state machine; with --wait, follow it and fetch its results.
     #[command(after_help = start::AFTER_HELP)]
     Start(start::StartArgs),
 }
