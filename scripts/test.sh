@@ -27,6 +27,15 @@ if ! cargo nextest --version >/dev/null 2>&1; then
   cargo install cargo-nextest --locked
 fi
 
+CARGO_DENY_VERSION=0.20.2
+if [ "$(cargo deny --version 2>/dev/null)" != "cargo-deny $CARGO_DENY_VERSION" ]; then
+  echo "== cargo-deny $CARGO_DENY_VERSION (crates.io)"
+  cargo install cargo-deny --locked --version "$CARGO_DENY_VERSION"
+fi
+
+echo "== cargo deny: licenses, bans, sources (deny.toml; advisories need GitHub, see there)"
+cargo deny --log-level error check licenses bans sources
+
 echo "== cargo fmt --check"
 cargo fmt --all --check
 
