@@ -495,14 +495,11 @@ impl AwsClient {
                 credentials,
                 limiters,
                 retry: opts.retry,
-                transport: Transport::new(opts.timeouts),
-                call_deadline: std::env::var("ORGOP_CALL_TIMEOUT")
-                    .ok()
-                    .and_then(|s| s.parse::<f64>().ok())
-                    .filter(|s| *s > 0.0)
-                    // `try_`: a value too large for a Duration is ignored, never a panic.
-                    .and_then(|s| Duration::try_from_secs_f64(s).ok())
-                    .unwrap_or(opts.timeouts.call),
+                transport: Transport::new(Timeouts {
+                    read: env_seconds("ORGOP_READ_TIMEOUT").unwrap_or(opts.timeouts.read),
+                    ..opts.timeouts
+                }),
+                call_deadline: env_seconds("ORGOP_CALL_TIMEOUT").unwrap_or(opts.timeouts.call),
                 max_pages: opts
                     .max_pages
                     .or_else(|| std::env::var("ORGOP_MAX_PAGES").ok()?.parse().ok())
@@ -1047,6 +1044,16 @@ impl AwsClient {
         }
         (classify_with_model(&call.svc.model, call.op, error), false)
     }
+}
+
+/// A positive number of seconds from the environment; anything else (absent, not a number,
+/// zero, negative, too large for a `Duration`) is ignored, never a panic.
+fn env_seconds(name: &str) -> Option<Duration> {
+    std::env::var(name)
+        .ok()
+        .and_then(|s| s.parse::<f64>().ok())
+        .filter(|s| *s > 0.0)
+        .and_then(|s| Duration::try_from_secs_f64(s).ok())
 }
 
 /// The region S3 says a bucket lives in, when a request went to the wrong one (301, 307 or
