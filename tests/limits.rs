@@ -26,6 +26,13 @@ fn stderr(m: &Measured) -> String {
 /// Ended by itself (not a signal: a stack overflow aborts) with `code`, in time and memory.
 fn assert_bounded(m: &Measured, code: i32, what: &str) {
     let err = stderr(m);
+    // Shown with --no-capture: the margins, for the record.
+    eprintln!(
+        "{what}: exit {:?} in {:?}, peak RSS {} KiB",
+        m.output.status.code(),
+        m.elapsed,
+        m.peak_rss_kib
+    );
     assert_eq!(m.output.status.code(), Some(code), "{what}: {err}");
     assert!(m.elapsed < MAX_TIME, "{what} took {:?}: {err}", m.elapsed);
     assert!(
@@ -55,7 +62,7 @@ fn jmespath_nested_20000_deep_is_refused_by_validate() {
     let deep = format!("select: \"{}Volumes{}\"", "(".repeat(n), ")".repeat(n));
     let path = variant(dir.path(), "deep.yaml", "select: Volumes[]", &deep);
     let m = validate(&path);
-    assert_bounded(&m, 1, "validate");
+    assert_bounded(&m, 1, "validate 20,000-deep JMESPath");
     assert!(
         stderr(&m).contains(&format!(
             "{path}:37:78: JMESPath in `select` nests deeper than 64 levels, the limit"
@@ -74,7 +81,7 @@ fn yaml_nested_100000_deep_is_refused_by_validate() {
     std::fs::write(&path, text).unwrap();
     let path = path.to_str().unwrap();
     let m = validate(path);
-    assert_bounded(&m, 1, "validate");
+    assert_bounded(&m, 1, "validate 100,000-deep YAML");
     assert!(
         stderr(&m).contains(&format!("{path}:2:")) && stderr(&m).contains("deeper than 100 levels"),
         "{}",
@@ -91,7 +98,7 @@ fn a_52_mb_file_is_refused_without_reading_it_whole() {
     let path = path.to_str().unwrap();
     let m = validate(path);
     // Invalid (1), not unreadable (2): it was read as far as the limit.
-    assert_bounded(&m, 1, "validate");
+    assert_bounded(&m, 1, "validate 52 MB file");
     assert!(
         stderr(&m).contains(&format!(
             "{path}:1:1: the file is larger than the limit of 1048576 bytes (1 MiB)"
@@ -107,7 +114,7 @@ fn a_52_mb_file_is_refused_without_reading_it_whole() {
     assert!(stderr(&m).contains("invalid YAML"), "{}", stderr(&m));
 }
 
-/// Runs `path` dry against moto with an organization of 2 members in one region (3 items),
+/// Runs `path` dry against moto in one region,
 /// and returns the measured run and its results.
 fn run_dry(path: &str, endpoint: &str, out: &Path) -> (Measured, Vec<serde_json::Value>) {
     let m = measure(
@@ -133,7 +140,8 @@ fn run_dry(path: &str, endpoint: &str, out: &Path) -> (Measured, Vec<serde_json:
 #[test]
 fn runaway_templates_are_item_errors_within_a_second_and_64_mb() {
     let emulator = moto();
-    seed_org(&emulator.url(), 2, "us-east-1", 1);
+    // 8 items (7 members and the management account), as in the report of 4.7 GB.
+    seed_org(&emulator.url(), 7, "us-east-1", 1);
     let dir = TempDir::new("limits-templates");
     let cases = [
         (
@@ -163,6 +171,24 @@ fn runaway_templates_are_item_errors_within_a_second_and_64_mb() {
             "over the limit of 1048576 bytes",
         ),
     ];
+    // A 3,000-deep select (tests/invalid/) is refused before anything runs, without an abort.
+    let out = dir.path().join("deep-out");
+    let m = measure(
+        orgop()
+            .args([
+                "run",
+                "tests/invalid/jmespath-nested-too-deep.yaml",
+                "--out",
+            ])
+            .arg(&out)
+            .args(["--endpoint-url", &emulator.url()]),
+    );
+    assert_bounded(&m, 1, "run 3,000-deep JMESPath");
+    assert!(
+        stderr(&m).contains("nests deeper than 64 levels"),
+        "{}",
+        stderr(&m)
+    );
     for (name, from, to, why) in cases {
         let path = variant(dir.path(), name, from, to);
         let out = dir.path().join(name.replace(".yaml", "-out"));
@@ -170,11 +196,7 @@ fn runaway_templates_are_item_errors_within_a_second_and_64_mb() {
         assert_eq!(v.output.status.code(), Some(0), "{name}: {}", stderr(&v));
         let (m, results) = run_dry(&path, &emulator.url(), &out);
         assert_bounded(&m, 1, name);
-        assert_eq!(
-            results.len(),
-            3,
-            "{name}: 2 members and the management account"
-        );
+        assert_eq!(results.len(), 8, "{name}");
         for r in &results {
             assert_eq!(r["status"], "error", "{name}: {r}");
             let message = r["error"]["message"].as_str().unwrap_or_default();
