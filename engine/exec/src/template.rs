@@ -108,9 +108,11 @@ impl Templates {
                 if out.is_undefined() {
                     return Err(format!("{source}: undefined value"));
                 }
+                // Counted without making the text, and only as far as the limit.
                 let mut size = Counter(0);
-                serde_json::to_writer(&mut size, &out).map_err(|e| format!("{source}: {e}"))?;
-                if let Some(e) = limits::template_output_error(size.0) {
+                if serde_json::to_writer(&mut size, &out).is_err()
+                    && let Some(e) = limits::template_output_error(size.0)
+                {
                     return Err(format!("{}: {e}", excerpt(source)));
                 }
                 serde_json::to_value(&out).map_err(|e| format!("{source}: {e}"))?
@@ -141,12 +143,16 @@ impl Templates {
     }
 }
 
-/// Counts the bytes written to it: the size of a value's JSON without making the text.
+/// Counts the bytes written to it: the size of a value's JSON without making the text. It
+/// fails once over [`limits::TEMPLATE_MAX_OUTPUT`], which stops the serializer there.
 struct Counter(usize);
 
 impl std::io::Write for Counter {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         self.0 += buf.len();
+        if self.0 > limits::TEMPLATE_MAX_OUTPUT {
+            return Err(std::io::Error::other("over the output limit"));
+        }
         Ok(buf.len())
     }
 

@@ -200,7 +200,7 @@ pub fn template_limit_error(e: &minijinja::Error) -> Option<String> {
 pub fn template_output_error(len: usize) -> Option<String> {
     (len > TEMPLATE_MAX_OUTPUT).then(|| {
         format!(
-            "the rendered value is {len} bytes, over the limit of {TEMPLATE_MAX_OUTPUT} bytes \
+            "the rendered value is {len} bytes or more, over the limit of {TEMPLATE_MAX_OUTPUT} bytes \
              (1 MiB) for one template; the limit is fixed: AWS parameters are far smaller"
         )
     })

@@ -424,6 +424,41 @@ mod tests {
     }
 
     #[test]
+    fn size_and_depth_are_bounded_with_a_location() {
+        let big = format!("a: \"{}\"\n", "x".repeat(1 << 20));
+        let e = load("f.yaml", &big).unwrap_err();
+        assert!(
+            e.message.contains("limit of 1048576 bytes"),
+            "{}",
+            e.message
+        );
+        // Block nesting: stopped at the 101st collection, before the deserializer.
+        let mut block = String::new();
+        for i in 0..200 {
+            block.push_str(&format!("{}k:\n", "  ".repeat(i)));
+        }
+        let e = load("f.yaml", &block).unwrap_err();
+        assert!(
+            e.message.contains("deeper than 100 levels"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.span.start.line, 101);
+        // Flow nesting: where the scanner gives up on open flow collections.
+        let flow = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let e = load("f.yaml", &flow).unwrap_err();
+        assert!(
+            e.message.contains("deeper than 100 levels"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.span.start.line, 1);
+        // 100 levels are fine.
+        let ok = format!("a: {}{}\n", "[".repeat(99), "]".repeat(99));
+        assert!(load("f.yaml", &ok).is_ok());
+    }
+
+    #[test]
     fn merge_keys_apply() {
         let l = load("f.yaml", "base: &b {x: 1}\nother:\n  <<: *b\n  y: 2\n").unwrap();
         assert_eq!(l.value["other"]["x"], 1);
