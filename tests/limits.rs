@@ -73,6 +73,23 @@ fn jmespath_nested_20000_deep_is_refused_by_validate() {
 }
 
 #[test]
+fn a_100000_deep_jmespath_literal_is_refused_in_a_short_message() {
+    let dir = TempDir::new("limits-literal");
+    let n = 100_000;
+    let deep = format!("select: \"`{}{}`\"", "[".repeat(n), "]".repeat(n));
+    let path = variant(dir.path(), "literal.yaml", "select: Volumes[]", &deep);
+    let m = validate(&path);
+    assert_bounded(&m, 1, "validate 100,000-deep JMESPath literal");
+    // The parser quotes the literal: cut, not 200 KB of stderr.
+    assert!(m.output.stderr.len() < 2_000, "{}", stderr(&m));
+    assert!(
+        stderr(&m).contains("Unable to parse literal JSON"),
+        "{}",
+        stderr(&m)
+    );
+}
+
+#[test]
 fn yaml_nested_100000_deep_is_refused_by_validate() {
     let dir = TempDir::new("limits-yaml");
     let n = 100_000;

@@ -6,6 +6,9 @@ use orgop_plan::{functions, limits};
 use orgop_syntax::{Diagnostic, NodeSpans, Span};
 use std::collections::BTreeSet;
 
+/// The longest parser message quoted in a diagnostic, in characters.
+const MAX_REASON_CHARS: usize = 160;
+
 /// What a JMESPath expression may refer to.
 pub struct Names<'a> {
     /// Declared parameters.
@@ -65,10 +68,15 @@ impl Expr<'_> {
     }
 
     fn syntax_error(&self, e: &jmespath::JmespathError) -> Diagnostic {
-        let reason = match &e.reason {
+        let mut reason = match &e.reason {
             jmespath::ErrorReason::Parse(m) => plain_reason(m),
             other => other.to_string(),
         };
+        // The crate quotes a bad literal whole: a 200 KB one made a 200 KB message.
+        if let Some((cut, _)) = reason.char_indices().nth(MAX_REASON_CHARS) {
+            reason.truncate(cut);
+            reason.push('…');
+        }
         Diagnostic::error(
             self.file,
             self.at(e.offset),
