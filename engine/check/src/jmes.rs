@@ -2,9 +2,12 @@
 //! `param('x')` / `shared('x')` naming something the runbook declares.
 use crate::suggest;
 use jmespath::ast::Ast;
-use orgop_plan::functions;
+use orgop_plan::{functions, limits};
 use orgop_syntax::{Diagnostic, NodeSpans, Span};
 use std::collections::BTreeSet;
+
+/// The longest parser message quoted in a diagnostic, in characters.
+const MAX_REASON_CHARS: usize = 160;
 
 /// What a JMESPath expression may refer to.
 pub struct Names<'a> {
@@ -28,10 +31,17 @@ pub fn check(
         node,
         what,
     };
+    // The jmespath crate's parser recurses: what is over the limits is never handed to it.
+    if let Err(over) = limits::jmespath_prescan(expr) {
+        return vec![e.over_limit(&over)];
+    }
     let ast = match jmespath::parse(expr) {
         Ok(ast) => ast,
         Err(err) => return vec![e.syntax_error(&err)],
     };
+    if let Err(over) = limits::jmespath_depth(&ast) {
+        return vec![e.over_limit(&over)];
+    }
     let mut out = Vec::new();
     walk(&ast, &mut |node| {
         if let Ast::Function { offset, name, args } = node {
@@ -58,10 +68,15 @@ impl Expr<'_> {
     }
 
     fn syntax_error(&self, e: &jmespath::JmespathError) -> Diagnostic {
-        let reason = match &e.reason {
+        let mut reason = match &e.reason {
             jmespath::ErrorReason::Parse(m) => plain_reason(m),
             other => other.to_string(),
         };
+        // The crate quotes a bad literal whole: a 200 KB one made a 200 KB message.
+        if let Some((cut, _)) = reason.char_indices().nth(MAX_REASON_CHARS) {
+            reason.truncate(cut);
+            reason.push('…');
+        }
         Diagnostic::error(
             self.file,
             self.at(e.offset),
@@ -69,6 +84,18 @@ impl Expr<'_> {
         )
         .with_hint(
             "JMESPath literals need backticks (`` `7` ``) and raw strings single quotes ('x')",
+        )
+    }
+
+    fn over_limit(&self, over: &limits::LimitError) -> Diagnostic {
+        Diagnostic::error(
+            self.file,
+            self.at(over.offset),
+            format!("JMESPath in `{}` {}", self.what, over.message),
+        )
+        .with_hint(
+            "the limits are fixed: the JMESPath engine recurses once per level; split the \
+             expression across steps, or flatten it",
         )
     }
 

@@ -116,10 +116,16 @@ impl Text<'_> {
             .get(..byte.min(s.len()))
             .map(|p| p.chars().count())
             .unwrap_or(0);
-        let detail = e
-            .detail()
-            .map(str::to_string)
-            .unwrap_or_else(|| e.kind().to_string());
+        let detail = match e.detail() {
+            // minijinja's parser stops at a fixed depth; say so in the runbook's terms.
+            Some(d) if d.contains("maximum recursion") => {
+                "it nests deeper than the template parser's fixed limit (about 150 levels of \
+                 brackets, blocks and operators)"
+                    .to_string()
+            }
+            Some(d) => d.to_string(),
+            None => e.kind().to_string(),
+        };
         self.error_at(chars, format!("invalid template: {detail}"))
             .with_hint("templates use minijinja (Jinja2) syntax: `{{ params.name }}`")
     }

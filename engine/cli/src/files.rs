@@ -1,7 +1,9 @@
 //! Finding runbook files and checking them all together.
 use orgop_check::FileReport;
+use orgop_syntax::limits::{self, MAX_FILE_BYTES};
 use orgop_syntax::{Diagnostic, Span};
 use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 /// Every checked file, with its text (for rendering excerpts).
@@ -66,7 +68,17 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Checked, String> {
         let name = f.to_string_lossy().replace('\\', "/");
         let text = match read_text(&f) {
             Ok(t) => t,
-            Err((span, message, lossy)) => {
+            Err(Unread::TooLarge(len)) => {
+                // Invalid, not unreadable: the file was read as far as the limit.
+                reports.push(orgop_check::FileReport {
+                    diagnostics: vec![limits::file_too_large(&name, len)],
+                    file: name.clone(),
+                    runbook: None,
+                    lowered: None,
+                });
+                continue;
+            }
+            Err(Unread::Failed(span, message, lossy)) => {
                 // The other files are still checked; this one is reported with them.
                 unreadable += 1;
                 reports.push(orgop_check::FileReport {
@@ -109,11 +121,25 @@ pub fn load_all(paths: &[PathBuf]) -> Result<Checked, String> {
     })
 }
 
-/// A file's text; else where and why it cannot be had, with the text made readable (invalid
-/// bytes replaced) when it was read but is not UTF-8, for the excerpt.
-fn read_text(f: &Path) -> Result<String, (Span, String, Option<String>)> {
-    let bytes =
-        std::fs::read(f).map_err(|e| (Span::point(1, 1), format!("cannot read: {e}"), None))?;
+/// Why a file's text cannot be had.
+enum Unread {
+    /// It is larger than [`MAX_FILE_BYTES`]: at least this many bytes.
+    TooLarge(u64),
+    /// Where and why it cannot be read, with the text made readable (invalid bytes replaced)
+    /// when it was read but is not UTF-8, for the excerpt.
+    Failed(Span, String, Option<String>),
+}
+
+/// A file's text. At most [`MAX_FILE_BYTES`] are read: a bigger file is refused without
+/// reading the rest.
+fn read_text(f: &Path) -> Result<String, Unread> {
+    let mut bytes = Vec::new();
+    std::fs::File::open(f)
+        .and_then(|file| file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes))
+        .map_err(|e| Unread::Failed(Span::point(1, 1), format!("cannot read: {e}"), None))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(Unread::TooLarge(bytes.len() as u64));
+    }
     String::from_utf8(bytes).map_err(|e| {
         let bytes = e.as_bytes();
         let at = e.utf8_error().valid_up_to();
@@ -121,7 +147,7 @@ fn read_text(f: &Path) -> Result<String, (Span, String, Option<String>)> {
         let before = std::str::from_utf8(&bytes[..at]).unwrap_or_default();
         let line = before.matches('\n').count() + 1;
         let col = before.rsplit('\n').next().unwrap_or("").chars().count() + 1;
-        (
+        Unread::Failed(
             Span::point(line, col),
             format!("not UTF-8 text (byte {at})"),
             Some(String::from_utf8_lossy(bytes).into_owned()),

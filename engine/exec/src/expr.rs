@@ -6,6 +6,7 @@
 use aws_smithy_types::date_time::{DateTime, Format};
 use jmespath::functions::{ArgumentType, CustomFunction, Signature};
 use jmespath::{Context, ErrorReason, JmespathError, Rcvar, Runtime, Variable};
+use orgop_plan::limits;
 use serde_json::{Map, Value};
 use std::cell::RefCell;
 use std::sync::{Arc, OnceLock};
@@ -208,8 +209,22 @@ pub struct Expr(jmespath::Expression<'static>);
 
 impl Expr {
     /// Compiles; the message says what is wrong.
+    ///
+    /// An expression over the limits of `orgop_plan::limits` is refused before the jmespath
+    /// crate parses it (its parser and interpreter recurse: a deep one would overflow the
+    /// stack and abort the process, not fail).
     pub fn compile(expr: &str) -> Result<Expr, String> {
-        runtime().compile(expr).map(Expr).map_err(|e| e.to_string())
+        let over = |e: limits::LimitError| {
+            format!(
+                "JMESPath expression {} (at character {})",
+                e.message,
+                e.offset + 1
+            )
+        };
+        limits::jmespath_prescan(expr).map_err(over)?;
+        let compiled = runtime().compile(expr).map_err(|e| e.to_string())?;
+        limits::jmespath_depth(compiled.as_ast()).map_err(over)?;
+        Ok(Expr(compiled))
     }
 
     /// Evaluates on `data` with `ctx` visible to the orgop functions.

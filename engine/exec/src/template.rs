@@ -6,6 +6,7 @@
 //! are and cloned, not walked, when rendered.
 use minijinja::value::{Enumerator, Object, Serde};
 use minijinja::{Environment, Expression};
+use orgop_plan::limits;
 use orgop_plan::templates::{configure, environment, is_template, whole_expression};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -103,18 +104,30 @@ impl Templates {
         Ok(match t {
             Tmpl::Literal(v) => v.clone(),
             Tmpl::Expr { source, expr } => {
-                let out = expr.eval(scope).map_err(|e| format!("{source}: {e}"))?;
+                let out = expr.eval(scope).map_err(|e| render_error(source, &e))?;
                 if out.is_undefined() {
                     return Err(format!("{source}: undefined value"));
                 }
+                // Counted without making the text, and only as far as the limit.
+                let mut size = Counter(0);
+                if serde_json::to_writer(&mut size, &out).is_err()
+                    && let Some(e) = limits::template_output_error(size.0)
+                {
+                    return Err(format!("{}: {e}", excerpt(source)));
+                }
                 serde_json::to_value(&out).map_err(|e| format!("{source}: {e}"))?
             }
-            Tmpl::Text { source, name } => Value::String(
-                self.env
+            Tmpl::Text { source, name } => {
+                let text = self
+                    .env
                     .get_template(name)
                     .and_then(|t| t.render(scope))
-                    .map_err(|e| format!("{source}: {e}"))?,
-            ),
+                    .map_err(|e| render_error(source, &e))?;
+                if let Some(e) = limits::template_output_error(text.len()) {
+                    return Err(format!("{}: {e}", excerpt(source)));
+                }
+                Value::String(text)
+            }
             Tmpl::Array(items) => Value::Array(
                 items
                     .iter()
@@ -127,6 +140,40 @@ impl Templates {
                     .collect::<Result<Map<_, _>, String>>()?,
             ),
         })
+    }
+}
+
+/// Counts the bytes written to it: the size of a value's JSON without making the text. It
+/// fails once over [`limits::TEMPLATE_MAX_OUTPUT`], which stops the serializer there.
+struct Counter(usize);
+
+impl std::io::Write for Counter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len();
+        if self.0 > limits::TEMPLATE_MAX_OUTPUT {
+            return Err(std::io::Error::other("over the output limit"));
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Why rendering `source` failed with `e`: the limit it went over, by name, when that is why.
+fn render_error(source: &str, e: &minijinja::Error) -> String {
+    match limits::template_limit_error(e) {
+        Some(why) => format!("{}: {why}", excerpt(source)),
+        None => format!("{source}: {e}"),
+    }
+}
+
+/// The start of a template's text, for a message about it.
+fn excerpt(source: &str) -> String {
+    match source.char_indices().nth(80) {
+        Some((i, _)) => format!("{}…", &source[..i]),
+        None => source.to_string(),
     }
 }
 
@@ -147,7 +194,10 @@ pub(crate) fn truthy(
 ) -> Result<bool, String> {
     expr.eval(scope)
         .map(|v| v.is_true())
-        .map_err(|e| format!("when `{source}`: {e}"))
+        .map_err(|e| match limits::template_limit_error(&e) {
+            Some(why) => format!("when `{}`: {why}", excerpt(source)),
+            None => format!("when `{source}`: {e}"),
+        })
 }
 
 /// A JSON value as a template value (converted once, then shared by reference).
@@ -237,6 +287,44 @@ mod tests {
         assert!(!truthy("item.Id == 'x'", &eq, &s).unwrap());
         assert!(t.reads.contains("params") && t.reads.contains("item"));
         assert!(!t.reads.contains("steps"));
+    }
+
+    #[test]
+    fn runaway_templates_fail_naming_the_limit() {
+        let mut t = Templates::new();
+        let s = scope(None);
+        let cases = [
+            // 100 MB in one operation: refused before it is made.
+            (r#"{{ "x" * 100000000 }}"#, "200000 fuel"),
+            (r#"a{{ "x" * 100000000 }}"#, "200000 fuel"),
+            // 2^40 macro calls: the recursion limit (or the fuel) stops it.
+            (
+                "{% macro f(n) %}{% if n > 0 %}{{ f(n-1) }}{{ f(n-1) }}{% endif %}{% endmacro %}\
+                 {{ f(40) }}",
+                "deeper than the limit of 100",
+            ),
+            (
+                r#"{% for i in "x" * 100000 %}{% for j in "x" * 100000 %}{{ j }}{% endfor %}{% endfor %}"#,
+                "200000 fuel",
+            ),
+            // 3 MB of output, within the fuel: over the output limit.
+            (
+                r#"{% for i in "x" * 3000 %}{{ "x" * 1000 }}{% endfor %}"#,
+                "over the limit of 1048576 bytes",
+            ),
+            (
+                r#"{{ ["x" * 1000] * 2000 }}"#,
+                "over the limit of 1048576 bytes",
+            ),
+        ];
+        for (source, why) in cases {
+            let c = t.compile(&json!(source)).unwrap();
+            let err = t.render(&c, &s).unwrap_err();
+            assert!(err.contains(why), "{source}: {err}");
+        }
+        let when = t.expression(r#"("x" * 100000000) == "x""#).unwrap();
+        let err = truthy("big", &when, &s).unwrap_err();
+        assert!(err.contains("200000 fuel"), "{err}");
     }
 
     #[test]

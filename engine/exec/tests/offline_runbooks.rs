@@ -309,3 +309,29 @@ async fn a_mutating_step_is_refused_before_it_is_sent() {
     assert_eq!(r.error.unwrap().code, "OrgOp.MutatingStep");
     assert!(api.calls().is_empty());
 }
+
+/// A plan need not come from the checker (a state machine can be edited by hand): a select
+/// nested 3,000 or 20,000 deep is refused when the plan is prepared, on a runtime worker's
+/// 2 MiB stack, instead of overflowing it there or when an item runs.
+#[test]
+fn a_hand_edited_plan_with_a_deep_expression_is_refused_when_prepared() {
+    for n in [3_000, 20_000] {
+        let mut l = lowered("runbooks/unused-ebs.yaml");
+        l.plan.steps[0].select = Some(format!("{}Volumes{}", "[".repeat(n), "]".repeat(n)));
+        let shared: Map<String, Value> = l.shared.clone().into_iter().collect();
+        let err = std::thread::Builder::new()
+            .stack_size(2 << 20)
+            .spawn(move || Prepared::new(l.plan, shared).map(|_| ()))
+            .unwrap()
+            .join()
+            .expect("no overflow")
+            .unwrap_err();
+        assert_eq!(err.kind, orgop_exec::PrepareErrorKind::Expression);
+        assert_eq!(err.step, "volumes");
+        assert!(
+            err.message
+                .contains("nests deeper than 64 levels, the limit"),
+            "{err}"
+        );
+    }
+}

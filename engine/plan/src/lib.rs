@@ -9,6 +9,7 @@
 //!   exchange, and [`WorkerError`], the error names Step Functions retries and catches on.
 //! - [`functions`]: the JMESPath functions and template names runbooks may use.
 //! - [`templates`]: the template language's settings, shared by the checker and the interpreter.
+//! - [`limits`]: the bounds on expressions and templates, shared likewise.
 //!
 //! Depends on nothing of orgop but its vocabulary (`orgop-vocab`), and on nothing of AWS or
 //! ASL.
@@ -19,6 +20,7 @@ pub mod contract;
 mod errors;
 pub use errors::LAMBDA_TRANSIENT_ERRORS;
 pub mod functions;
+pub mod limits;
 pub mod params;
 mod plan;
 pub mod templates;

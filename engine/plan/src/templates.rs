@@ -1,12 +1,15 @@
 //! The template language's settings, in one place: the checker compiles with them and the
 //! interpreter renders with them, so a template that validates is one that runs.
+use crate::limits;
 use minijinja::{Environment, UndefinedBehavior};
 use std::sync::OnceLock;
 
 /// Applies orgop's settings to `env`: strict undefined (a misspelt name is an error, never an
-/// empty string).
+/// empty string), and the bounds of [`crate::limits`] on the work and recursion of one render.
 pub fn configure(env: &mut Environment<'_>) {
     env.set_undefined_behavior(UndefinedBehavior::Strict);
+    env.set_fuel(Some(limits::TEMPLATE_FUEL));
+    env.set_recursion_limit(limits::TEMPLATE_RECURSION_LIMIT);
 }
 
 /// The process's one environment with orgop's settings, for expressions (`when`, `{{ x }}`).

@@ -5,6 +5,7 @@
 //!   report `file:line:col` without re-reading the file.
 //! - [`model`] holds the typed runbook ([`model::Runbook`]); `schema/runbook.schema.json` is
 //!   generated from these types.
+//! - [`limits`]: the largest file and the deepest nesting a runbook may have.
 //! - [`Diagnostic`] is the one error type every checking stage returns; rendering is the CLI's job.
 //!
 //! This crate knows nothing of AWS, JMESPath evaluation or Amazon States Language.
@@ -12,6 +13,7 @@
 
 mod diagnostic;
 pub mod ids;
+pub mod limits;
 mod load;
 pub mod model;
 mod span;

@@ -5,6 +5,7 @@
 //! JSON pointer. Guarantees: a syntax error is one [`Diagnostic`] at the place the parser
 //! stopped; on success every mapping key and every value that appears in the text has a span.
 use crate::diagnostic::Diagnostic;
+use crate::limits::{self, MAX_FILE_BYTES, YAML_MAX_DEPTH};
 use crate::span::{NodeSpans, Pos, ScalarStyle, Span, SpanMap, pointer_push};
 use saphyr_parser::{Event, Parser, ScalarStyle as YStyle};
 
@@ -24,7 +25,29 @@ pub struct Loaded {
 /// Parses one YAML document. `file` is used only to label diagnostics.
 /// A syntax error is boxed: it is the rare path, and `Loaded` stays the size of the common one.
 pub fn load(file: &str, text: &str) -> Result<Loaded, Box<Diagnostic>> {
-    let walked = span_map(text);
+    if text.len() as u64 > MAX_FILE_BYTES {
+        return Err(Box::new(limits::file_too_large(file, text.len() as u64)));
+    }
+    // Before the YAML deserializer, which recurses into what this walk finds too deep.
+    let walked = match span_map(text) {
+        Ok(w) => w,
+        Err(at) => {
+            return Err(Box::new(
+                Diagnostic::error(
+                    file,
+                    at,
+                    format!(
+                        "YAML nests deeper than {YAML_MAX_DEPTH} levels, the limit (mappings \
+                         and sequences inside each other)"
+                    ),
+                )
+                .with_hint(
+                    "the limit is fixed (the YAML deserializer stops at 128 levels): flatten \
+                     the structure",
+                ),
+            ));
+        }
+    };
     let yaml: serde_yaml::Value = match serde_yaml::from_str(text) {
         Ok(v) => v,
         Err(e) => {
@@ -166,12 +189,35 @@ fn slot(stack: &mut [Frame]) -> Option<Option<(String, Option<Span>)>> {
 type Duplicate = Option<(String, Span)>;
 
 /// The spans of every node in `text`, by JSON pointer, and the first repeated mapping key;
-/// `None` when the text does not parse.
-fn span_map(text: &str) -> Option<(SpanMap, Duplicate)> {
+/// `None` when the text does not parse; the error is where a collection opens deeper than
+/// [`YAML_MAX_DEPTH`].
+fn span_map(text: &str) -> Result<Option<(SpanMap, Duplicate)>, Span> {
     let mut walk = Walk::default();
     for ev in Parser::new_from_str(text) {
-        let (event, span) = ev.ok()?;
+        let (event, span) = match ev {
+            Ok(ev) => ev,
+            // The scanner stops at 255 open flow collections (`[[[...`) before it sends their
+            // start events (a `[` may begin a key); the deserializer would take minutes.
+            Err(e) if e.info().contains("recursion limit") => {
+                let m = e.marker();
+                let at = Pos {
+                    line: m.line(),
+                    col: m.col() + 1,
+                    offset: m.index(),
+                };
+                return Err(Span { start: at, end: at });
+            }
+            Err(_) => return Ok(None),
+        };
         let span = to_span(&span);
+        if matches!(event, Event::MappingStart(..) | Event::SequenceStart(..)) {
+            walk.depth += 1;
+            if walk.depth > YAML_MAX_DEPTH {
+                return Err(span);
+            }
+        } else if matches!(event, Event::MappingEnd | Event::SequenceEnd) {
+            walk.depth = walk.depth.saturating_sub(1);
+        }
         if walk.skip_ignored(&event, span) {
             continue;
         }
@@ -189,7 +235,7 @@ fn span_map(text: &str) -> Option<(SpanMap, Duplicate)> {
             _ => {}
         }
     }
-    Some((walk.map, walk.duplicate))
+    Ok(Some((walk.map, walk.duplicate)))
 }
 
 /// The state of [`span_map`]'s walk over the parser's events.
@@ -199,6 +245,8 @@ struct Walk {
     duplicate: Duplicate,
     /// The collections open at this point, innermost last.
     stack: Vec<Frame>,
+    /// How many collections are open (those used as keys included).
+    depth: usize,
 }
 
 impl Walk {
@@ -373,6 +421,41 @@ mod tests {
         let e = load("f.yaml", "a:\n  b: !Ref x\n").unwrap_err();
         assert!(e.message.contains("!Ref"), "{}", e.message);
         assert_eq!(e.span.start.line, 2);
+    }
+
+    #[test]
+    fn size_and_depth_are_bounded_with_a_location() {
+        let big = format!("a: \"{}\"\n", "x".repeat(1 << 20));
+        let e = load("f.yaml", &big).unwrap_err();
+        assert!(
+            e.message.contains("limit of 1048576 bytes"),
+            "{}",
+            e.message
+        );
+        // Block nesting: stopped at the 101st collection, before the deserializer.
+        let mut block = String::new();
+        for i in 0..200 {
+            block.push_str(&format!("{}k:\n", "  ".repeat(i)));
+        }
+        let e = load("f.yaml", &block).unwrap_err();
+        assert!(
+            e.message.contains("deeper than 100 levels"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.span.start.line, 101);
+        // Flow nesting: where the scanner gives up on open flow collections.
+        let flow = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let e = load("f.yaml", &flow).unwrap_err();
+        assert!(
+            e.message.contains("deeper than 100 levels"),
+            "{}",
+            e.message
+        );
+        assert_eq!(e.span.start.line, 1);
+        // 100 levels are fine.
+        let ok = format!("a: {}{}\n", "[".repeat(99), "]".repeat(99));
+        assert!(load("f.yaml", &ok).is_ok());
     }
 
     #[test]

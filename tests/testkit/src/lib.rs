@@ -204,3 +204,60 @@ pub fn seed_org(
     );
     serde_json::from_slice(&out.stdout).expect("the seeding script prints JSON")
 }
+
+/// What [`measure`] saw of one child process.
+pub struct Measured {
+    /// Its exit status and what it printed.
+    pub output: std::process::Output,
+    /// From start to exit.
+    pub elapsed: Duration,
+    /// Its peak resident memory (`VmHWM` of `/proc/<pid>/status`, read every millisecond
+    /// while it runs), in KiB; 0 where there is no `/proc`.
+    pub peak_rss_kib: u64,
+}
+
+/// Runs `cmd` to its end (stdout and stderr captured) and measures its time and peak memory.
+pub fn measure(cmd: &mut Command) -> Measured {
+    let start = Instant::now();
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    let status = PathBuf::from(format!("/proc/{}/status", child.id()));
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let watcher = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let mut peak = 0;
+            // Until the process has exited (its memory gone: no VmHWM line) or been reaped.
+            while !done.load(Ordering::SeqCst) {
+                let Some(hwm) = std::fs::read_to_string(&status)
+                    .ok()
+                    .and_then(|s| vm_hwm_kib(&s))
+                else {
+                    break;
+                };
+                peak = peak.max(hwm);
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            peak
+        })
+    };
+    let output = child.wait_with_output().expect("the command ends");
+    let elapsed = start.elapsed();
+    done.store(true, Ordering::SeqCst);
+    Measured {
+        output,
+        elapsed,
+        peak_rss_kib: watcher.join().expect("the watcher ends"),
+    }
+}
+
+fn vm_hwm_kib(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .and_then(|v| v.trim().strip_suffix("kB"))
+        .and_then(|v| v.trim().parse().ok())
+}
