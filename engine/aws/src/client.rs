@@ -63,12 +63,33 @@ pub struct ClientOptions {
     /// The most pages one paginated call may take before it is stopped with an error (else
     /// `ORGOP_MAX_PAGES`, else [`DEFAULT_MAX_PAGES`]).
     pub max_pages: Option<u32>,
+    /// The largest response body one call reads, in bytes: larger ones are refused as they
+    /// stream in, never buffered whole (else `ORGOP_MAX_RESPONSE_BYTES`, else
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`]).
+    pub max_response_bytes: Option<u64>,
+    /// The largest object [`AwsClient::get_object`] reads, in bytes (else
+    /// `ORGOP_MAX_OBJECT_BYTES`, else [`DEFAULT_MAX_OBJECT_BYTES`]).
+    pub max_object_bytes: Option<u64>,
 }
 
 /// Pages one paginated call may take by default: 10,000 pages of 1,000 items is ten million
 /// resources of one kind in one account and region, past anything real; a service that keeps
 /// answering new tokens is stopped there.
 pub const DEFAULT_MAX_PAGES: u32 = 10_000;
+
+/// The largest response body of one call by default: 64 MiB. The largest real AWS pages are
+/// a few MB (a `DescribeInstances` page of 1,000 instances is about 5-10 MB of XML, a
+/// `ListObjectsV2` page of 1,000 keys about 300 KB), so this leaves a tenfold margin while a
+/// runaway or hostile body costs at most 64 MiB (per call in flight) before it is refused.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 << 20;
+
+/// The largest object [`AwsClient::get_object`] reads by default: 256 MiB. Objects are
+/// orgop's own files (a run's `results.jsonl` and `findings.csv`, a distributed Map's items),
+/// whose size grows with the organization and its findings rather than with a page size, so
+/// they get their own, larger limit (about a million findings rows). Reading one costs about
+/// 3.5 times its size at the peak (the body, its base64 form in the parsed result, the decoded
+/// bytes), about 900 MB at this limit.
+pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 256 << 20;
 
 impl Default for ClientOptions {
     fn default() -> Self {
@@ -85,6 +106,8 @@ impl Default for ClientOptions {
             use_fips: None,
             use_dualstack: None,
             max_pages: None,
+            max_response_bytes: None,
+            max_object_bytes: None,
         }
     }
 }
@@ -260,6 +283,22 @@ pub enum CallError {
         /// The deadline.
         limit: Duration,
     },
+    /// The response body passed the byte limit: refused from its `Content-Length` before
+    /// any of it was read, or as soon as the bytes received passed the limit. Not retried.
+    #[error("{service}:{operation}: the response is larger than the limit of {limit} bytes ({}){} (raise it with {setting}, in bytes)", mib(*.limit), .declared.map(|d| format!("; its Content-Length is {d} bytes")).unwrap_or_default())]
+    ResponseTooLarge {
+        /// botocore service name.
+        service: String,
+        /// Operation name.
+        operation: String,
+        /// The limit, in bytes.
+        limit: u64,
+        /// The `Content-Length` the service declared, when that is what was refused.
+        declared: Option<u64>,
+        /// The environment variable that raises the limit (`ORGOP_MAX_RESPONSE_BYTES`, or
+        /// `ORGOP_MAX_OBJECT_BYTES` for [`AwsClient::get_object`]).
+        setting: &'static str,
+    },
     /// A waiter reached a failure state, or gave up.
     #[error("waiter {waiter}: {message}")]
     Waiter {
@@ -340,9 +379,19 @@ impl CallError {
             CallError::Waiter { .. } => Code::WaiterFailed.name(),
             CallError::Pagination { .. } => Code::PaginationError.name(),
             CallError::Deadline { .. } => Code::DeadlineExceeded.name(),
+            CallError::ResponseTooLarge { .. } => Code::ResponseTooLarge.name(),
             // The request could not be made (`is_invalid_request`), or an object's body.
             _ => Code::InvalidRequest.name(),
         }
+    }
+}
+
+/// A byte count in MiB or GiB, for messages.
+fn mib(bytes: u64) -> String {
+    if bytes >= 1 << 30 && bytes.is_multiple_of(1 << 30) {
+        format!("{} GiB", bytes >> 30)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
     }
 }
 
@@ -368,6 +417,8 @@ struct Inner {
     transport: Transport,
     max_pages: u32,
     call_deadline: Duration,
+    max_response_bytes: u64,
+    max_object_bytes: u64,
 }
 
 /// The model-driven AWS client. Cheap to clone; share one per run.
@@ -418,6 +469,8 @@ struct Dispatch<'p> {
     host: String,
     /// An S3 region redirect was followed already (once per call).
     redirected: bool,
+    /// The largest body an attempt reads, and the variable that raises it.
+    body_limit: (u64, &'static str),
 }
 
 /// How one attempt ended.
@@ -439,6 +492,9 @@ struct Prepared {
     /// Bytes sent as the body instead of the serialized payload (an S3 object that is not
     /// text: parameters carry blobs as UTF-8 strings, so they cannot hold these).
     raw_body: Option<Vec<u8>>,
+    /// An object download ([`AwsClient::get_object`]): the object limit applies to its body
+    /// instead of the response limit.
+    object: bool,
 }
 
 impl AwsClient {
@@ -508,8 +564,21 @@ impl AwsClient {
                     .or_else(|| std::env::var("ORGOP_MAX_PAGES").ok()?.parse().ok())
                     .unwrap_or(DEFAULT_MAX_PAGES)
                     .max(1),
+                max_response_bytes: opts
+                    .max_response_bytes
+                    .or_else(|| env_bytes("ORGOP_MAX_RESPONSE_BYTES"))
+                    .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
+                max_object_bytes: opts
+                    .max_object_bytes
+                    .or_else(|| env_bytes("ORGOP_MAX_OBJECT_BYTES"))
+                    .unwrap_or(DEFAULT_MAX_OBJECT_BYTES),
             }),
         }
+    }
+
+    /// The largest response body one call reads, in bytes.
+    pub fn max_response_bytes(&self) -> u64 {
+        self.inner.max_response_bytes
     }
 
     /// The region used when a caller has none.
@@ -557,6 +626,7 @@ impl AwsClient {
             operation: operation.to_string(),
             params,
             raw_body: None,
+            object: false,
         })
     }
 
@@ -627,7 +697,9 @@ impl AwsClient {
         use base64::Engine as _;
         let target = Target::own(self.default_region());
         let params = serde_json::json!({"Bucket": bucket, "Key": key});
-        let out = self.call(&target, "s3", "GetObject", params).await?;
+        let mut prepared = self.prepare("s3", "GetObject", &params)?;
+        prepared.object = true;
+        let (out, _) = self.send(&target, &prepared).await?;
         let body = out.get("Body").and_then(Value::as_str).unwrap_or_default();
         base64::engine::general_purpose::STANDARD
             .decode(body)
@@ -979,6 +1051,11 @@ impl AwsClient {
             url,
             host,
             redirected: false,
+            body_limit: if prepared.object {
+                (self.inner.max_object_bytes, "ORGOP_MAX_OBJECT_BYTES")
+            } else {
+                (self.inner.max_response_bytes, "ORGOP_MAX_RESPONSE_BYTES")
+            },
         })
     }
 
@@ -1002,8 +1079,19 @@ impl AwsClient {
                 &call.host,
                 call.sign.then_some((&creds, SystemTime::now())),
             )?;
-            let resp = match self.inner.transport.send(http_req).await {
+            let (limit, setting) = call.body_limit;
+            let resp = match self.inner.transport.send_limited(http_req, limit).await {
                 Ok(resp) => resp,
+                // The same answer would come again: not retried.
+                Err(TransportError::BodyTooLarge { limit, declared }) => {
+                    return Err(CallError::ResponseTooLarge {
+                        service: call.svc.name.clone(),
+                        operation: call.op.name.clone(),
+                        limit,
+                        declared,
+                        setting,
+                    });
+                }
                 Err(e) => return Ok(Answer::Unreached(e)),
             };
             let error = match orgop_awswire::parse(&call.svc.model, call.op, &resp) {
@@ -1093,6 +1181,16 @@ fn customize_params(svc: &Service, op: &orgop_awswire::Operation, params: &Value
         }
     }
     params
+}
+
+/// A positive byte count from the environment variable `name`.
+fn env_bytes(name: &str) -> Option<u64> {
+    std::env::var(name)
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
 }
 
 /// Whether a region name is safe to put in a host name.

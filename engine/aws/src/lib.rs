@@ -45,14 +45,17 @@ pub mod ratelimit;
 pub mod retry;
 
 pub use client::{
-    ApiError, AwsClient, CallError, ClientOptions, DEFAULT_MAX_PAGES, PaginationProblem, Target,
-    sign_request, sign_request_at,
+    ApiError, AwsClient, CallError, ClientOptions, DEFAULT_MAX_OBJECT_BYTES, DEFAULT_MAX_PAGES,
+    DEFAULT_MAX_RESPONSE_BYTES, PaginationProblem, Target, sign_request, sign_request_at,
 };
 pub use credentials::{CredentialsError, RoleSpec};
 pub use endpoints::Endpoint;
 pub use http::{Timeouts, Transport, TransportError};
 pub use models::{ModelFileError, ModelRegistry, Service};
-pub use orgop_awswire::{AwsError, HttpResponse, ParamError, ParamErrorKind, UnknownName};
+pub use orgop_awswire::{
+    AwsError, HttpResponse, JsonTextError, MAX_DEPTH, ParamError, ParamErrorKind, UnknownName,
+    from_json_slice,
+};
 pub use ratelimit::RateConfig;
 pub use retry::RetryPolicy;
 
