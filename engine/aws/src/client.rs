@@ -87,8 +87,8 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 << 20;
 /// orgop's own files (a run's `results.jsonl` and `findings.csv`, a distributed Map's items),
 /// whose size grows with the organization and its findings rather than with a page size, so
 /// they get their own, larger limit (about a million findings rows). Reading one costs about
-/// 3.5 times its size at the peak (the body, its base64 form in the parsed result, the decoded
-/// bytes), about 900 MB at this limit.
+/// 2.5 times its size at the peak (the body beside its base64 form in the parsed result, then
+/// that beside the decoded bytes), about 650 MB at this limit.
 pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 256 << 20;
 
 impl Default for ClientOptions {
