@@ -86,9 +86,8 @@ pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 << 20;
 /// The largest object [`AwsClient::get_object`] reads by default: 256 MiB. Objects are
 /// orgop's own files (a run's `results.jsonl` and `findings.csv`, a distributed Map's items),
 /// whose size grows with the organization and its findings rather than with a page size, so
-/// they get their own, larger limit (about a million findings rows). Reading one costs about
-/// 2.5 times its size at the peak (the body beside its base64 form in the parsed result, then
-/// that beside the decoded bytes), about 650 MB at this limit.
+/// they get their own, larger limit (about a million findings rows). The body is held in
+/// memory once, as received (never as base64).
 pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 256 << 20;
 
 impl Default for ClientOptions {
@@ -471,12 +470,15 @@ struct Dispatch<'p> {
     redirected: bool,
     /// The largest body an attempt reads, and the variable that raises it.
     body_limit: (u64, &'static str),
+    /// An object download: a successful body is handed back as received.
+    object: bool,
 }
 
 /// How one attempt ended.
 enum Answer {
-    /// A result, with the HTTP status.
-    Parsed(Value, u16),
+    /// A result, with the HTTP status and, for an object download, the body as received
+    /// (the result then holds the headers' members only).
+    Parsed(Value, u16, Option<Vec<u8>>),
     /// An error the service answered.
     Failed(AwsError),
     /// No answer: the connection failed or timed out.
@@ -493,7 +495,8 @@ struct Prepared {
     /// text: parameters carry blobs as UTF-8 strings, so they cannot hold these).
     raw_body: Option<Vec<u8>>,
     /// An object download ([`AwsClient::get_object`]): the object limit applies to its body
-    /// instead of the response limit.
+    /// instead of the response limit, and a successful body is handed back as it came, never
+    /// turned into base64 in the result.
     object: bool,
 }
 
@@ -692,22 +695,15 @@ impl AwsClient {
         self.send(&target, &prepared).await.map(|(v, _)| v)
     }
 
-    /// Reads an object from S3 with the caller's own credentials.
+    /// Reads an object from S3 with the caller's own credentials: its bytes as received,
+    /// at most the object limit ([`ClientOptions::max_object_bytes`]), held in memory once.
     pub async fn get_object(&self, bucket: &str, key: &str) -> Result<Vec<u8>, CallError> {
-        use base64::Engine as _;
         let target = Target::own(self.default_region());
         let params = serde_json::json!({"Bucket": bucket, "Key": key});
         let mut prepared = self.prepare("s3", "GetObject", &params)?;
         prepared.object = true;
-        let (out, _) = self.send(&target, &prepared).await?;
-        let body = out.get("Body").and_then(Value::as_str).unwrap_or_default();
-        base64::engine::general_purpose::STANDARD
-            .decode(body)
-            .map_err(|e| CallError::Body {
-                bucket: bucket.into(),
-                key: key.into(),
-                message: format!("the body is not base64: {e}"),
-            })
+        let (_, _, body) = self.send_full(&target, &prepared).await?;
+        Ok(body.unwrap_or_default())
     }
 
     /// The pages of a paginated operation, driven by the service's `paginators-1.json`; an
@@ -929,6 +925,17 @@ impl AwsClient {
 
     /// Sends a prepared call with retries; returns the parsed output and HTTP status.
     async fn send(&self, target: &Target, prepared: &Prepared) -> Result<(Value, u16), CallError> {
+        self.send_full(target, prepared)
+            .await
+            .map(|(v, status, _)| (v, status))
+    }
+
+    /// [`AwsClient::send`], with an object download's body.
+    async fn send_full(
+        &self,
+        target: &Target,
+        prepared: &Prepared,
+    ) -> Result<(Value, u16, Option<Vec<u8>>), CallError> {
         let limit = self.inner.call_deadline;
         tokio::time::timeout(limit, self.send_with_retries(target, prepared))
             .await
@@ -946,7 +953,7 @@ impl AwsClient {
         &self,
         target: &Target,
         prepared: &Prepared,
-    ) -> Result<(Value, u16), CallError> {
+    ) -> Result<(Value, u16, Option<Vec<u8>>), CallError> {
         let mut call = self.dispatch(target, prepared)?;
         let key = BucketKey {
             account: target.account_id.clone(),
@@ -960,10 +967,10 @@ impl AwsClient {
         loop {
             attempts += 1;
             match self.attempt(target, &mut call, &bucket).await? {
-                Answer::Parsed(v, status) => {
+                Answer::Parsed(v, status, body) => {
                     bucket.on_success();
                     quota.on_success();
-                    return Ok((v, status));
+                    return Ok((v, status, body));
                 }
                 Answer::Failed(error) => {
                     let (kind, fresh_try) = self.failure_kind(target, &call, &error, attempts);
@@ -1051,6 +1058,7 @@ impl AwsClient {
             url,
             host,
             redirected: false,
+            object: prepared.object,
             body_limit: if prepared.object {
                 (self.inner.max_object_bytes, "ORGOP_MAX_OBJECT_BYTES")
             } else {
@@ -1094,8 +1102,19 @@ impl AwsClient {
                 }
                 Err(e) => return Ok(Answer::Unreached(e)),
             };
+            if call.object && resp.status < 300 {
+                // The headers' members are parsed; the body is handed back untouched.
+                let mut resp = resp;
+                let body = std::mem::take(&mut resp.body);
+                return Ok(
+                    match orgop_awswire::parse(&call.svc.model, call.op, &resp) {
+                        Ok(v) => Answer::Parsed(v, resp.status, Some(body)),
+                        Err(error) => Answer::Failed(error),
+                    },
+                );
+            }
             let error = match orgop_awswire::parse(&call.svc.model, call.op, &resp) {
-                Ok(v) => return Ok(Answer::Parsed(v, resp.status)),
+                Ok(v) => return Ok(Answer::Parsed(v, resp.status, None)),
                 Err(error) => error,
             };
             let Some(bucket_region) =

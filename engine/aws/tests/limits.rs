@@ -422,3 +422,26 @@ async fn responses_nested_50000_deep_are_parse_errors_naming_the_limit() {
         assert_eq!(server.count(), 1, "{service}: not retried");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_object_within_its_limit_is_held_once_as_received() {
+    // 24 MiB: as base64 in a parsed result, then decoded, it would peak past 64 MB.
+    let size = 24u64 << 20;
+    let server = stream_server(Body::Declared(size)).await;
+    let c = AwsClient::from_env(ClientOptions {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(server.url.clone()),
+        credentials: Some(Credentials::new("AKIDTEST", "secret", None, None, "test")),
+        timeouts: timeouts(),
+        max_object_bytes: Some(32 << 20),
+        ..ClientOptions::default()
+    })
+    .await;
+    let body = c.get_object("results", "run/results.jsonl").await.unwrap();
+    assert_eq!(body.len() as u64, size);
+    let unit = filler();
+    assert_eq!(&body[..unit.len()], &unit[..]);
+    let peak = peak_rss();
+    eprintln!("peak RSS {:.1} MiB", peak as f64 / 1048576.0);
+    assert!(peak < PEAK_LIMIT, "peak RSS {peak} bytes");
+}
