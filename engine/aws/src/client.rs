@@ -63,12 +63,32 @@ pub struct ClientOptions {
     /// The most pages one paginated call may take before it is stopped with an error (else
     /// `ORGOP_MAX_PAGES`, else [`DEFAULT_MAX_PAGES`]).
     pub max_pages: Option<u32>,
+    /// The largest response body one call reads, in bytes: larger ones are refused as they
+    /// stream in, never buffered whole (else `ORGOP_MAX_RESPONSE_BYTES`, else
+    /// [`DEFAULT_MAX_RESPONSE_BYTES`]).
+    pub max_response_bytes: Option<u64>,
+    /// The largest object [`AwsClient::get_object`] reads, in bytes (else
+    /// `ORGOP_MAX_OBJECT_BYTES`, else [`DEFAULT_MAX_OBJECT_BYTES`]).
+    pub max_object_bytes: Option<u64>,
 }
 
 /// Pages one paginated call may take by default: 10,000 pages of 1,000 items is ten million
 /// resources of one kind in one account and region, past anything real; a service that keeps
 /// answering new tokens is stopped there.
 pub const DEFAULT_MAX_PAGES: u32 = 10_000;
+
+/// The largest response body of one call by default: 64 MiB. The largest real AWS pages are
+/// a few MB (a `DescribeInstances` page of 1,000 instances is about 5-10 MB of XML, a
+/// `ListObjectsV2` page of 1,000 keys about 300 KB), so this leaves a tenfold margin while a
+/// runaway or hostile body costs at most 64 MiB (per call in flight) before it is refused.
+pub const DEFAULT_MAX_RESPONSE_BYTES: u64 = 64 << 20;
+
+/// The largest object [`AwsClient::get_object`] reads by default: 256 MiB. Objects are
+/// orgop's own files (a run's `results.jsonl` and `findings.csv`, a distributed Map's items),
+/// whose size grows with the organization and its findings rather than with a page size, so
+/// they get their own, larger limit (about a million findings rows). The body is held in
+/// memory once, as received (never as base64).
+pub const DEFAULT_MAX_OBJECT_BYTES: u64 = 256 << 20;
 
 impl Default for ClientOptions {
     fn default() -> Self {
@@ -85,6 +105,8 @@ impl Default for ClientOptions {
             use_fips: None,
             use_dualstack: None,
             max_pages: None,
+            max_response_bytes: None,
+            max_object_bytes: None,
         }
     }
 }
@@ -260,6 +282,22 @@ pub enum CallError {
         /// The deadline.
         limit: Duration,
     },
+    /// The response body passed the byte limit: refused from its `Content-Length` before
+    /// any of it was read, or as soon as the bytes received passed the limit. Not retried.
+    #[error("{service}:{operation}: the response is larger than the limit of {limit} bytes ({}){} (raise it with {setting}, in bytes)", mib(*.limit), .declared.map(|d| format!("; its Content-Length is {d} bytes")).unwrap_or_default())]
+    ResponseTooLarge {
+        /// botocore service name.
+        service: String,
+        /// Operation name.
+        operation: String,
+        /// The limit, in bytes.
+        limit: u64,
+        /// The `Content-Length` the service declared, when that is what was refused.
+        declared: Option<u64>,
+        /// The environment variable that raises the limit (`ORGOP_MAX_RESPONSE_BYTES`, or
+        /// `ORGOP_MAX_OBJECT_BYTES` for [`AwsClient::get_object`]).
+        setting: &'static str,
+    },
     /// A waiter reached a failure state, or gave up.
     #[error("waiter {waiter}: {message}")]
     Waiter {
@@ -340,9 +378,19 @@ impl CallError {
             CallError::Waiter { .. } => Code::WaiterFailed.name(),
             CallError::Pagination { .. } => Code::PaginationError.name(),
             CallError::Deadline { .. } => Code::DeadlineExceeded.name(),
+            CallError::ResponseTooLarge { .. } => Code::ResponseTooLarge.name(),
             // The request could not be made (`is_invalid_request`), or an object's body.
             _ => Code::InvalidRequest.name(),
         }
+    }
+}
+
+/// A byte count in MiB or GiB, for messages.
+fn mib(bytes: u64) -> String {
+    if bytes >= 1 << 30 && bytes.is_multiple_of(1 << 30) {
+        format!("{} GiB", bytes >> 30)
+    } else {
+        format!("{:.1} MiB", bytes as f64 / f64::from(1u32 << 20))
     }
 }
 
@@ -368,6 +416,8 @@ struct Inner {
     transport: Transport,
     max_pages: u32,
     call_deadline: Duration,
+    max_response_bytes: u64,
+    max_object_bytes: u64,
 }
 
 /// The model-driven AWS client. Cheap to clone; share one per run.
@@ -418,12 +468,17 @@ struct Dispatch<'p> {
     host: String,
     /// An S3 region redirect was followed already (once per call).
     redirected: bool,
+    /// The largest body an attempt reads, and the variable that raises it.
+    body_limit: (u64, &'static str),
+    /// An object download: a successful body is handed back as received.
+    object: bool,
 }
 
 /// How one attempt ended.
 enum Answer {
-    /// A result, with the HTTP status.
-    Parsed(Value, u16),
+    /// A result, with the HTTP status and, for an object download, the body as received
+    /// (the result then holds the headers' members only).
+    Parsed(Value, u16, Option<Vec<u8>>),
     /// An error the service answered.
     Failed(AwsError),
     /// No answer: the connection failed or timed out.
@@ -439,6 +494,10 @@ struct Prepared {
     /// Bytes sent as the body instead of the serialized payload (an S3 object that is not
     /// text: parameters carry blobs as UTF-8 strings, so they cannot hold these).
     raw_body: Option<Vec<u8>>,
+    /// An object download ([`AwsClient::get_object`]): the object limit applies to its body
+    /// instead of the response limit, and a successful body is handed back as it came, never
+    /// turned into base64 in the result.
+    object: bool,
 }
 
 impl AwsClient {
@@ -505,8 +564,21 @@ impl AwsClient {
                     .or_else(|| std::env::var("ORGOP_MAX_PAGES").ok()?.parse().ok())
                     .unwrap_or(DEFAULT_MAX_PAGES)
                     .max(1),
+                max_response_bytes: opts
+                    .max_response_bytes
+                    .or_else(|| env_bytes("ORGOP_MAX_RESPONSE_BYTES"))
+                    .unwrap_or(DEFAULT_MAX_RESPONSE_BYTES),
+                max_object_bytes: opts
+                    .max_object_bytes
+                    .or_else(|| env_bytes("ORGOP_MAX_OBJECT_BYTES"))
+                    .unwrap_or(DEFAULT_MAX_OBJECT_BYTES),
             }),
         }
+    }
+
+    /// The largest response body one call reads, in bytes.
+    pub fn max_response_bytes(&self) -> u64 {
+        self.inner.max_response_bytes
     }
 
     /// The region used when a caller has none.
@@ -554,6 +626,7 @@ impl AwsClient {
             operation: operation.to_string(),
             params,
             raw_body: None,
+            object: false,
         })
     }
 
@@ -619,20 +692,15 @@ impl AwsClient {
         self.send(&target, &prepared).await.map(|(v, _)| v)
     }
 
-    /// Reads an object from S3 with the caller's own credentials.
+    /// Reads an object from S3 with the caller's own credentials: its bytes as received,
+    /// at most the object limit ([`ClientOptions::max_object_bytes`]), held in memory once.
     pub async fn get_object(&self, bucket: &str, key: &str) -> Result<Vec<u8>, CallError> {
-        use base64::Engine as _;
         let target = Target::own(self.default_region());
         let params = serde_json::json!({"Bucket": bucket, "Key": key});
-        let out = self.call(&target, "s3", "GetObject", params).await?;
-        let body = out.get("Body").and_then(Value::as_str).unwrap_or_default();
-        base64::engine::general_purpose::STANDARD
-            .decode(body)
-            .map_err(|e| CallError::Body {
-                bucket: bucket.into(),
-                key: key.into(),
-                message: format!("the body is not base64: {e}"),
-            })
+        let mut prepared = self.prepare("s3", "GetObject", &params)?;
+        prepared.object = true;
+        let (_, _, body) = self.send_full(&target, &prepared).await?;
+        Ok(body.unwrap_or_default())
     }
 
     /// The pages of a paginated operation, driven by the service's `paginators-1.json`; an
@@ -854,6 +922,17 @@ impl AwsClient {
 
     /// Sends a prepared call with retries; returns the parsed output and HTTP status.
     async fn send(&self, target: &Target, prepared: &Prepared) -> Result<(Value, u16), CallError> {
+        self.send_full(target, prepared)
+            .await
+            .map(|(v, status, _)| (v, status))
+    }
+
+    /// [`AwsClient::send`], with an object download's body.
+    async fn send_full(
+        &self,
+        target: &Target,
+        prepared: &Prepared,
+    ) -> Result<(Value, u16, Option<Vec<u8>>), CallError> {
         let limit = self.inner.call_deadline;
         tokio::time::timeout(limit, self.send_with_retries(target, prepared))
             .await
@@ -871,7 +950,7 @@ impl AwsClient {
         &self,
         target: &Target,
         prepared: &Prepared,
-    ) -> Result<(Value, u16), CallError> {
+    ) -> Result<(Value, u16, Option<Vec<u8>>), CallError> {
         let mut call = self.dispatch(target, prepared)?;
         let key = BucketKey {
             account: target.account_id.clone(),
@@ -885,10 +964,10 @@ impl AwsClient {
         loop {
             attempts += 1;
             match self.attempt(target, &mut call, &bucket).await? {
-                Answer::Parsed(v, status) => {
+                Answer::Parsed(v, status, body) => {
                     bucket.on_success();
                     quota.on_success();
-                    return Ok((v, status));
+                    return Ok((v, status, body));
                 }
                 Answer::Failed(error) => {
                     let (kind, fresh_try) = self.failure_kind(target, &call, &error, attempts);
@@ -976,6 +1055,12 @@ impl AwsClient {
             url,
             host,
             redirected: false,
+            object: prepared.object,
+            body_limit: if prepared.object {
+                (self.inner.max_object_bytes, "ORGOP_MAX_OBJECT_BYTES")
+            } else {
+                (self.inner.max_response_bytes, "ORGOP_MAX_RESPONSE_BYTES")
+            },
         })
     }
 
@@ -999,12 +1084,34 @@ impl AwsClient {
                 &call.host,
                 call.sign.then_some((&creds, SystemTime::now())),
             )?;
-            let resp = match self.inner.transport.send(http_req).await {
+            let (limit, setting) = call.body_limit;
+            let resp = match self.inner.transport.send_limited(http_req, limit).await {
                 Ok(resp) => resp,
+                // The same answer would come again: not retried.
+                Err(TransportError::BodyTooLarge { limit, declared }) => {
+                    return Err(CallError::ResponseTooLarge {
+                        service: call.svc.name.clone(),
+                        operation: call.op.name.clone(),
+                        limit,
+                        declared,
+                        setting,
+                    });
+                }
                 Err(e) => return Ok(Answer::Unreached(e)),
             };
+            if call.object && resp.status < 300 {
+                // The headers' members are parsed; the body is handed back untouched.
+                let mut resp = resp;
+                let body = std::mem::take(&mut resp.body);
+                return Ok(
+                    match orgop_awswire::parse(&call.svc.model, call.op, &resp) {
+                        Ok(v) => Answer::Parsed(v, resp.status, Some(body)),
+                        Err(error) => Answer::Failed(error),
+                    },
+                );
+            }
             let error = match orgop_awswire::parse(&call.svc.model, call.op, &resp) {
-                Ok(v) => return Ok(Answer::Parsed(v, resp.status)),
+                Ok(v) => return Ok(Answer::Parsed(v, resp.status, None)),
                 Err(error) => error,
             };
             let Some(bucket_region) =
@@ -1100,6 +1207,16 @@ fn customize_params(svc: &Service, op: &orgop_awswire::Operation, params: &Value
         }
     }
     params
+}
+
+/// A positive byte count from the environment variable `name`.
+fn env_bytes(name: &str) -> Option<u64> {
+    std::env::var(name)
+        .ok()?
+        .trim()
+        .parse::<u64>()
+        .ok()
+        .filter(|n| *n > 0)
 }
 
 /// Whether a region name is safe to put in a host name.

@@ -2,8 +2,10 @@
 //!
 //! Guarantees: connections are pooled and reused per host; a connection attempt gives up
 //! after the connect timeout; connecting plus waiting for the response head gives up after
-//! connect + read timeout, and reading the body after another read timeout. Plain `http://`
-//! URLs are allowed (for emulators).
+//! connect + read timeout, and reading the body after another read timeout. A body is
+//! streamed into memory and refused as soon as it passes the byte limit (a `Content-Length`
+//! over the limit before any of it is read), so a response never holds more than the limit.
+//! Plain `http://` URLs are allowed (for emulators).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -26,6 +28,15 @@ pub enum TransportError {
     /// The request could not be built (bad URL or header).
     #[error("invalid request: {0}")]
     InvalidRequest(String),
+    /// The response body is larger than the limit: refused from its `Content-Length`, or
+    /// when the bytes read passed the limit (the rest is never read).
+    #[error("the response body is larger than the limit of {limit} bytes{}", .declared.map(|d| format!(" (Content-Length: {d})")).unwrap_or_default())]
+    BodyTooLarge {
+        /// The limit, in bytes.
+        limit: u64,
+        /// The `Content-Length` the server declared, when that is what was refused.
+        declared: Option<u64>,
+    },
 }
 
 /// Timeouts of the transport.
@@ -62,6 +73,7 @@ pub struct Transport {
     http: Client<HttpConnector, Full<Bytes>>,
     https: Arc<std::sync::OnceLock<HttpsClient>>,
     timeouts: Timeouts,
+    max_body: u64,
 }
 
 type HttpsClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>;
@@ -97,7 +109,15 @@ impl Transport {
                 .build(connector(&timeouts)),
             https: Arc::new(std::sync::OnceLock::new()),
             timeouts,
+            max_body: crate::client::DEFAULT_MAX_RESPONSE_BYTES,
         }
+    }
+
+    /// The same transport (sharing its pools) refusing response bodies over `max_body` bytes
+    /// in [`Transport::send`] (default [`crate::DEFAULT_MAX_RESPONSE_BYTES`]).
+    pub fn with_max_body(mut self, max_body: u64) -> Transport {
+        self.max_body = max_body;
+        self
     }
 
     fn https(&self) -> &HttpsClient {
@@ -115,11 +135,25 @@ impl Transport {
         })
     }
 
-    /// Sends one request and reads the whole response.
+    /// Sends one request and reads the whole response, refusing a body over the transport's
+    /// limit ([`Transport::with_max_body`]).
     pub async fn send(
         &self,
         req: http::Request<Vec<u8>>,
     ) -> Result<orgop_awswire::HttpResponse, TransportError> {
+        self.send_limited(req, self.max_body).await
+    }
+
+    /// Sends one request and reads the whole response, refusing a body over `max_body` bytes
+    /// ([`TransportError::BodyTooLarge`]): a `Content-Length` over it before reading, else as
+    /// soon as the bytes received pass it. A `HEAD` response's `Content-Length` describes a
+    /// body that is not sent, so it is not checked.
+    pub async fn send_limited(
+        &self,
+        req: http::Request<Vec<u8>>,
+        max_body: u64,
+    ) -> Result<orgop_awswire::HttpResponse, TransportError> {
+        let head = req.method() == http::Method::HEAD;
         let req = req.map(|b| Full::new(Bytes::from(b)));
         let read = self.timeouts.read;
         let response = if req.uri().scheme() == Some(&http::uri::Scheme::HTTP) {
@@ -145,11 +179,21 @@ impl Transport {
                 }
             })?;
         let (parts, body) = resp.into_parts();
-        let body = tokio::time::timeout(read, body.collect())
+        let declared = parts
+            .headers
+            .get(http::header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok()?.trim().parse::<u64>().ok())
+            .filter(|_| !head);
+        if let Some(d) = declared.filter(|d| *d > max_body) {
+            // Dropping the body closes the connection; none of it is read.
+            return Err(TransportError::BodyTooLarge {
+                limit: max_body,
+                declared: Some(d),
+            });
+        }
+        let body = tokio::time::timeout(read, read_body(body, declared, max_body))
             .await
-            .map_err(|_| TransportError::Timeout(read))?
-            .map_err(|e| TransportError::Connection(e.to_string()))?
-            .to_bytes();
+            .map_err(|_| TransportError::Timeout(read))??;
         let headers = parts
             .headers
             .iter()
@@ -163,7 +207,36 @@ impl Transport {
         Ok(orgop_awswire::HttpResponse {
             status: parts.status.as_u16(),
             headers,
-            body: body.to_vec(),
+            body,
         })
     }
+}
+
+/// Reads a body frame by frame into one buffer (sized from `declared`, which is within the
+/// limit), failing as soon as it would pass `max_body` bytes.
+async fn read_body<B>(
+    mut body: B,
+    declared: Option<u64>,
+    max_body: u64,
+) -> Result<Vec<u8>, TransportError>
+where
+    B: BodyExt<Data = Bytes> + Unpin,
+    B::Error: std::fmt::Display,
+{
+    let capacity = declared.unwrap_or(0).min(max_body);
+    let mut buf = Vec::with_capacity(usize::try_from(capacity).unwrap_or(0));
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|e| TransportError::Connection(e.to_string()))?;
+        let Ok(data) = frame.into_data() else {
+            continue; // trailers
+        };
+        if (buf.len() + data.len()) as u64 > max_body {
+            return Err(TransportError::BodyTooLarge {
+                limit: max_body,
+                declared: None,
+            });
+        }
+        buf.extend_from_slice(&data);
+    }
+    Ok(buf)
 }

@@ -61,6 +61,7 @@
 //! ```
 #![deny(missing_docs)]
 
+mod json;
 mod model;
 mod paginate;
 mod parse;
@@ -70,6 +71,7 @@ mod validate;
 mod waiter;
 mod xml;
 
+pub use json::{JsonTextError, from_json_slice, json_depth_exceeds};
 pub use model::{
     EndpointTrait, ErrorTrait, FloatType, HttpBinding, HttpChecksum, IntegerType, Metadata,
     ModelError, Operation, Protocol, RetryableTrait, ServiceModel, Shape, ShapeKind, ShapeRef,
@@ -81,6 +83,13 @@ pub use serialize::{SerializeError, serialize, serialize_with_token};
 pub use time::Timestamp;
 pub use validate::{ParamError, ParamErrorKind, validate};
 pub use waiter::{Acceptor, Matcher, Waiter, WaiterError, WaiterState, Waiters};
+
+/// The deepest nesting orgop reads in a response (XML elements; JSON arrays and objects) or
+/// in JSON parameters: past it the document is refused as unparsable, never walked
+/// recursively. The deepest output shape of the bundled models nests 18 levels (20 with the
+/// XML protocols' wrappers), so real answers stay far below; the limit stays under
+/// serde_json's own 128 so a result wrapped in a few more levels still reads back.
+pub const MAX_DEPTH: usize = 100;
 
 /// An HTTP request as the protocol serializers produce it, before endpoint resolution and
 /// signing.

@@ -487,7 +487,7 @@ impl Parser<'_> {
         if resp.body.iter().all(u8::is_ascii_whitespace) {
             return Ok(Value::Object(Map::new()));
         }
-        serde_json::from_slice(&resp.body).map_err(|e| format!("invalid JSON body: {e}"))
+        crate::json::from_json_slice(&resp.body).map_err(|e| format!("invalid JSON body: {e}"))
     }
 
     // ------------------------------------------------------------------ errors
@@ -557,7 +557,7 @@ impl Parser<'_> {
         rid: Option<String>,
     ) -> AwsError {
         let status = resp.status;
-        let body: Value = match serde_json::from_slice(&resp.body) {
+        let body: Value = match crate::json::from_json_slice(&resp.body) {
             Ok(v @ Value::Object(_)) => v,
             _ if trimmed.is_empty() => Value::Object(Map::new()),
             _ => {
@@ -688,7 +688,8 @@ impl Parser<'_> {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(text.trim())
                 .map_err(|e| format!("invalid base64 JSON header: {e}"))?;
-            return serde_json::from_slice(&bytes).map_err(|e| format!("invalid JSON header: {e}"));
+            return crate::json::from_json_slice(&bytes)
+                .map_err(|e| format!("invalid JSON header: {e}"));
         }
         match &self.shape(r).kind {
             ShapeKind::List { member } => {

@@ -5,6 +5,8 @@
 //! their names as written, entity and character references resolved, and each element's
 //! text as the concatenation of its text and CDATA content (XML 1.0 end-of-line
 //! normalization applied). [`Writer`] emits well-formed XML with escaped text and attributes.
+//! A document whose elements nest deeper than [`crate::MAX_DEPTH`] is refused as it is read,
+//! so neither building, walking nor dropping the tree can exhaust the stack.
 
 use quick_xml::Reader;
 use quick_xml::events::Event;
@@ -74,6 +76,14 @@ fn element_from(e: &quick_xml::events::BytesStart<'_>) -> Result<Element, String
     Ok(el)
 }
 
+/// The error for a document nested deeper than [`crate::MAX_DEPTH`].
+fn too_deep() -> String {
+    format!(
+        "invalid XML: elements nested deeper than {} levels, orgop's depth limit for a response (AWS responses nest fewer than 25)",
+        crate::MAX_DEPTH
+    )
+}
+
 /// Parses a whole document and returns its root element.
 pub(crate) fn parse_document(bytes: &[u8]) -> Result<Element, String> {
     let mut reader = Reader::from_reader(bytes);
@@ -85,8 +95,16 @@ pub(crate) fn parse_document(bytes: &[u8]) -> Result<Element, String> {
             .read_event()
             .map_err(|e| format!("invalid XML: {e}"))?;
         match ev {
-            Event::Start(e) => stack.push(element_from(&e)?),
+            Event::Start(e) => {
+                if stack.len() >= crate::MAX_DEPTH {
+                    return Err(too_deep());
+                }
+                stack.push(element_from(&e)?);
+            }
             Event::Empty(e) => {
+                if stack.len() >= crate::MAX_DEPTH {
+                    return Err(too_deep());
+                }
                 let el = element_from(&e)?;
                 match stack.last_mut() {
                     Some(p) => p.children.push(el),

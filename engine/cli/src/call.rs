@@ -88,7 +88,24 @@ impl CallCommandError {
     }
 }
 
-/// Parses `--params`: absent → `{}`, `@path` → the file's JSON, else the argument's JSON.
+/// The largest `--params` orgop reads: 1 MiB. AWS request bodies are smaller (most APIs
+/// take at most a few hundred KB; an S3 object body is not a parameter here).
+pub const MAX_PARAMS_BYTES: u64 = 1 << 20;
+
+/// Reads at most [`MAX_PARAMS_BYTES`] of `path`: a larger file (or an endless one such as
+/// `/dev/zero`) fails after reading one byte past the limit.
+fn read_params_file(path: &str) -> Result<Vec<u8>, String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    let mut text = Vec::new();
+    file.take(MAX_PARAMS_BYTES + 1)
+        .read_to_end(&mut text)
+        .map_err(|e| e.to_string())?;
+    Ok(text)
+}
+
+/// Parses `--params`: absent → `{}`, `@path` → the file's JSON, else the argument's JSON; at
+/// most [`MAX_PARAMS_BYTES`], nested at most [`orgop_aws::MAX_DEPTH`] levels.
 pub fn read_params(params: Option<&str>) -> Result<Value, CallCommandError> {
     let usage = CallCommandError::Usage;
     let Some(p) = params else {
@@ -96,13 +113,20 @@ pub fn read_params(params: Option<&str>) -> Result<Value, CallCommandError> {
     };
     let (text, from) = match p.strip_prefix('@') {
         Some(path) => (
-            std::fs::read_to_string(path).map_err(|e| usage(format!("--params @{path}: {e}")))?,
+            read_params_file(path).map_err(|e| usage(format!("--params @{path}: {e}")))?,
             format!("@{path}"),
         ),
-        None => (p.to_string(), "--params".to_string()),
+        None => (p.as_bytes().to_vec(), "--params".to_string()),
     };
-    let v: Value =
-        serde_json::from_str(&text).map_err(|e| usage(format!("{from}: not JSON: {e}")))?;
+    if text.len() as u64 > MAX_PARAMS_BYTES {
+        return Err(usage(format!(
+            "{from}: larger than the limit of {MAX_PARAMS_BYTES} bytes (1 MiB) for parameters; AWS request bodies are smaller"
+        )));
+    }
+    let v: Value = orgop_aws::from_json_slice(&text).map_err(|e| match e {
+        orgop_aws::JsonTextError::TooDeep { .. } => usage(format!("{from}: {e}")),
+        orgop_aws::JsonTextError::Syntax(_) => usage(format!("{from}: not JSON: {e}")),
+    })?;
     if !v.is_object() {
         return Err(usage(format!("{from}: expected a JSON object")));
     }

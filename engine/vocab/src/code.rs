@@ -74,6 +74,8 @@ codes! {
     PaginationError = "PaginationError",
     /// The client: no answer within the call's deadline, every attempt included.
     DeadlineExceeded = "DeadlineExceeded",
+    /// The client: a response body larger than the client's limit, refused unread.
+    ResponseTooLarge = "ResponseTooLarge",
 }
 
 impl Code {
@@ -141,6 +143,7 @@ mod tests {
                 "ResponseParseError",
                 "PaginationError",
                 "DeadlineExceeded",
+                "ResponseTooLarge",
             ]
         );
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
