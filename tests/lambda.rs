@@ -407,9 +407,10 @@ fn compiled(map: MapKind) -> String {
 }
 
 /// The compiled distributed form with the real handlers against moto: one account's role is
-/// denied and one account's worker always fails (with a 32 KB cause). Every item is in the
-/// results with its status, the caught failures with a bounded cause, and the execution ends
-/// in `ItemsFailed`.
+/// denied, one account's worker always fails (with a 32 KB cause), and one account's worker
+/// answers ok but its result never reaches the store. Every item is in the results with its
+/// status (the caught failures with a bounded cause, the unstored ones `lost`), and the
+/// execution ends in `ItemsFailed`.
 ///
 /// aws-local-stepfunctions has no distributed Map: execute.mjs runs the compiled definition
 /// with the Map made inline and does the ItemReader's and ResultWriter's part itself, reading
@@ -430,13 +431,18 @@ fn distributed_form_accounts_for_every_item_with_failures_and_denials() {
         .keys()
         .cloned()
         .collect();
-    let (denied, failing) = (accounts[0].clone(), accounts[1].clone());
+    let (denied, failing, unstored) = (
+        accounts[0].clone(),
+        accounts[1].clone(),
+        accounts[2].clone(),
+    );
     let faulty = proxy(&url, &["--deny-assume-role", &denied]);
     let out = execute(
         &compiled(MapKind::Distributed),
         json!({"input": {"params": {"min_age_days": 0}},
                "lambda": env!("CARGO_BIN_EXE_orgop-lambda"),
                "fail_accounts": [failing], "cause_bytes": 32 * 1024,
+               "unstored_accounts": [unstored],
                "results_bucket": "orgop-results", "python": venv_python().to_str().unwrap()}),
         &faulty.url(),
     );
@@ -471,6 +477,8 @@ fn distributed_form_accounts_for_every_item_with_failures_and_denials() {
             ("denied", Some("AccessDenied"))
         } else if account == failing {
             ("error", Some("OrgOp.ResultsStore"))
+        } else if account == unstored {
+            ("lost", Some("OrgOp.ItemLost"))
         } else {
             ("ok", None)
         };
@@ -484,6 +492,13 @@ fn distributed_form_accounts_for_every_item_with_failures_and_denials() {
                 message.len()
             );
         }
+        if account == unstored {
+            let message = r["error"]["message"].as_str().unwrap();
+            assert!(
+                message.contains("answered `ok` but its result is not in the results store"),
+                "{message}"
+            );
+        }
     }
     assert_eq!(
         out["failures"].as_array().unwrap().len(),
@@ -494,16 +509,18 @@ fn distributed_form_accounts_for_every_item_with_failures_and_denials() {
     let summary = &out["results_answer"];
     assert_eq!(
         (&summary["items"], &summary["failed"]),
-        (&json!(8), &json!(4)),
+        (&json!(8), &json!(6)),
         "{summary}"
     );
+    let by_status = &summary["by_status"];
     assert_eq!(
-        (
-            &summary["by_status"]["ok"],
-            &summary["by_status"]["denied"],
-            &summary["by_status"]["error"]
-        ),
-        (&json!(4), &json!(2), &json!(2)),
+        [
+            &by_status["ok"],
+            &by_status["denied"],
+            &by_status["error"],
+            &by_status["lost"]
+        ],
+        [&json!(2), &json!(2), &json!(2), &json!(2)],
         "{summary}"
     );
     println!("largest state payload: {}", out["payloads"]);

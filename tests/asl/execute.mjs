@@ -8,7 +8,8 @@
 // (`orgop-lambda --invoke`, the real handlers, against whatever AWS its environment names);
 // workers of "fail_accounts" still fail (an always-failing worker). With "failure_lambda", only
 // RecordFailure invokes that binary. A failing worker's cause is "cause_bytes" long (default:
-// a short message).
+// a short message). Workers of "unstored_accounts" answer ok without running or storing a
+// result.
 //
 // aws-local-stepfunctions has no distributed Map (ItemReader, ResultWriter): a distributed
 // definition runs with the Map made inline, and this script does what Step Functions would
@@ -85,15 +86,16 @@ const distributed = mapState?.ItemProcessor?.ProcessorConfig?.Mode === 'DISTRIBU
 const childInputs = new Map();
 // S3 through boto3 ("python": the test venv's interpreter), signed like every AWS client.
 const { spawnSync } = await import('node:child_process');
-const boto3 = (script, stdin) => {
-  const r = spawnSync(scenario.python, ['-c', `import boto3, os, sys\ns3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])\n${script}`], { input: stdin ?? '', env: process.env, maxBuffer: 1 << 30 });
+const boto3 = (script, args, stdin) => {
+  const r = spawnSync(scenario.python, ['-c', `import boto3, os, sys\ns3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])\n${script}`, ...args], { input: stdin ?? '', env: process.env, maxBuffer: 1 << 30 });
   if (r.status !== 0) throw new Error(`boto3: ${r.stderr}`);
   return r.stdout.toString();
 };
-const s3get = async (bucket, key) => JSON.parse(boto3('sys.stdout.write(s3.get_object(Bucket=sys.argv[1], Key=sys.argv[2])["Body"].read().decode())'.replace('sys.argv[1]', JSON.stringify(bucket)).replace('sys.argv[2]', JSON.stringify(key))));
+const s3get = async (bucket, key) =>
+  JSON.parse(boto3('sys.stdout.write(s3.get_object(Bucket=sys.argv[1], Key=sys.argv[2])["Body"].read().decode())', [bucket, key]));
 const s3put = async (bucket, key, value) => {
   const body = JSON.stringify(value);
-  boto3(`s3.put_object(Bucket=${JSON.stringify(bucket)}, Key=${JSON.stringify(key)}, Body=sys.stdin.buffer.read(), ContentType="application/json")`, body);
+  boto3('s3.put_object(Bucket=sys.argv[1], Key=sys.argv[2], Body=sys.stdin.buffer.read(), ContentType="application/json")', [bucket, key], body);
   return Buffer.byteLength(body);
 };
 let resultWriter = null;
@@ -142,6 +144,10 @@ const real = {
     seen.workers.push(request);
     childInputs.set(`${request.item.account_id}#${request.item.region}`, request);
     if (failing.has(request.item.account_id)) failWorker();
+    // A worker that answers ok but whose result never reaches the results store.
+    if ((scenario.unstored_accounts ?? []).includes(request.item.account_id)) {
+      return invoke({ account_id: request.item.account_id, region: request.item.region, status: 'ok', findings: 0, actions: 0 });
+    }
     return invokeBinary(request);
   },
   RecordFailure: async (input) => { seen.failures.push(input.Payload); return invokeBinary(input.Payload); },
