@@ -364,3 +364,199 @@ ddb.create_table(TableName='orgop-logs', BillingMode='PAY_PER_REQUEST',
         "{failed}"
     );
 }
+
+const TABLE: &str = r#"
+ddb.create_table(TableName='orgop-results', BillingMode='PAY_PER_REQUEST',
+  AttributeDefinitions=[{'AttributeName': 'execution', 'AttributeType': 'S'}, {'AttributeName': 'item', 'AttributeType': 'S'}],
+  KeySchema=[{'AttributeName': 'execution', 'KeyType': 'HASH'}, {'AttributeName': 'item', 'KeyType': 'RANGE'}])
+s3.create_bucket(Bucket='orgop-results')
+"#;
+
+/// Runs `tests/asl/execute.mjs` on `definition` with `scenario` and the Lambda's environment
+/// pointed at `url`.
+fn execute(definition: &str, scenario: Value, url: &str) -> Value {
+    let tmp = TempDir::new("lambda-exec");
+    let dir = tmp.path();
+    std::fs::write(dir.join("definition.json"), definition).unwrap();
+    std::fs::write(dir.join("scenario.json"), scenario.to_string()).unwrap();
+    let o = Command::new("node")
+        .arg(repo().join("tests/asl/execute.mjs"))
+        .arg(dir.join("definition.json"))
+        .arg(dir.join("scenario.json"))
+        .current_dir(repo().join("tests/asl"))
+        .env("AWS_ENDPOINT_URL", url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("ORGOP_RESULTS_TABLE", "orgop-results")
+        .env("ORGOP_RESULTS_BUCKET", "orgop-results")
+        .env("ORGOP_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+fn compiled(map: MapKind) -> String {
+    let text = std::fs::read_to_string(repo().join("runbooks/unused-ebs.yaml")).unwrap();
+    let mut lowered = orgop_check::check_source("runbooks/unused-ebs.yaml", &text)
+        .lowered
+        .unwrap();
+    lowered.map = map;
+    orgop_statemachine::to_json(&orgop_statemachine::compile(&lowered))
+}
+
+/// The compiled distributed form with the real handlers against moto: one account's role is
+/// denied, one account's worker always fails (with a 32 KB cause), and one account's worker
+/// answers ok but its result never reaches the store. Every item is in the results with its
+/// status (the caught failures with a bounded cause, the unstored ones `lost`), and the
+/// execution ends in `ItemsFailed`.
+///
+/// aws-local-stepfunctions has no distributed Map: execute.mjs runs the compiled definition
+/// with the Map made inline and does the ItemReader's and ResultWriter's part itself, reading
+/// the fanout's items.json from S3 and writing the children's result files and manifest.json
+/// to S3 as AWS documents them; the result handler reads them from there.
+#[test]
+fn distributed_form_accounts_for_every_item_with_failures_and_denials() {
+    let emulator = moto();
+    let url = emulator.url();
+    let seed = seed_org(&url, 3, "us-east-1,eu-west-1", 1);
+    python(
+        &format!("{AWS}{TABLE}"),
+        &[("AWS_ENDPOINT_URL", url.as_str())],
+    );
+    let accounts: Vec<String> = seed["accounts"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    let (denied, failing, unstored) = (
+        accounts[0].clone(),
+        accounts[1].clone(),
+        accounts[2].clone(),
+    );
+    let faulty = proxy(&url, &["--deny-assume-role", &denied]);
+    let out = execute(
+        &compiled(MapKind::Distributed),
+        json!({"input": {"params": {"min_age_days": 0}},
+               "lambda": env!("CARGO_BIN_EXE_orgop-lambda"),
+               "fail_accounts": [failing], "cause_bytes": 32 * 1024,
+               "unstored_accounts": [unstored],
+               "results_bucket": "orgop-results", "python": venv_python().to_str().unwrap()}),
+        &faulty.url(),
+    );
+    assert_eq!(out["status"], "FAILED", "{out:#}");
+    assert_eq!(out["error"], "OrgOp.ItemsFailed", "{out:#}");
+    // The result handler read the ResultWriter's manifest and the fanout's item list.
+    let results = &out["results"];
+    assert!(
+        results["map_results"]["ResultWriterDetails"]["Key"]
+            .as_str()
+            .unwrap()
+            .ends_with("/manifest.json"),
+        "{results}"
+    );
+    assert_eq!(results["items_location"]["bucket"], "orgop-results");
+    let jsonl = python(
+        &format!(
+            "{AWS}\nprint(s3.get_object(Bucket='orgop-results', Key='orgop/unused-ebs/run-1/results.jsonl')['Body'].read().decode(), end='')"
+        ),
+        &[("AWS_ENDPOINT_URL", url.as_str())],
+    );
+    let lines: Vec<Value> = jsonl
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // 3 members + the management account, 2 regions: one worker each, one result line each.
+    assert_eq!(out["workers"].as_array().unwrap().len(), 8);
+    assert_eq!(lines.len(), 8, "{jsonl}");
+    for r in &lines {
+        let account = r["account_id"].as_str().unwrap();
+        let (status, code) = if account == denied {
+            ("denied", Some("AccessDenied"))
+        } else if account == failing {
+            ("error", Some("OrgOp.ResultsStore"))
+        } else if account == unstored {
+            ("lost", Some("OrgOp.ItemLost"))
+        } else {
+            ("ok", None)
+        };
+        assert_eq!(r["status"], status, "{r}");
+        assert_eq!(r["error"]["code"].as_str(), code, "{r}");
+        if account == failing {
+            let message = r["error"]["message"].as_str().unwrap();
+            assert!(
+                message.len() <= orgop_plan::contract::MESSAGE_BYTES,
+                "{}",
+                message.len()
+            );
+        }
+        if account == unstored {
+            let message = r["error"]["message"].as_str().unwrap();
+            assert!(
+                message.contains("answered `ok` but its result is not in the results store"),
+                "{message}"
+            );
+        }
+    }
+    assert_eq!(
+        out["failures"].as_array().unwrap().len(),
+        2,
+        "RecordFailure ran once per failed worker"
+    );
+    // The summary the execution routed on.
+    let summary = &out["results_answer"];
+    assert_eq!(
+        (&summary["items"], &summary["failed"]),
+        (&json!(8), &json!(6)),
+        "{summary}"
+    );
+    let by_status = &summary["by_status"];
+    assert_eq!(
+        [
+            &by_status["ok"],
+            &by_status["denied"],
+            &by_status["error"],
+            &by_status["lost"]
+        ],
+        [&json!(2), &json!(2), &json!(2), &json!(2)],
+        "{summary}"
+    );
+    println!("largest state payload: {}", out["payloads"]);
+}
+
+/// 500 inline items whose workers all fail with a 32 KB cause: RecordFailure (the real
+/// handler) bounds each record, and every state's input and output stays below Step
+/// Functions' 256 KiB limit, measured over every state of the execution.
+#[test]
+fn five_hundred_failing_inline_items_stay_below_the_payload_limit() {
+    let items: Vec<Value> = (0..500)
+        .map(|i| {
+            json!({"account_id": format!("{:012}", 100_000_000_000u64 + i / 2),
+                   "account_name": format!("member-{i}"),
+                   "region": if i % 2 == 0 { "us-east-1" } else { "eu-west-1" }})
+        })
+        .collect();
+    let accounts: Vec<Value> = items.iter().map(|i| i["account_id"].clone()).collect();
+    let out = execute(
+        &compiled(MapKind::Inline),
+        json!({"input": {}, "items": items, "fail_accounts": accounts,
+               "cause_bytes": 32 * 1024,
+               "failure_lambda": env!("CARGO_BIN_EXE_orgop-lambda")}),
+        "http://127.0.0.1:9",
+    );
+    assert_eq!(out["status"], "FAILED", "{}", out["cause"]);
+    assert_eq!(out["error"], "OrgOp.ItemsFailed");
+    let summaries = out["results"]["items"].as_array().unwrap();
+    assert_eq!(summaries.len(), 500);
+    assert!(summaries.iter().all(|s| s["status"] == "error"
+        && s["error_code"] == "OrgOp.ResultsStore"
+        && s["error_message"].as_str().unwrap().len() <= orgop_plan::contract::MESSAGE_BYTES));
+    let max = out["payloads"]["max_bytes"].as_u64().unwrap();
+    println!(
+        "500 failing inline items: largest state payload {max} bytes ({} of {}), limit 262144",
+        out["payloads"]["kind"], out["payloads"]["state"]
+    );
+    assert!(max < 256 * 1024, "{}", out["payloads"]);
+}

@@ -6,7 +6,9 @@
 //! ```text
 //! Fanout (Task: orgop Lambda, handler "fanout") --Catch--> FanoutFailed (Fail)
 //!   -> Accounts (Map, inline or distributed; ItemSelector = item + run + shared + plan)
-//!        Worker (Task: orgop Lambda, handler "worker") --Catch--> RecordFailure (Pass)
+//!        Worker (Task: orgop Lambda, handler "worker") --Catch--> RecordFailure (Task: orgop
+//!          Lambda, handler "failure": the error's name and a bounded cause)
+//!          --Catch--> RecordFailureCode (Pass: the error's name only)
 //!   -> Results (Task: orgop Lambda, handler "results")
 //!   -> AllItemsOk (Choice) -> Done (Succeed) | ItemsFailed (Fail)
 //! ```
@@ -15,7 +17,12 @@
 //! - deterministic: the same lowered runbook gives the same bytes ([`to_json`] sorts keys);
 //! - the runbook's `shared` data and plan appear once, as literals in the Map's
 //!   `ItemSelector`; the per-item payload (the fanout's items) holds only account and region;
-//! - one item's failure is caught and recorded as a summary, never failing the Map;
+//! - one item's failure is caught and recorded as a summary, never failing the Map; the
+//!   record is bounded (a caught `Cause` can be 32 KB; the record keeps at most
+//!   [`orgop_plan::contract::MESSAGE_BYTES`] of it), so 500 failed items of an inline Map stay
+//!   below the 256 KiB payload limit;
+//! - the result handler gets what it needs to account for every item: the item summaries
+//!   (inline), or where the items and the `ResultWriter`'s manifest are (distributed);
 //! - error names in `Retry`/`Catch` come from [`orgop_plan::WorkerError`], the same names the
 //!   Lambda raises;
 //! - ARNs are `${...}` placeholders for CloudFormation `DefinitionSubstitutions`
@@ -52,13 +59,15 @@ pub mod states {
     pub const MAP: &str = "Accounts";
     /// The worker task.
     pub const WORKER: &str = "Worker";
-    /// Turns a caught worker failure into a summary.
+    /// Turns a caught worker failure into a summary with a bounded cause.
     pub const RECORD_FAILURE: &str = "RecordFailure";
+    /// When recording the failure fails too: a summary with the error's name only.
+    pub const RECORD_FAILURE_CODE: &str = "RecordFailureCode";
     /// Writes CSV/JSONL and notifies.
     pub const RESULTS: &str = "Results";
     /// Routes on the summary.
     pub const ALL_ITEMS_OK: &str = "AllItemsOk";
-    /// Some items were denied or failed.
+    /// Some items were denied, failed or lost.
     pub const ITEMS_FAILED: &str = "ItemsFailed";
     /// Every item ran.
     pub const DONE: &str = "Done";
@@ -197,7 +206,8 @@ fn map(l: &Lowered) -> Value {
             "StartAt": states::WORKER,
             "States": {
                 states::WORKER: worker(l),
-                states::RECORD_FAILURE: record_failure(l)
+                states::RECORD_FAILURE: record_failure(l),
+                states::RECORD_FAILURE_CODE: record_failure_code(l)
             }
         },
         "Next": states::RESULTS
@@ -299,11 +309,35 @@ fn worker_comment(l: &Lowered) -> String {
     comment
 }
 
-/// A caught worker failure becomes its item's summary, so the Map goes on.
+/// A caught worker failure becomes its item's summary, so the Map goes on. The Lambda keeps
+/// the error's name and a bounded part of its cause (ASL cannot cut a string).
 fn record_failure(l: &Lowered) -> Value {
     json!({
+        "Type": "Task",
+        "Comment": format!("{} a worker failure is recorded for its item (its cause bounded); the other items go on", at(l, "runbook")),
+        "Resource": LAMBDA_INVOKE,
+        "Parameters": {
+            "FunctionName": FUNCTION,
+            "Payload": {
+                contract::HANDLER: contract::FAILURE,
+                "item.$": "$.item",
+                "error.$": "$.error.Error",
+                "cause.$": "$.error.Cause"
+            }
+        },
+        "OutputPath": "$.Payload",
+        "Retry": [lambda_retry()],
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.record_error", "Next": states::RECORD_FAILURE_CODE}],
+        "End": true
+    })
+}
+
+/// Recording the failure failed too: the summary keeps the worker's error name, never its
+/// cause (which can be 32 KB).
+fn record_failure_code(l: &Lowered) -> Value {
+    json!({
         "Type": "Pass",
-        "Comment": format!("{} a worker failure is recorded for its item; the other items go on", at(l, "runbook")),
+        "Comment": format!("{} the failure could not be recorded with its cause: its error name is kept", at(l, "runbook")),
         "Parameters": {
             "account_id.$": "$.item.account_id",
             "region.$": "$.item.region",
@@ -311,7 +345,7 @@ fn record_failure(l: &Lowered) -> Value {
             "findings": 0,
             "actions": 0,
             "error_code.$": "$.error.Error",
-            "error_message.$": "$.error.Cause"
+            "error_message": "The worker failed; its cause is in the Worker task's failure event in the execution history."
         },
         "End": true
     })
@@ -321,7 +355,7 @@ fn record_failure(l: &Lowered) -> Value {
 fn results(l: &Lowered) -> Value {
     let plan = &l.plan;
     let input = map_output(l);
-    json!({
+    let mut results = json!({
         "Type": "Task",
         "Comment": format!("{} report of runbook {}: CSV and JSONL to S3, notification", at(l, "report"), plan.runbook),
         "Resource": LAMBDA_INVOKE,
@@ -340,7 +374,13 @@ fn results(l: &Lowered) -> Value {
         "ResultSelector": {format!("{}.$", fields::SUMMARY): "$.Payload"},
         "Retry": [lambda_retry(), orgop_retry()],
         "Next": states::ALL_ITEMS_OK
-    })
+    });
+    if distributed(l) {
+        // The item list names the items that neither a result nor a failure accounts for.
+        results["Parameters"]["Payload"][format!("{}.$", fields::ITEMS_LOCATION)] =
+            json!(path(fields::ITEMS_LOCATION));
+    }
+    results
 }
 
 fn all_items_ok(l: &Lowered) -> Value {
@@ -359,9 +399,9 @@ fn all_items_ok(l: &Lowered) -> Value {
 fn items_failed(l: &Lowered) -> Value {
     json!({
         "Type": "Fail",
-        "Comment": format!("{} some items ended denied or error; the results say which", at(l, "runbook")),
+        "Comment": format!("{} some items ended denied, error or lost; the results say which", at(l, "runbook")),
         "Error": Code::ItemsFailed.name(),
-        "Cause": "Some accounts or regions ended denied or error; every item is in the results (results.jsonl)."
+        "Cause": "Some accounts or regions ended denied, error or lost; every item is in the results (results.jsonl)."
     })
 }
 

@@ -5,12 +5,28 @@
 // they received so the Rust test can check it against orgop's own payload types.
 //
 // With "lambda" in the scenario, the tasks invoke that orgop-lambda binary instead
-// (`orgop-lambda --invoke`, the real handlers, against whatever AWS its environment names).
+// (`orgop-lambda --invoke`, the real handlers, against whatever AWS its environment names);
+// workers of "fail_accounts" still fail (an always-failing worker). With "failure_lambda", only
+// RecordFailure invokes that binary. A failing worker's cause is "cause_bytes" long (default:
+// a short message). Workers of "unstored_accounts" answer ok without running or storing a
+// result.
+//
+// aws-local-stepfunctions has no distributed Map (ItemReader, ResultWriter): a distributed
+// definition runs with the Map made inline, and this script does what Step Functions would
+// around it, against the S3 the environment names (AWS_ENDPOINT_URL, moto server): the
+// fanout's items.json is read from S3 as the ItemReader would, and the children's results are
+// written to S3 as the ResultWriter documents them (SUCCEEDED_0.json, manifest.json under
+// `<Prefix>/<map run id>/`), the Map's output becoming {MapRunArn, ResultWriterDetails}.
+// "results_bucket" substitutes ${ResultsBucket}.
 //
 // usage: node execute.mjs DEFINITION.json SCENARIO.json
 // scenario: {"input": {...}, "items": [{account_id, account_name, region}], "fail_accounts": ["..."],
-//            "lambda": "/path/to/orgop-lambda"}
-// prints: {"status", "error", "output", "fanout": payload, "workers": [payloads], "results": payload}
+//            "cause_bytes": N, "lambda": "/path/to/orgop-lambda", "failure_lambda": "...",
+//            "results_bucket": "...", "python": "/path/to/venv/python" (for the S3 part)}
+// prints: {"status", "error", "output", "fanout": payload, "workers": [payloads],
+//          "failures": [payloads], "results": payload, "results_answer": (real handlers),
+//          "state_errors": [{state, error, cause}] (the first 20 states that failed),
+//          "payloads": {"max_bytes", "state", "kind"}: the largest state input or output}
 
 // aws-local-stepfunctions 3 uses Promise.withResolvers (Node 22); Node 20 lacks it.
 if (typeof Promise.withResolvers !== 'function') {
@@ -30,12 +46,12 @@ const definition = JSON.parse(fs.readFileSync(definitionPath, 'utf8'));
 const scenario = JSON.parse(fs.readFileSync(scenarioPath, 'utf8'));
 const failing = new Set(scenario.fail_accounts ?? []);
 
-const seen = { fanout: null, workers: [], results: null };
+const seen = { fanout: null, workers: [], failures: [], results: null, state_errors: [] };
 const invoke = (payload) => ({ Payload: payload, StatusCode: 200, ExecutedVersion: '$LATEST' });
 
 // Runs the real handler binary on one payload.
-const invokeBinary = (payload) => new Promise((resolve, reject) => {
-  const child = spawn(scenario.lambda, ['--invoke'], { env: process.env });
+const invokeBinary = (payload, binary = scenario.lambda) => new Promise((resolve, reject) => {
+  const child = spawn(binary, ['--invoke'], { env: process.env });
   let out = '';
   let err = '';
   child.stdout.on('data', (d) => { out += d; });
@@ -56,10 +72,92 @@ const invokeBinary = (payload) => new Promise((resolve, reject) => {
   child.stdin.end(JSON.stringify(payload));
 });
 
+// A worker of "fail_accounts": fails the way a crashed Lambda does, with a cause of
+// "cause_bytes".
+const failWorker = () => {
+  const err = new Error(scenario.cause_bytes ? 'x'.repeat(scenario.cause_bytes) : 'the results store refused the write');
+  err.name = 'OrgOp.ResultsStore';
+  throw err;
+};
+
+// The distributed Map's S3 side (see the top of this file).
+const mapState = Object.values(definition.States).find((st) => st.Type === 'Map');
+const distributed = mapState?.ItemProcessor?.ProcessorConfig?.Mode === 'DISTRIBUTED';
+const childInputs = new Map();
+// S3 through boto3 ("python": the test venv's interpreter), signed like every AWS client.
+const { spawnSync } = await import('node:child_process');
+const boto3 = (script, args, stdin) => {
+  const r = spawnSync(scenario.python, ['-c', `import boto3, os, sys\ns3 = boto3.client("s3", endpoint_url=os.environ["AWS_ENDPOINT_URL"])\n${script}`, ...args], { input: stdin ?? '', env: process.env, maxBuffer: 1 << 30 });
+  if (r.status !== 0) throw new Error(`boto3: ${r.stderr}`);
+  return r.stdout.toString();
+};
+const s3get = async (bucket, key) =>
+  JSON.parse(boto3('sys.stdout.write(s3.get_object(Bucket=sys.argv[1], Key=sys.argv[2])["Body"].read().decode())', [bucket, key]));
+const s3put = async (bucket, key, value) => {
+  const body = JSON.stringify(value);
+  boto3('s3.put_object(Bucket=sys.argv[1], Key=sys.argv[2], Body=sys.stdin.buffer.read(), ContentType="application/json")', [bucket, key], body);
+  return Buffer.byteLength(body);
+};
+let resultWriter = null;
+if (distributed) {
+  resultWriter = mapState.ResultWriter.Parameters;
+  for (const k of ['ItemReader', 'ResultWriter', 'ToleratedFailurePercentage', 'Label']) delete mapState[k];
+  mapState.ItemProcessor.ProcessorConfig = { Mode: 'INLINE' };
+  mapState.ItemsPath = '$.distributed_items';
+  definition.States.Fanout.ResultSelector['distributed_items.$'] = '$.Payload.distributed_items';
+}
+// The ItemReader: the items the fanout wrote.
+const readItems = async (answer) => {
+  if (!distributed) return answer;
+  const at = answer.Payload.items_location;
+  return { ...answer, Payload: { ...answer.Payload, distributed_items: await s3get(at.bucket, at.key) } };
+};
+// The ResultWriter: every child's input and output to S3, the Map's output their manifest.
+const writeResults = async (payload) => {
+  if (!distributed) return payload;
+  const bucket = resultWriter.Bucket.replace('${ResultsBucket}', scenario.results_bucket);
+  const mapRun = 'arn:aws:states:us-east-1:123456789012:mapRun:orgop-test/Accounts:0b9d4a6e-0000-4000-8000-000000000001';
+  const prefix = `${resultWriter.Prefix}/0b9d4a6e-0000-4000-8000-000000000001`;
+  const children = payload.map_results.map((output, i) => {
+    const input = childInputs.get(`${output.account_id}#${output.region}`);
+    return {
+      ExecutionArn: `${mapRun}:${i}`, Name: String(i), StateMachineArn: mapRun,
+      Input: JSON.stringify(input), InputDetails: { Included: true },
+      Output: JSON.stringify(output), OutputDetails: { Included: true },
+      StartDate: '2026-01-01T00:00:00.000Z', StopDate: '2026-01-01T00:00:01.000Z',
+      RedriveCount: 0, RedriveStatus: 'NOT_REDRIVABLE', Status: 'SUCCEEDED',
+    };
+  });
+  const size = await s3put(bucket, `${prefix}/SUCCEEDED_0.json`, children);
+  const manifest = {
+    DestinationBucket: bucket, MapRunArn: mapRun,
+    ResultFiles: { FAILED: [], PENDING: [], SUCCEEDED: [{ Key: `${prefix}/SUCCEEDED_0.json`, Size: size }] },
+  };
+  await s3put(bucket, `${prefix}/manifest.json`, manifest);
+  return { ...payload, map_results: { MapRunArn: mapRun, ResultWriterDetails: { Bucket: bucket, Key: `${prefix}/manifest.json` } } };
+};
+
 const real = {
-  Fanout: async (input) => { seen.fanout = input.Payload; return invokeBinary(input.Payload); },
-  Worker: async (input) => { seen.workers.push(input.Payload); return invokeBinary(input.Payload); },
-  Results: async (input) => { seen.results = input.Payload; return invokeBinary(input.Payload); },
+  Fanout: async (input) => { seen.fanout = input.Payload; return readItems(await invokeBinary(input.Payload)); },
+  Worker: async (input) => {
+    const request = input.Payload;
+    seen.workers.push(request);
+    childInputs.set(`${request.item.account_id}#${request.item.region}`, request);
+    if (failing.has(request.item.account_id)) failWorker();
+    // A worker that answers ok but whose result never reaches the results store.
+    if ((scenario.unstored_accounts ?? []).includes(request.item.account_id)) {
+      return invoke({ account_id: request.item.account_id, region: request.item.region, status: 'ok', findings: 0, actions: 0 });
+    }
+    return invokeBinary(request);
+  },
+  RecordFailure: async (input) => { seen.failures.push(input.Payload); return invokeBinary(input.Payload); },
+  Results: async (input) => {
+    const payload = await writeResults(input.Payload);
+    seen.results = payload;
+    const answer = await invokeBinary(payload);
+    seen.results_answer = answer.Payload;
+    return answer;
+  },
 };
 
 const standIns = {
@@ -71,12 +169,14 @@ const standIns = {
   Worker: async (input) => {
     const request = input.Payload;
     seen.workers.push(request);
-    if (failing.has(request.item.account_id)) {
-      const err = new Error('the results store refused the write');
-      err.name = 'OrgOp.ResultsStore';
-      throw err;
-    }
+    if (failing.has(request.item.account_id)) failWorker();
     return invoke({ account_id: request.item.account_id, region: request.item.region, status: 'ok', findings: 1, actions: 0 });
+  },
+  RecordFailure: async (input) => {
+    seen.failures.push(input.Payload);
+    if (scenario.failure_lambda) return invokeBinary(input.Payload, scenario.failure_lambda);
+    const { item, error } = input.Payload;
+    return invoke({ account_id: item.account_id, region: item.region, status: 'error', findings: 0, actions: 0, error_code: error, error_message: 'stand-in' });
   },
   Results: async (input) => {
     seen.results = input.Payload;
@@ -100,6 +200,23 @@ const context = {
 };
 const handlers = scenario.lambda ? real : standIns;
 const execution = machine.run(input, { overrides: { taskResourceLocalHandlers: handlers }, context });
+// The largest state input or output, in bytes of its JSON text (Step Functions' 256 KiB
+// limit applies to each).
+const payloads = { max_bytes: 0, state: null, kind: null };
+const measured = (async () => {
+  for await (const event of execution.eventLogs) {
+    if (event.type === 'StateFailed' && seen.state_errors.length < 20) {
+      seen.state_errors.push({ state: event.state.name, error: event.Error, cause: String(event.Cause).slice(0, 500) });
+    }
+    if (event.type !== 'StateEntered' && event.type !== 'StateExited') continue;
+    for (const kind of ['input', 'output']) {
+      const value = event.state[kind];
+      if (value === undefined) continue;
+      const bytes = Buffer.byteLength(JSON.stringify(value));
+      if (bytes > payloads.max_bytes) Object.assign(payloads, { max_bytes: bytes, state: event.state.name, kind });
+    }
+  }
+})();
 let out;
 try {
   const output = await execution.result;
@@ -107,4 +224,5 @@ try {
 } catch (e) {
   out = { status: 'FAILED', error: e?.cause?.name ?? e?.name, cause: String(e?.cause?.message ?? e?.message) };
 }
-process.stdout.write(JSON.stringify({ ...out, ...seen }));
+await measured;
+process.stdout.write(JSON.stringify({ ...out, ...seen, payloads }));

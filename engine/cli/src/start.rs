@@ -182,18 +182,25 @@ impl Progress {
             let Some(d) = e.state_exited_event_details() else {
                 continue;
             };
-            if d.name() != states::WORKER && d.name() != states::RECORD_FAILURE {
+            if ![
+                states::WORKER,
+                states::RECORD_FAILURE,
+                states::RECORD_FAILURE_CODE,
+            ]
+            .contains(&d.name())
+            {
                 continue;
             }
             // A worker's summary names its status; a worker whose failure is caught exits
-            // with its input and the error instead, and is counted when `RecordFailure` is.
+            // with its input and the error instead, and is counted when `RecordFailure` (or,
+            // when recording failed too, `RecordFailureCode`) is.
             let status = d
                 .output()
                 .and_then(|o| serde_json::from_str::<Value>(o).ok())
                 .and_then(|o| o.get("status").and_then(Value::as_str).map(str::to_string));
             if let Some(status) = status {
                 self.done += 1;
-                if status == "denied" || status == "error" {
+                if status == "denied" || status == "error" || status == "lost" {
                     self.failed += 1;
                 }
             }
@@ -881,8 +888,13 @@ fn report(
     }
     if let Some(s) = summary {
         let count = |st: orgop_vocab::Status| s.by_status.get(&st).copied().unwrap_or(0);
+        // Only the deployed result handler finds lost items: shown when there are some.
+        let lost = match count(orgop_vocab::Status::Lost) {
+            0 => String::new(),
+            n => format!("   lost {n}"),
+        };
         text.push_str(&format!(
-            "items     {:>5}   ok {}   denied {}   error {}   skipped {}\nfindings  {:>5}\n",
+            "items     {:>5}   ok {}   denied {}   error {}   skipped {}{lost}\nfindings  {:>5}\n",
             s.items,
             count(orgop_vocab::Status::Ok),
             count(orgop_vocab::Status::Denied),

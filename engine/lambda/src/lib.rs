@@ -7,8 +7,15 @@
 //!   results to S3), return a small fixed-size summary. A denied or failed item is a *result*,
 //!   not an error: only orgop's own plumbing failing raises, with the names of
 //!   [`orgop_plan::WorkerError`] that the state machine retries and catches on.
-//! - `results`: every stored result of the execution (plus failures the state machine caught),
-//!   results.jsonl and findings.csv to S3, a summary; optionally a Slack and an SNS notification.
+//!   The worker stops sending calls shortly before the invocation's deadline
+//!   ([`stop_before`]) and records the item as `error` (`OrgOp.LambdaTimeout`) rather than
+//!   being killed with nothing stored.
+//! - `failure`: a worker failure the state machine caught -> the item's summary with the
+//!   error's name and a bounded cause (a caught cause can be 32 KB).
+//! - `results`: accounts for every item of the execution: its stored result, else the failure
+//!   the state machine recorded (the inline Map's summaries, the distributed Map's result
+//!   files in S3), else `lost` with the reason; results.jsonl and findings.csv to S3, a
+//!   summary; optionally a Slack and an SNS notification.
 //!
 //! Handlers take their dependencies as traits ([`orgop_runner::Connector`], [`ResultsStore`],
 //! [`ObjectStore`], [`Notifier`]) so tests call them directly with the JSON the compiled ASL
@@ -19,7 +26,7 @@ mod handlers;
 mod live;
 mod store;
 
-pub use handlers::{Deps, HandlerError, handle, invoke};
+pub use handlers::{Deps, HandlerError, handle, handle_until, invoke, stop_before};
 pub use live::{LiveNotifier, MissingSetting, S3Objects, SlackWebhook, SnsTopic, deps_from_env};
 pub use store::{
     DynamoBudget, DynamoStore, Notifier, NotifyError, NotifyErrorKind, ObjectStore, ResultsStore,

@@ -36,6 +36,14 @@ fn init_logging(local: bool) {
         .init();
 }
 
+/// The invocation's deadline (Lambda's, in epoch milliseconds) on this process's clock.
+fn deadline_of(epoch_ms: u64) -> std::time::Instant {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    std::time::Instant::now() + std::time::Duration::from_millis(epoch_ms.saturating_sub(now_ms))
+}
+
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
     let local = std::env::args().any(|a| a == "--invoke");
@@ -52,7 +60,7 @@ async fn main() -> Result<(), lambda_runtime::Error> {
         std::io::stdin().read_to_string(&mut input)?;
         let event: Value = serde_json::from_str(&input)?;
         let request_id = format!("local-{}", std::process::id());
-        match invoke(&request_id, event, &deps).await {
+        match invoke(&request_id, event, &deps, None).await {
             Ok(v) => {
                 println!("{v}");
                 return Ok(());
@@ -69,9 +77,15 @@ async fn main() -> Result<(), lambda_runtime::Error> {
     let deps = &deps;
     lambda_runtime::run(lambda_runtime::service_fn(
         move |event: lambda_runtime::LambdaEvent<Value>| async move {
-            invoke(&event.context.request_id, event.payload, deps)
-                .await
-                .map_err(lambda_runtime::Diagnostic::from)
+            let deadline = deadline_of(event.context.deadline);
+            invoke(
+                &event.context.request_id,
+                event.payload,
+                deps,
+                Some(deadline),
+            )
+            .await
+            .map_err(lambda_runtime::Diagnostic::from)
         },
     ))
     .await

@@ -21,6 +21,26 @@ pub const FANOUT: &str = "fanout";
 pub const WORKER: &str = "worker";
 /// The result handler: summaries -> CSV/JSONL, notification.
 pub const RESULTS: &str = "results";
+/// The failure recorder: a caught worker failure -> its item's bounded summary.
+pub const FAILURE: &str = "failure";
+
+/// The most bytes of an error message a summary or a failure record carries to the state
+/// machine: an inline Map of 500 failed items stays far below the 256 KiB payload limit.
+pub const MESSAGE_BYTES: usize = 200;
+
+/// `message` cut to at most [`MESSAGE_BYTES`] bytes on a character boundary, ending in `…`
+/// when cut.
+pub fn bounded_message(message: &str) -> String {
+    if message.len() <= MESSAGE_BYTES {
+        return message.to_string();
+    }
+    let ellipsis = '…';
+    let mut end = MESSAGE_BYTES - ellipsis.len_utf8();
+    while !message.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}{ellipsis}", &message[..end])
+}
 
 /// The name of a deployed runbook's state machine, `orgop-<runbook name>`: the stack that
 /// creates it (`orgop deploy`) and `orgop start`, which finds it by name, both call this.
@@ -156,9 +176,26 @@ pub struct WorkerSummary {
     /// Error code when not ok.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_code: Option<String>,
-    /// Error message when not ok (truncated by the worker).
+    /// Error message when not ok (at most [`MESSAGE_BYTES`] bytes).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error_message: Option<String>,
+}
+
+/// The failure recorder's payload: what the state machine caught from a worker. Its answer is
+/// the item's [`WorkerSummary`] with status `error`, the error's name and a bounded cause.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FailureRequest {
+    /// Always [`FAILURE`].
+    pub handler: String,
+    /// The item whose worker failed.
+    pub item: Item,
+    /// The caught error's name (`States.Timeout`, `OrgOp.ResultsStore`, ...).
+    pub error: String,
+    /// The caught error's cause, as Step Functions gives it (up to 32 KB; for a Lambda
+    /// error, JSON with `errorMessage`).
+    #[serde(default)]
+    pub cause: Option<String>,
 }
 
 /// The result handler's payload.
@@ -179,9 +216,13 @@ pub struct ResultsRequest {
     /// Inline Map: one summary per item (failures recorded by the state machine included).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub items: Option<Vec<WorkerSummary>>,
-    /// Distributed Map: the ResultWriter's output.
+    /// Distributed Map: the ResultWriter's output (`ResultWriterDetails`: where its
+    /// `manifest.json` is).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub map_results: Option<Value>,
+    /// Distributed Map: where the fanout wrote the items, so every one is accounted for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items_location: Option<S3Location>,
     /// `$$.Execution.Id`.
     pub execution: String,
 }
@@ -191,7 +232,7 @@ pub struct ResultsRequest {
 pub struct ResultsSummary {
     /// Items in the run.
     pub items: usize,
-    /// Items that ended `denied` or `error`.
+    /// Items that ended `denied`, `error` or `lost`.
     pub failed: usize,
     /// Items by status.
     pub by_status: BTreeMap<Status, usize>,
@@ -221,12 +262,24 @@ pub mod fields {
     pub const MAP_RESULTS: &str = "map_results";
     /// `$.summary` after the result handler.
     pub const SUMMARY: &str = "summary";
-    /// In the summary: items that ended `denied` or `error`.
+    /// In the summary: items that ended `denied`, `error` or `lost`.
     pub const FAILED: &str = "failed";
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn messages_are_bounded_on_a_character_boundary() {
+        use super::{MESSAGE_BYTES, bounded_message};
+        assert_eq!(bounded_message("short"), "short");
+        for text in ["x".repeat(40_000), "é".repeat(20_000), "€".repeat(11_000)] {
+            let b = bounded_message(&text);
+            assert!(b.len() <= MESSAGE_BYTES, "{}", b.len());
+            assert!(b.len() > MESSAGE_BYTES - 4, "{}", b.len());
+            assert!(b.ends_with('…'));
+        }
+    }
+
     #[test]
     fn state_machine_names_prefix_the_runbook() {
         assert_eq!(super::state_machine_name("unused-ebs"), "orgop-unused-ebs");

@@ -54,6 +54,11 @@ codes! {
     FanoutFailed = "OrgOp.FanoutFailed",
     /// The state machine's end: at least one item ended denied or error.
     ItemsFailed = "OrgOp.ItemsFailed",
+    /// The Lambda worker stopped short of its function's timeout: no new calls within the
+    /// margin before the deadline; what it finished is recorded.
+    LambdaTimeout = "OrgOp.LambdaTimeout",
+    /// The result handler found no worker result and no recorded failure for a listed item.
+    ItemLost = "OrgOp.ItemLost",
     /// The client: the service name is not in any loaded model (nothing was sent).
     UnknownService = "UnknownService",
     /// The client: the operation is not in the service's model (nothing was sent).
@@ -133,6 +138,8 @@ mod tests {
                 "OrgOp.BadRecording",
                 "OrgOp.FanoutFailed",
                 "OrgOp.ItemsFailed",
+                "OrgOp.LambdaTimeout",
+                "OrgOp.ItemLost",
                 "UnknownService",
                 "UnknownOperation",
                 "ValidationError",

@@ -14,11 +14,20 @@ pub enum Status {
     Error,
     /// Not run: the region is not enabled in the account, or excluded at run time.
     Skipped,
+    /// Unaccounted for: the run listed the item, but neither a worker result nor a recorded
+    /// failure of it exists (the deployed state machine's result handler reconciles).
+    Lost,
 }
 
 impl Status {
     /// Every status, in a fixed order.
-    pub const ALL: [Status; 4] = [Status::Ok, Status::Denied, Status::Error, Status::Skipped];
+    pub const ALL: [Status; 5] = [
+        Status::Ok,
+        Status::Denied,
+        Status::Error,
+        Status::Skipped,
+        Status::Lost,
+    ];
 
     /// The word used in results and summaries.
     pub fn as_str(self) -> &'static str {
@@ -27,13 +36,14 @@ impl Status {
             Status::Denied => "denied",
             Status::Error => "error",
             Status::Skipped => "skipped",
+            Status::Lost => "lost",
         }
     }
 
     /// Whether the item failed: the run's exit status and the state machine's `ItemsFailed`
     /// follow it.
     pub fn is_failure(self) -> bool {
-        matches!(self, Status::Denied | Status::Error)
+        matches!(self, Status::Denied | Status::Error | Status::Lost)
     }
 }
 
@@ -52,5 +62,7 @@ mod tests {
         for s in Status::ALL {
             assert_eq!(serde_json::to_value(s).unwrap(), s.as_str());
         }
+        assert!(Status::Lost.is_failure());
+        assert!(!Status::Skipped.is_failure());
     }
 }
