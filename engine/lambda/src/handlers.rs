@@ -290,8 +290,17 @@ async fn worker<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
         Some(max) => deps.store.run_budget(&req.run.execution, max),
         None => ActionBudget::new(None),
     };
-    let result =
-        orgop_runner::run_one(&*deps.connector, &prepared, &req.item, &facts, &budget).await;
+    // No journal of its own: the item's record goes to the results store once it ends, and
+    // Step Functions, not a signal, decides when a worker stops.
+    let result = orgop_runner::run_one(
+        &*deps.connector,
+        &prepared,
+        &req.item,
+        &facts,
+        &budget,
+        &orgop_exec::NoHooks,
+    )
+    .await;
     deps.store.put(&req.run.execution, &result).await?;
     tracing::info!(
         duration_ms = elapsed_ms(started),

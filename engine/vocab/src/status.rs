@@ -14,11 +14,20 @@ pub enum Status {
     Error,
     /// Not run: the region is not enabled in the account, or excluded at run time.
     Skipped,
+    /// Not run, or stopped before it finished: the run was interrupted (SIGINT/SIGTERM). Its
+    /// `error` says which.
+    NotRun,
 }
 
 impl Status {
     /// Every status, in a fixed order.
-    pub const ALL: [Status; 4] = [Status::Ok, Status::Denied, Status::Error, Status::Skipped];
+    pub const ALL: [Status; 5] = [
+        Status::Ok,
+        Status::Denied,
+        Status::Error,
+        Status::Skipped,
+        Status::NotRun,
+    ];
 
     /// The word used in results and summaries.
     pub fn as_str(self) -> &'static str {
@@ -27,13 +36,14 @@ impl Status {
             Status::Denied => "denied",
             Status::Error => "error",
             Status::Skipped => "skipped",
+            Status::NotRun => "not_run",
         }
     }
 
     /// Whether the item failed: the run's exit status and the state machine's `ItemsFailed`
-    /// follow it.
+    /// follow it. An item that did not run (or did not finish) is not done, so it counts.
     pub fn is_failure(self) -> bool {
-        matches!(self, Status::Denied | Status::Error)
+        matches!(self, Status::Denied | Status::Error | Status::NotRun)
     }
 }
 
