@@ -322,6 +322,29 @@ fn sigkill_during_apply_leaves_a_journal_of_every_answered_action() {
         "deleted {deleted:?}, recorded {recorded:?}"
     );
 
+    // The items that finished are in the spool, their actions as the journal answered them.
+    let answered: BTreeSet<(String, String, String, String)> = journal
+        .iter()
+        .filter(|j| j["event"] == "answered")
+        .map(|j| {
+            let s = |k: &str| j[k].as_str().unwrap().to_string();
+            (s("account_id"), s("region"), s("action"), s("resource_id"))
+        })
+        .collect();
+    let spooled = jsonl(&out.path().join(".results.spool.jsonl"));
+    assert!(!spooled.is_empty(), "finished items are on disk");
+    for r in &spooled {
+        for a in r["actions"].as_array().unwrap() {
+            let key = (
+                r["account_id"].as_str().unwrap().to_string(),
+                r["region"].as_str().unwrap().to_string(),
+                a["action"].as_str().unwrap().to_string(),
+                a["resource_id"].as_str().unwrap().to_string(),
+            );
+            assert!(answered.contains(&key), "{key:?} is not in the journal");
+        }
+    }
+
     // The next run into the folder keeps what the killed one left and takes over its lock.
     let mut args = run_args(out.path());
     let account = seed["findings"][0]["account_id"].as_str().unwrap();

@@ -306,11 +306,15 @@ async fn execute<C: Connector>(
             let n = t.load(Ordering::SeqCst);
             if tty {
                 let line = format!(
-                    "\r[{done:>4}/{n}] ok {} denied {} error {} skipped {}",
+                    "\r[{done:>4}/{n}] ok {} denied {} error {} skipped {}{}",
                     m.get(&Status::Ok).unwrap_or(&0),
                     m.get(&Status::Denied).unwrap_or(&0),
                     m.get(&Status::Error).unwrap_or(&0),
-                    m.get(&Status::Skipped).unwrap_or(&0)
+                    m.get(&Status::Skipped).unwrap_or(&0),
+                    match m.get(&Status::NotRun) {
+                        Some(n) => format!(" not_run {n}"),
+                        None => String::new(),
+                    }
                 );
                 let mut err = std::io::stderr();
                 let _ = err.write_all(line.as_bytes());

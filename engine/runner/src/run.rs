@@ -166,7 +166,7 @@ fn not_run(item: Item, why: &str) -> ItemResult {
 pub struct Summary {
     /// Items.
     pub items: usize,
-    /// Items by status (`ok`, `denied`, `error`, `skipped`).
+    /// Items by status (`ok`, `denied`, `error`, `skipped`, and `not_run` when there are).
     pub by_status: BTreeMap<Status, usize>,
     /// Finding rows.
     pub findings: usize,
@@ -175,10 +175,11 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// No items yet: every status at zero.
+    /// No items yet: every status at zero, but `not_run`, which appears only in a run that
+    /// was interrupted (so that the summaries of every other run stay as they were).
     pub fn new() -> Summary {
         let mut s = Summary::default();
-        for st in Status::ALL {
+        for st in Status::ALL.into_iter().filter(|s| *s != Status::NotRun) {
             s.by_status.insert(st, 0);
         }
         s
