@@ -205,6 +205,48 @@ fn sigterm_and_sigint_write_what_finished_and_a_second_run_is_refused() {
         assert!(spooled >= 5, "{spooled} items spooled");
     });
     stop_part_way(&slow.url(), "INT", 130, |_, _| {});
+
+    // A second signal does not wait for the items in flight: each request takes 3 s here.
+    let slower = proxy(&emulator.url(), &["--latency-ms", "3000"]);
+    let out = TempDir::new("interrupt-twice");
+    let run = Running::start(&slower.url(), out.path(), &[]);
+    run.wait_for("the fanout", |l| {
+        l.iter().any(|l| l.contains("items to run"))
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    run.signal("TERM");
+    run.wait_for("the first signal", |l| {
+        l.iter().any(|l| l.contains("SIGTERM:"))
+    });
+    let second = Instant::now();
+    run.signal("TERM");
+    let (status, stderr) = run.finish();
+    assert!(
+        second.elapsed() < Duration::from_millis(2500),
+        "{:?} after the second signal:\n{stderr}",
+        second.elapsed()
+    );
+    assert_eq!(status, Some(143), "{stderr}");
+    assert!(stderr.contains("SIGTERM again"), "{stderr}");
+    let results = jsonl(&out.path().join("results.jsonl"));
+    assert_eq!(results.len(), 26);
+    let abandoned = results
+        .iter()
+        .filter(|r| {
+            r["error"]["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("stopped while this item was running"))
+        })
+        .count();
+    let messages: BTreeSet<&str> = results
+        .iter()
+        .map(|r| r["error"]["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        abandoned, 2,
+        "the two items in flight: {messages:?}\n{stderr}"
+    );
+    assert!(results.iter().all(|r| r["status"] == "not_run"), "{stderr}");
 }
 
 /// Every volume id in one account and region, read with `orgop call`.

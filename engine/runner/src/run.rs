@@ -11,6 +11,7 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
@@ -370,7 +371,7 @@ pub async fn run_each<C: Connector>(
     let hooks = Arc::new(Controlled(control));
     let mut tasks = JoinSet::new();
     // Which item each task runs, so that a task that panics is still that item's record.
-    let mut running = std::collections::HashMap::new();
+    let mut running = Running::new();
     for item in items {
         let (prepared, facts, budget, permits, connector, hooks) = (
             prepared.clone(),
@@ -381,20 +382,20 @@ pub async fn run_each<C: Connector>(
             hooks.clone(),
         );
         let task_item = item.clone();
+        let started = Arc::new(AtomicBool::new(false));
+        let task_started = started.clone();
         let handle = tasks.spawn(async move {
             let _permit = permits
                 .acquire_owned()
                 .await
                 .expect("the semaphore is never closed");
             if hooks.stopping() {
-                return not_run(
-                    task_item,
-                    "the run was interrupted before this item started",
-                );
+                return not_run(task_item, NEVER_STARTED);
             }
+            task_started.store(true, std::sync::atomic::Ordering::SeqCst);
             run_one(&*connector, &prepared, &task_item, &facts, &budget, &*hooks).await
         });
-        running.insert(handle.id(), item);
+        running.insert(handle.id(), (item, started));
     }
     let mut level = interrupt.level.subscribe();
     let mut deadline: Option<tokio::time::Instant> = None;
@@ -423,23 +424,21 @@ pub async fn run_each<C: Connector>(
                 running.remove(&id);
                 r
             }
-            // Abandoned at a stop: that item's last call may or may not have been made.
-            Err(e) if e.is_cancelled() => not_run(
-                running.remove(&e.id()).unwrap_or_else(|| Item {
-                    account_id: "unknown".into(),
-                    account_name: String::new(),
-                    region: "*".into(),
-                }),
-                "the run was stopped while this item was running: the outcome of the call \
-                 in flight is unknown (an action's is in the actions journal)",
-            ),
+            // Abandoned at a stop: if it had started, its last call may or may not have been
+            // made.
+            Err(e) if e.is_cancelled() => {
+                let (item, started) = task_item(&mut running, e.id());
+                let why = if started {
+                    "the run was stopped while this item was running: the outcome of the call \
+                     in flight is unknown (an action's is in the actions journal)"
+                } else {
+                    NEVER_STARTED
+                };
+                not_run(item, why)
+            }
             // A panic in one item is that item's error; the run goes on.
             Err(e) => ItemResult::failed(
-                running.remove(&e.id()).unwrap_or_else(|| Item {
-                    account_id: "unknown".into(),
-                    account_name: String::new(),
-                    region: "*".into(),
-                }),
+                task_item(&mut running, e.id()).0,
                 Status::Error,
                 ItemError::new(Code::Internal, format!("worker task failed: {e}")),
             ),
@@ -448,6 +447,26 @@ pub async fn run_each<C: Connector>(
         on_result(r);
     }
     Ok(())
+}
+
+const NEVER_STARTED: &str = "the run was interrupted before this item started";
+
+/// The item each task runs, and whether it started (it may wait for a permit first).
+type Running = std::collections::HashMap<tokio::task::Id, (Item, Arc<AtomicBool>)>;
+
+/// The item a task ran and whether it had started, taken out of `running`.
+fn task_item(running: &mut Running, id: tokio::task::Id) -> (Item, bool) {
+    match running.remove(&id) {
+        Some((item, started)) => (item, started.load(std::sync::atomic::Ordering::SeqCst)),
+        None => (
+            Item {
+                account_id: "unknown".into(),
+                account_name: String::new(),
+                region: "*".into(),
+            },
+            false,
+        ),
+    }
 }
 
 /// Sleeps until `deadline`, or forever without one.
