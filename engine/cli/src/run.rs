@@ -2,13 +2,21 @@
 use crate::{EXIT_INVALID, EXIT_OK, EXIT_USAGE, load_all, render};
 use clap::Args;
 use orgop_exec::{ActionOutcome, Status};
-use orgop_runner::sink::{Spool, columns};
-use orgop_runner::{Connector, Event, Overrides, ReplayConnector, RunOptions, Summary};
+use orgop_exec::{ItemHooks, NoHooks};
+use orgop_runner::outdir::{ACTIONS_JOURNAL, Journal, LockError, OutLock, SPOOL, keep_leftovers};
+use orgop_runner::sink::{FINDINGS_CSV, RESULTS_JSONL, Spool, columns};
+use orgop_runner::{
+    Connector, Control, Event, Interrupt, Overrides, ReplayConnector, RunOptions, Summary,
+};
 use serde_json::{Map, Value};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
+use std::time::Duration;
+
+/// How long items in flight get to end after SIGINT/SIGTERM.
+const GRACE: Duration = Duration::from_secs(20);
 
 /// Shown after `orgop run --help`.
 pub const AFTER_HELP: &str = "\
@@ -17,13 +25,25 @@ Without --apply, actions are planned and reported, never sent.
 Writes DIR/results.jsonl (one JSON object per account x region: account_id, account_name,
 region, status ok|denied|error|skipped, error, findings, actions, calls, duration_ms) and
 DIR/findings.csv (account_id, account_name, region, resource_id, then the report's columns;
-text a spreadsheet would run as a formula starts with '), both sorted by account and region. Each item is appended to DIR/.results.spool.jsonl (its
-findings' CSV rows to DIR/.results.spool.csv) as it finishes (kept if the run is
-interrupted, removed once the two files are written).
+text a spreadsheet would run as a formula starts with '), both sorted by account and region.
+The previous run's two files are removed when a run starts. Each item is written to
+DIR/.results.spool.jsonl (its findings' CSV rows to DIR/.results.spool.csv) as it finishes:
+a killed run leaves what it finished there.
+With --apply, DIR/.actions.journal.jsonl gets a `sent` record (account_id, region, action,
+call, resource_id, parameters, seq) on disk before each action's request goes out, and an
+`answered` record (seq, outcome, reason) after: a `sent` seq with no `answered` one is an
+action whose outcome is unknown. It is removed after a complete run, kept otherwise.
+One run at a time per DIR (DIR/.orgop.lock holds its pid; a lock left by a dead run is taken
+over). What an interrupted run left (spool, journal) is renamed to NAME.<UTC time> by the
+next run, never deleted.
+SIGINT/SIGTERM: no new item starts; items in flight end after their current call (at most
+20 s; a second signal stops them at once); the two files are written with what finished and
+every other item as status not_run.
 With --out s3://BUCKET/PREFIX both go to S3 instead, with your own credentials.
 
 Exit status: 0 when every item ended ok or skipped; 1 when any item ended denied or error (or
-the runbook is invalid); 2 on usage or I/O errors, or when the organization cannot be listed.";
+the runbook is invalid); 2 on usage or I/O errors (writing results too), when DIR is in use by
+another run, or when the organization cannot be listed; 130 after SIGINT, 143 after SIGTERM.";
 
 #[derive(Args, Debug)]
 pub struct RunArgs {
@@ -286,11 +306,15 @@ async fn execute<C: Connector>(
             let n = t.load(Ordering::SeqCst);
             if tty {
                 let line = format!(
-                    "\r[{done:>4}/{n}] ok {} denied {} error {} skipped {}",
+                    "\r[{done:>4}/{n}] ok {} denied {} error {} skipped {}{}",
                     m.get(&Status::Ok).unwrap_or(&0),
                     m.get(&Status::Denied).unwrap_or(&0),
                     m.get(&Status::Error).unwrap_or(&0),
-                    m.get(&Status::Skipped).unwrap_or(&0)
+                    m.get(&Status::Skipped).unwrap_or(&0),
+                    match m.get(&Status::NotRun) {
+                        Some(n) => format!(" not_run {n}"),
+                        None => String::new(),
+                    }
                 );
                 let mut err = std::io::stderr();
                 let _ = err.write_all(line.as_bytes());
@@ -307,29 +331,82 @@ async fn execute<C: Connector>(
         }
     };
     let to_s3 = a.out.starts_with("s3://");
+    let dir = Path::new(&a.out);
+    let lock = if to_s3 {
+        None
+    } else {
+        match prepare_dir(dir) {
+            Ok(lock) => Some(lock),
+            Err(code) => return Ok(code),
+        }
+    };
+    let release = |lock: Option<OutLock>| {
+        if let Some(Err(e)) = lock.map(OutLock::release) {
+            eprintln!("orgop: {e}");
+        }
+    };
     // Each result goes to a spool file as it is done: beside the results in DIR (left there,
-    // with what finished, if the run is interrupted), or in the temporary directory for S3.
+    // with what finished, if the run is killed), or in the temporary directory for S3.
     let spool = if to_s3 {
         Spool::temporary(&lowered.plan.runbook, columns(&lowered.plan))
     } else {
-        Spool::create(
-            std::path::Path::new(&a.out).join(".results.spool.jsonl"),
-            columns(&lowered.plan),
-        )
+        Spool::create(dir.join(SPOOL), columns(&lowered.plan))
     };
     let mut spool = match spool {
         Ok(s) => s,
         Err(e) => {
             eprintln!("orgop: cannot write results: {e}");
+            release(lock);
             return Ok(EXIT_USAGE);
         }
     };
-    let ran = orgop_runner::run_each(lowered, connector, opts, on_event, |r| spool.push(r)).await;
+    // The write-ahead journal of the actions sent, only when they are.
+    let journal = if !apply {
+        None
+    } else {
+        let path = if to_s3 {
+            std::env::temp_dir().join(format!(
+                "orgop-{}-{}{ACTIONS_JOURNAL}",
+                lowered.plan.runbook,
+                std::process::id()
+            ))
+        } else {
+            dir.join(ACTIONS_JOURNAL)
+        };
+        match Journal::create(path) {
+            Ok(j) => Some(Arc::new(j)),
+            Err(e) => {
+                eprintln!("orgop: cannot write the actions journal: {e}");
+                let _ = spool.remove();
+                release(lock);
+                return Ok(EXIT_USAGE);
+            }
+        }
+    };
+    let hooks: Arc<dyn ItemHooks> = match &journal {
+        Some(j) => j.clone(),
+        None => Arc::new(NoHooks),
+    };
+    let interrupt = Interrupt::new(GRACE);
+    let signal = Arc::new(AtomicI32::new(0));
+    let listener = tokio::spawn(on_signals(interrupt.clone(), signal.clone()));
+    let control = Control { hooks, interrupt };
+    let ran = orgop_runner::run_each(lowered, connector, opts, control, on_event, |r| {
+        spool.push(r)
+    })
+    .await;
+    listener.abort();
+    let signal = signal.load(Ordering::SeqCst);
     if let Err(e) = ran {
         eprintln!("orgop: {e}");
         let _ = spool.remove();
+        if let Some(j) = journal.and_then(Arc::into_inner) {
+            let _ = j.remove();
+        }
+        release(lock);
         return Ok(EXIT_USAGE);
     }
+    let mut io_failed = false;
     let written = if to_s3 {
         let client = orgop_aws::AwsClient::from_env(orgop_aws::ClientOptions {
             endpoint_url: a.endpoint_url.clone(),
@@ -339,13 +416,20 @@ async fn execute<C: Connector>(
         spool.write_s3(&client, &a.out).await
     } else {
         spool
-            .write_dir(std::path::Path::new(&a.out))
+            .write_dir(dir)
             .map(|f| f.iter().map(|p| p.display().to_string()).collect())
     };
     let files = match written {
         Ok(f) => f,
         Err(e) => {
+            // The spool (and the journal) stay: they are all there is of this run.
             eprintln!("orgop: {e}");
+            let _ = spool.sync();
+            if let Some(j) = &journal {
+                let _ = j.finish();
+                eprintln!("orgop: the actions sent are in {}", j.path().display());
+            }
+            release(lock);
             return Ok(EXIT_USAGE);
         }
     };
@@ -363,23 +447,164 @@ async fn execute<C: Connector>(
     }
     if let Err(e) = spool.remove() {
         eprintln!("orgop: {e}");
+        io_failed = true;
     }
+    if let Some(j) = journal {
+        match j.finish() {
+            Err(e) => {
+                eprintln!("orgop: {e}");
+                eprintln!("orgop: kept {}", j.path().display());
+                io_failed = true;
+            }
+            Ok(()) if signal != 0 => eprintln!(
+                "orgop: kept the actions journal {} (interrupted run; see `orgop run --help`)",
+                j.path().display()
+            ),
+            Ok(()) => {
+                if let Some(Err(e)) = Arc::into_inner(j).map(Journal::remove) {
+                    eprintln!("orgop: {e}");
+                    io_failed = true;
+                }
+            }
+        }
+    }
+    release(lock);
     printed?;
-    Ok(if summary.all_ran() {
+    Ok(if signal != 0 {
+        eprintln!(
+            "orgop: interrupted by {}: exit {}",
+            if signal == 2 { "SIGINT" } else { "SIGTERM" },
+            128 + signal
+        );
+        128 + signal as u8
+    } else if io_failed {
+        EXIT_USAGE
+    } else if summary.all_ran() {
         EXIT_OK
     } else {
         EXIT_INVALID
     })
 }
 
+/// Locks `dir` for this run, keeps what an interrupted run left there, and removes the
+/// previous run's results (so that a run that dies leaves no results that are not its own).
+/// `Err`: the exit status, the reason already printed.
+fn prepare_dir(dir: &Path) -> Result<OutLock, u8> {
+    let lock = match OutLock::acquire(dir) {
+        Ok((lock, stale)) => {
+            if let Some(pid) = stale {
+                eprintln!(
+                    "orgop: {}: took over the lock of run pid {pid}, which is no longer running",
+                    dir.display()
+                );
+            }
+            lock
+        }
+        Err(e @ LockError::Busy { .. }) => {
+            eprintln!("orgop: {e}: wait for it to end, or choose another --out");
+            return Err(EXIT_USAGE);
+        }
+        Err(e) => {
+            eprintln!("orgop: cannot lock the results folder: {e}");
+            return Err(EXIT_USAGE);
+        }
+    };
+    let fail = |lock: OutLock, e: &dyn std::fmt::Display| {
+        eprintln!("orgop: {e}");
+        let _ = lock.release();
+        Err(EXIT_USAGE)
+    };
+    match keep_leftovers(dir, &utc_stamp()) {
+        Ok(kept) => {
+            for (from, to) in kept {
+                eprintln!(
+                    "orgop: kept what an interrupted run left: {} -> {}",
+                    from.display(),
+                    to.display()
+                );
+            }
+        }
+        Err(e) => return fail(lock, &e),
+    }
+    for name in [RESULTS_JSONL, FINDINGS_CSV] {
+        let path = dir.join(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return fail(lock, &format!("{}: {e}", path.display())),
+        }
+    }
+    Ok(lock)
+}
+
+/// Listens for SIGINT and SIGTERM for the whole run: each asks `interrupt` to stop (the
+/// first gently, the second at once); the first one's number is kept in `signal`.
+async fn on_signals(interrupt: Interrupt, signal: Arc<AtomicI32>) {
+    use tokio::signal::unix::{SignalKind, signal as listen};
+    let (Ok(mut int), Ok(mut term)) = (
+        listen(SignalKind::interrupt()),
+        listen(SignalKind::terminate()),
+    ) else {
+        return;
+    };
+    loop {
+        let (n, name) = tokio::select! {
+            _ = int.recv() => (2, "SIGINT"),
+            _ = term.recv() => (15, "SIGTERM"),
+        };
+        if signal
+            .compare_exchange(0, n, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+        {
+            eprintln!(
+                "orgop: {name}: no new item starts; items in flight end after their current \
+                 call (at most {} s; send it again to stop them at once)",
+                GRACE.as_secs()
+            );
+        } else {
+            eprintln!("orgop: {name} again: stopping the items in flight now");
+        }
+        interrupt.stop();
+    }
+}
+
+/// Now in UTC as `20260102T030405Z`, for the names of kept leftovers.
+fn utc_stamp() -> String {
+    let secs = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0);
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}{m:02}{d:02}T{:02}{:02}{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
 fn summary_table(s: &Summary, failed: &[&orgop_exec::ItemResult], apply: bool) -> String {
     let mut out = format!(
-        "\nitems     {:>5}   ok {}   denied {}   error {}   skipped {}\nfindings  {:>5}\n",
+        "\nitems     {:>5}   ok {}   denied {}   error {}   skipped {}{}\nfindings  {:>5}\n",
         s.items,
         s.count(Status::Ok),
         s.count(Status::Denied),
         s.count(Status::Error),
         s.count(Status::Skipped),
+        match s.count(Status::NotRun) {
+            0 => String::new(),
+            n => format!("   not_run {n}"),
+        },
         s.findings
     );
     let actions: Vec<String> = s.actions.iter().map(|(k, v)| format!("{k} {v}")).collect();
@@ -400,6 +625,8 @@ fn summary_table(s: &Summary, failed: &[&orgop_exec::ItemResult], apply: bool) -
     {
         out.push_str("          (dry run: run again with --apply to send the planned actions)\n");
     }
+    let (never, failed): (Vec<&orgop_exec::ItemResult>, Vec<&orgop_exec::ItemResult>) =
+        failed.iter().partition(|r| r.status == Status::NotRun);
     if !failed.is_empty() {
         out.push_str("not ok:\n");
         for r in failed {
@@ -411,6 +638,17 @@ fn summary_table(s: &Summary, failed: &[&orgop_exec::ItemResult], apply: bool) -
                 r.status.as_str(),
                 e.map(|e| e.code.as_str()).unwrap_or("?"),
                 e.map(|e| e.message.as_str()).unwrap_or("")
+            ));
+        }
+    }
+    if !never.is_empty() {
+        out.push_str("not run (interrupted):\n");
+        for r in never {
+            out.push_str(&format!(
+                "  {} {:<14} {}\n",
+                r.account_id,
+                r.region,
+                r.error.as_ref().map(|e| e.message.as_str()).unwrap_or("")
             ));
         }
     }

@@ -102,6 +102,7 @@ fn time_one(
                 &facts,
                 api,
                 &ActionBudget::new(None),
+                &orgop_exec::NoHooks,
             ));
             let d = t.elapsed();
             assert_eq!(r.status, orgop_exec::Status::Ok, "{:?}", r.error);

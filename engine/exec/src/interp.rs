@@ -74,6 +74,47 @@ impl ActionBudget {
     }
 }
 
+/// What the caller of [`run_item`] is told, and asked, while an item runs: whether to stop,
+/// and each mutating call before it is sent and after its answer (a write-ahead journal).
+/// [`NoHooks`] does nothing.
+pub trait ItemHooks: Send + Sync {
+    /// Whether the run is stopping: checked before every call. When it answers `true` the
+    /// item makes no further call and ends `not_run`, with what it finished so far.
+    fn stopping(&self) -> bool {
+        false
+    }
+
+    /// Called before an action's request is sent (only when actions are applied), with the
+    /// record as it will be sent; answers a token passed to [`ItemHooks::answered`]. An error
+    /// means the action must not be sent: it is skipped and the item ends in error.
+    fn before_send(&self, item: &Item, record: &ActionRecord) -> std::io::Result<u64> {
+        let _ = (item, record);
+        Ok(0)
+    }
+
+    /// Called once the answer to a sent action arrived, with its outcome in `record`.
+    fn answered(&self, token: u64, item: &Item, record: &ActionRecord) {
+        let _ = (token, item, record);
+    }
+}
+
+/// Hooks that never stop an item and record nothing.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct NoHooks;
+
+impl ItemHooks for NoHooks {}
+
+fn interrupted(at: &str) -> Stop {
+    (
+        Status::NotRun,
+        fail(
+            at,
+            Code::Interrupted,
+            "the run was interrupted: this call and the ones after it were not made",
+        ),
+    )
+}
+
 /// Counts calls made through it, and traces each (`debug`: step, call, pages or error code,
 /// duration; never parameters, which may hold secrets).
 struct Counted<'a, A> {
@@ -220,12 +261,14 @@ fn fail(step: &str, code: impl AsRef<str>, message: impl Into<String>) -> ItemEr
 }
 
 /// Runs a prepared plan for one item. Never panics on bad data; always returns a record.
+/// `hooks` are asked before every call whether to stop, and told of every action sent.
 pub async fn run_item<A: AwsApi>(
     prepared: &Prepared,
     item: &Item,
     run: &RunFacts,
     api: &A,
     budget: &ActionBudget,
+    hooks: &dyn ItemHooks,
 ) -> ItemResult {
     let started = Instant::now();
     let api = Counted {
@@ -245,7 +288,9 @@ pub async fn run_item<A: AwsApi>(
         duration_ms: 0,
     };
     let mut item_run = ItemRun::new(prepared, item, run);
-    if let Err((status, error)) = execute(&mut item_run, run, &api, budget, &mut result).await {
+    let ctl = Control { item, hooks };
+    if let Err((status, error)) = execute(&mut item_run, run, &api, budget, ctl, &mut result).await
+    {
         result.status = status;
         result.error = Some(error);
     }
@@ -255,6 +300,13 @@ pub async fn run_item<A: AwsApi>(
 }
 
 type Stop = (Status, ItemError);
+
+/// The item and its hooks, as the calls see them.
+#[derive(Clone, Copy)]
+struct Control<'a> {
+    item: &'a Item,
+    hooks: &'a dyn ItemHooks,
+}
 
 fn status_of(e: &ApiError) -> Status {
     match e.kind {
@@ -269,6 +321,7 @@ async fn execute<A: AwsApi>(
     run: &RunFacts,
     api: &Counted<'_, A>,
     budget: &ActionBudget,
+    ctl: Control<'_>,
     result: &mut ItemResult,
 ) -> Result<(), Stop> {
     let prepared = ir.prepared;
@@ -287,12 +340,12 @@ async fn execute<A: AwsApi>(
                 ),
             ));
         }
-        let (results, vars) = run_step(ir, call, api).await?;
+        let (results, vars) = run_step(ir, call, api, ctl).await?;
         ir.step_vars.insert(step.id.clone(), vars);
         ir.keep(&step.id, results);
     }
     result.findings = findings(ir)?;
-    let mut actions = ActionRun::new(prepared, run.apply, budget);
+    let mut actions = ActionRun::new(prepared, run.apply, budget, ctl);
     for call in &prepared.actions {
         let outputs = actions.run(ir, call, api, &mut result.actions).await?;
         // Later actions may iterate over what this one returned.
@@ -308,6 +361,7 @@ async fn run_step<A: AwsApi>(
     ir: &ItemRun<'_>,
     call: &PreparedCall,
     api: &Counted<'_, A>,
+    ctl: Control<'_>,
 ) -> Result<(Vec<Value>, Vec<Rcvar>), Stop> {
     let step = ir.prepared.step(call);
     let expr_err = |m| (Status::Error, fail(&step.id, Code::Expression, m));
@@ -316,6 +370,9 @@ async fn run_step<A: AwsApi>(
         let Some(params) = ir.render(&step.id, call, element)? else {
             continue;
         };
+        if ctl.hooks.stopping() {
+            return Err(interrupted(&step.id));
+        }
         let pages = match api
             .call(
                 &step.id,
@@ -411,6 +468,7 @@ struct ActionRun<'a> {
     prepared: &'a Prepared,
     apply: bool,
     budget: &'a ActionBudget,
+    ctl: Control<'a>,
     per_account: Option<usize>,
     /// (source, index) of results that an action failed for.
     failed: HashSet<(String, usize)>,
@@ -420,11 +478,17 @@ struct ActionRun<'a> {
 }
 
 impl<'a> ActionRun<'a> {
-    fn new(prepared: &'a Prepared, apply: bool, budget: &'a ActionBudget) -> ActionRun<'a> {
+    fn new(
+        prepared: &'a Prepared,
+        apply: bool,
+        budget: &'a ActionBudget,
+        ctl: Control<'a>,
+    ) -> ActionRun<'a> {
         ActionRun {
             prepared,
             apply,
             budget,
+            ctl,
             per_account: prepared
                 .plan()
                 .safety
@@ -472,6 +536,10 @@ impl<'a> ActionRun<'a> {
                 outcome: ActionOutcome::Planned,
                 reason: None,
             };
+            if self.apply && self.ctl.hooks.stopping() {
+                // What was sent so far is in `records`; the item ends `not_run`.
+                return Err(interrupted(&action.id));
+            }
             let key = (source.clone(), i);
             let record = match self.gate(&key, element).await {
                 Err(reason) => skipped(record, reason),
@@ -505,6 +573,32 @@ impl<'a> ActionRun<'a> {
     }
 
     async fn send<A: AwsApi>(
+        &mut self,
+        action: &orgop_plan::CallPlan,
+        api: &Counted<'_, A>,
+        key: (String, usize),
+        record: ActionRecord,
+        outputs: &mut Vec<Value>,
+    ) -> ActionRecord {
+        // The write-ahead record: nothing is sent that the journal does not hold first.
+        let token = match self.ctl.hooks.before_send(self.ctl.item, &record) {
+            Ok(t) => t,
+            Err(e) => {
+                self.failed.insert(key);
+                let message = format!("not sent: the actions journal cannot be written: {e}");
+                if self.first_failure.is_none() {
+                    self.first_failure =
+                        Some((Status::Error, fail(&action.id, Code::Internal, &message)));
+                }
+                return skipped(record, message);
+            }
+        };
+        let record = self.answer(action, api, key, record, outputs).await;
+        self.ctl.hooks.answered(token, self.ctl.item, &record);
+        record
+    }
+
+    async fn answer<A: AwsApi>(
         &mut self,
         action: &orgop_plan::CallPlan,
         api: &Counted<'_, A>,

@@ -47,6 +47,7 @@ async fn run(case: &str, apply: bool, params: Value) -> (orgop_exec::ItemResult,
         &facts(apply, params),
         &api,
         &ActionBudget::new(None),
+        &orgop_exec::NoHooks,
     )
     .await;
     (r, api)
@@ -201,6 +202,7 @@ async fn denied_reads_mark_the_item_denied() {
         &facts(true, json!({"min_age_days": 7})),
         &ReplayApi::new(dir),
         &ActionBudget::new(None),
+        &orgop_exec::NoHooks,
     )
     .await;
     assert_eq!(r.status, Status::Denied);
@@ -224,6 +226,7 @@ async fn a_timestamp_that_is_not_one_fails_the_item_instead_of_finding_nothing()
         &facts(false, json!({"min_age_days": 7})),
         &ReplayApi::new(dir),
         &ActionBudget::new(None),
+        &orgop_exec::NoHooks,
     )
     .await;
     assert_eq!(r.status, Status::Error, "{r:#?}");
@@ -256,6 +259,7 @@ async fn caps_and_protected_tags_hold_back_actions() {
         &facts(false, json!({"min_age_days": 7})),
         &api,
         &budget,
+        &orgop_exec::NoHooks,
     )
     .await;
     let by: Vec<_> = r
@@ -282,6 +286,7 @@ async fn caps_and_protected_tags_hold_back_actions() {
         &facts(false, json!({"min_age_days": 7})),
         &ReplayApi::new(repo().join("runbooks/tests/unused-ebs/dry-run")),
         &budget,
+        &orgop_exec::NoHooks,
     )
     .await;
     assert_eq!(again.actions[0].outcome, ActionOutcome::Skipped);
@@ -303,6 +308,7 @@ async fn a_mutating_step_is_refused_before_it_is_sent() {
         &facts(true, json!({"min_age_days": 7})),
         &api,
         &ActionBudget::new(None),
+        &orgop_exec::NoHooks,
     )
     .await;
     assert_eq!(r.status, Status::Error);
@@ -334,4 +340,143 @@ fn a_hand_edited_plan_with_a_deep_expression_is_refused_when_prepared() {
             "{err}"
         );
     }
+}
+
+/// Records what the interpreter tells its hooks, and the calls made by then.
+struct Recorder<'a> {
+    api: &'a ReplayApi,
+    events: std::sync::Mutex<Vec<String>>,
+    refuse_after: usize,
+    stop_after_calls: usize,
+}
+
+impl orgop_exec::ItemHooks for Recorder<'_> {
+    fn stopping(&self) -> bool {
+        self.api.calls().len() >= self.stop_after_calls
+    }
+    fn before_send(&self, _: &Item, r: &orgop_exec::ActionRecord) -> std::io::Result<u64> {
+        let mut ev = self.events.lock().unwrap();
+        if ev.len() / 2 >= self.refuse_after {
+            return Err(std::io::Error::other("disk full"));
+        }
+        // Written before the request: the replay has not seen it yet.
+        let calls = self.api.calls().len();
+        ev.push(format!(
+            "sent {} {} after {calls} calls",
+            r.action, r.resource_id
+        ));
+        Ok(ev.len() as u64)
+    }
+    fn answered(&self, token: u64, _: &Item, r: &orgop_exec::ActionRecord) {
+        let calls = self.api.calls().len();
+        self.events.lock().unwrap().push(format!(
+            "{token} {} {} after {calls} calls",
+            r.action,
+            r.outcome.as_str()
+        ));
+    }
+}
+
+fn recorder(api: &ReplayApi, refuse_after: usize, stop_after_calls: usize) -> Recorder<'_> {
+    Recorder {
+        api,
+        events: std::sync::Mutex::new(Vec::new()),
+        refuse_after,
+        stop_after_calls,
+    }
+}
+
+#[tokio::test]
+async fn every_action_is_journalled_before_it_is_sent_and_after_its_answer() {
+    let l = lowered("runbooks/unused-ebs.yaml");
+    let api = ReplayApi::new(repo().join("runbooks/tests/unused-ebs/apply"));
+    let hooks = recorder(&api, usize::MAX, usize::MAX);
+    let r = run_item(
+        &prepared(&l),
+        &item(),
+        &facts(true, json!({"min_age_days": 7})),
+        &api,
+        &ActionBudget::new(None),
+        &hooks,
+    )
+    .await;
+    assert_eq!(r.status, Status::Ok, "{r:#?}");
+    let events = hooks.events.into_inner().unwrap();
+    let sent: Vec<_> = r
+        .actions
+        .iter()
+        .filter(|a| a.outcome != ActionOutcome::Planned)
+        .collect();
+    assert_eq!(events.len(), 2 * sent.len(), "{events:#?}");
+    for (i, pair) in events.chunks(2).enumerate() {
+        // One DescribeVolumes, then each action's call between its two records.
+        assert!(
+            pair[0].ends_with(&format!("after {} calls", i + 1)),
+            "{pair:?}"
+        );
+        assert!(
+            pair[1].ends_with(&format!("after {} calls", i + 2)),
+            "{pair:?}"
+        );
+        assert!(pair[1].starts_with(&format!("{} ", 2 * i + 1)), "{pair:?}");
+    }
+}
+
+#[tokio::test]
+async fn an_action_the_journal_cannot_hold_is_not_sent() {
+    let l = lowered("runbooks/unused-ebs.yaml");
+    let api = ReplayApi::new(repo().join("runbooks/tests/unused-ebs/apply"));
+    let hooks = recorder(&api, 1, usize::MAX);
+    let r = run_item(
+        &prepared(&l),
+        &item(),
+        &facts(true, json!({"min_age_days": 7})),
+        &api,
+        &ActionBudget::new(None),
+        &hooks,
+    )
+    .await;
+    assert_eq!(r.status, Status::Error, "{r:#?}");
+    assert_eq!(r.error.as_ref().unwrap().code, "OrgOp.Internal");
+    let sent = api
+        .calls()
+        .iter()
+        .filter(|(c, _)| c != "ec2.DescribeVolumes")
+        .count();
+    assert_eq!(
+        sent,
+        1,
+        "only the journalled action was sent: {:?}",
+        api.calls()
+    );
+    assert_eq!(r.actions[1].outcome, ActionOutcome::Skipped);
+    assert!(
+        r.actions[1]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("disk full")
+    );
+}
+
+#[tokio::test]
+async fn a_stopping_run_makes_no_further_call_and_keeps_what_it_did() {
+    let l = lowered("runbooks/unused-ebs.yaml");
+    let api = ReplayApi::new(repo().join("runbooks/tests/unused-ebs/apply"));
+    // Stop once the read and two actions are made.
+    let hooks = recorder(&api, usize::MAX, 3);
+    let r = run_item(
+        &prepared(&l),
+        &item(),
+        &facts(true, json!({"min_age_days": 7})),
+        &api,
+        &ActionBudget::new(None),
+        &hooks,
+    )
+    .await;
+    assert_eq!(r.status, Status::NotRun, "{r:#?}");
+    assert_eq!(r.error.as_ref().unwrap().code, "OrgOp.Interrupted");
+    assert_eq!(api.calls().len(), 3);
+    assert_eq!(r.actions.len(), 2, "the two actions sent are in the result");
+    assert!(!r.findings.is_empty());
 }

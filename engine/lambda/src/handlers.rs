@@ -422,6 +422,8 @@ async fn worker<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
         Some(max) => deps.store.run_budget(&req.run.execution, max),
         None => ActionBudget::new(None),
     };
+    // No journal of its own: the item's record goes to the results store once it ends, and
+    // Step Functions (and the worker's own deadline), not a signal, decides when it stops.
     let result = match deadline {
         Some(deadline) => {
             let until = Until {
@@ -429,10 +431,26 @@ async fn worker<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
                 stop: stop_before(deadline, started),
                 deadline,
             };
-            orgop_runner::run_one(&until, &prepared, &req.item, &facts, &budget).await
+            orgop_runner::run_one(
+                &until,
+                &prepared,
+                &req.item,
+                &facts,
+                &budget,
+                &orgop_exec::NoHooks,
+            )
+            .await
         }
         None => {
-            orgop_runner::run_one(&*deps.connector, &prepared, &req.item, &facts, &budget).await
+            orgop_runner::run_one(
+                &*deps.connector,
+                &prepared,
+                &req.item,
+                &facts,
+                &budget,
+                &orgop_exec::NoHooks,
+            )
+            .await
         }
     };
     deps.store.put(&req.run.execution, &result).await?;

@@ -10,17 +10,21 @@
 //! - [`sink`]: `results.jsonl` and the findings CSV, written from a [`sink::Spool`] that
 //!   takes each result as it is done; [`Summary`]: counts for the end of a run.
 //!
+//! - [`outdir`]: a local `--out` folder's lock, its actions journal (written ahead of every
+//!   mutating call) and the leftovers of an interrupted run.
+//!
 //! Progress is reported through a callback: this crate never prints.
 #![deny(missing_docs)]
 
 mod fanout;
+pub mod outdir;
 mod run;
 pub mod sink;
 
 pub use fanout::{FanoutError, Overrides, fanout};
 pub use run::{
-    Connector, Event, RunError, RunOptions, Summary, enabled_regions, fanout_org, run, run_each,
-    run_one,
+    Connector, Control, Event, Interrupt, RunError, RunOptions, Summary, enabled_regions,
+    fanout_org, run, run_each, run_one,
 };
 
 mod live;

@@ -1,8 +1,8 @@
 //! Bounded-concurrency execution of every item.
 use crate::fanout::{FanoutError, Overrides, fanout};
 use orgop_exec::{
-    ActionBudget, ActionOutcome, ApiError, AwsApi, Call, ErrorKind, ItemError, ItemResult,
-    PrepareError, Prepared, RunFacts, Status, run_item,
+    ActionBudget, ActionOutcome, ApiError, AwsApi, Call, ErrorKind, ItemError, ItemHooks,
+    ItemResult, NoHooks, PrepareError, Prepared, RunFacts, Status, run_item,
 };
 use orgop_plan::contract::Item;
 use orgop_plan::{Lowered, RolePlan, TargetsPlan};
@@ -11,7 +11,9 @@ use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
-use tokio::sync::Semaphore;
+use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
@@ -81,12 +83,91 @@ pub enum Event {
     },
 }
 
+/// A request to stop a run, shared by whoever receives the signals and the run itself: the
+/// first [`Interrupt::stop`] stops new items from starting and lets the items in flight end
+/// after their current call, for at most the grace period; the second stops them at once.
+#[derive(Debug, Clone)]
+pub struct Interrupt {
+    level: Arc<watch::Sender<u8>>,
+    grace: Duration,
+}
+
+impl Interrupt {
+    /// Not stopping yet; items in flight get `grace` to end once it is.
+    pub fn new(grace: Duration) -> Interrupt {
+        Interrupt {
+            level: Arc::new(watch::channel(0).0),
+            grace,
+        }
+    }
+
+    /// Asks the run to stop: gently the first time, at once the second.
+    pub fn stop(&self) {
+        self.level.send_modify(|l| *l = l.saturating_add(1).min(2));
+    }
+
+    /// Whether a stop was asked for.
+    pub fn stopping(&self) -> bool {
+        *self.level.borrow() >= 1
+    }
+
+    fn level(&self) -> u8 {
+        *self.level.borrow()
+    }
+}
+
+impl Default for Interrupt {
+    fn default() -> Interrupt {
+        Interrupt::new(Duration::from_secs(20))
+    }
+}
+
+/// How a run is controlled from outside: the hooks every item runs with (a journal of the
+/// actions sent) and the [`Interrupt`] that stops it.
+#[derive(Clone)]
+pub struct Control {
+    /// Told of every action before it is sent and after its answer. Its
+    /// [`ItemHooks::stopping`] is not consulted: the interrupt's is.
+    pub hooks: Arc<dyn ItemHooks>,
+    /// Stops the run.
+    pub interrupt: Interrupt,
+}
+
+impl Default for Control {
+    fn default() -> Control {
+        Control {
+            hooks: Arc::new(NoHooks),
+            interrupt: Interrupt::default(),
+        }
+    }
+}
+
+/// The control's hooks, stopping when its interrupt says so.
+struct Controlled(Control);
+
+impl ItemHooks for Controlled {
+    fn stopping(&self) -> bool {
+        self.0.interrupt.stopping()
+    }
+    fn before_send(&self, item: &Item, record: &orgop_exec::ActionRecord) -> std::io::Result<u64> {
+        self.0.hooks.before_send(item, record)
+    }
+    fn answered(&self, token: u64, item: &Item, record: &orgop_exec::ActionRecord) {
+        self.0.hooks.answered(token, item, record)
+    }
+}
+
+/// The record of an item the run never started, or stopped before it ended.
+fn not_run(item: Item, why: &str) -> ItemResult {
+    ItemResult::failed(item, Status::NotRun, ItemError::new(Code::Interrupted, why))
+}
+
 /// Counts for the end of a run.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize)]
 pub struct Summary {
     /// Items.
     pub items: usize,
-    /// Items by status (`ok`, `denied`, `error`, `skipped`).
+    /// Items by status (`ok`, `denied`, `error`, `skipped`, and `not_run` when there are).
     pub by_status: BTreeMap<Status, usize>,
     /// Finding rows.
     pub findings: usize,
@@ -95,10 +176,11 @@ pub struct Summary {
 }
 
 impl Summary {
-    /// No items yet: every status at zero.
+    /// No items yet: every status at zero, but `not_run`, which appears only in a run that
+    /// was interrupted (so that the summaries of every other run stay as they were).
     pub fn new() -> Summary {
         let mut s = Summary::default();
-        for st in Status::ALL {
+        for st in Status::ALL.into_iter().filter(|s| *s != Status::NotRun) {
             s.by_status.insert(st, 0);
         }
         s
@@ -224,7 +306,11 @@ pub async fn run<C: Connector>(
     on_event: impl Fn(Event) + Send + Sync,
 ) -> Result<Vec<ItemResult>, RunError> {
     let mut results = Vec::new();
-    run_each(lowered, connector, opts, on_event, |r| results.push(r)).await?;
+    let control = Control::default();
+    run_each(lowered, connector, opts, control, on_event, |r| {
+        results.push(r)
+    })
+    .await?;
     results.sort_by(|a, b| (&a.account_id, &a.region).cmp(&(&b.account_id, &b.region)));
     Ok(results)
 }
@@ -232,10 +318,16 @@ pub async fn run<C: Connector>(
 /// [`run`], handing each result to `on_result` as it is done (in completion order, failed
 /// fanout items first) instead of holding them: memory stays bounded by the concurrency,
 /// not by the size of the organization.
+///
+/// Once `control.interrupt` asks to stop, no item starts (each is handed over `not_run`),
+/// items in flight end after their current call (`not_run`, with what they finished), and
+/// those still running after the grace period, or at a second stop, are abandoned (`not_run`:
+/// the outcome of the call they were making is unknown; an action's journal record says which).
 pub async fn run_each<C: Connector>(
     lowered: &Lowered,
     connector: Arc<C>,
     opts: RunOptions,
+    control: Control,
     on_event: impl Fn(Event) + Send + Sync,
     mut on_result: impl FnMut(ItemResult),
 ) -> Result<(), RunError> {
@@ -275,40 +367,78 @@ pub async fn run_each<C: Connector>(
     });
     let budget = Arc::new(ActionBudget::new(lowered.plan.safety.max_actions_per_run));
     let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
+    let interrupt = control.interrupt.clone();
+    let hooks = Arc::new(Controlled(control));
     let mut tasks = JoinSet::new();
     // Which item each task runs, so that a task that panics is still that item's record.
-    let mut running = std::collections::HashMap::new();
+    let mut running = Running::new();
     for item in items {
-        let (prepared, facts, budget, permits, connector) = (
+        let (prepared, facts, budget, permits, connector, hooks) = (
             prepared.clone(),
             facts.clone(),
             budget.clone(),
             permits.clone(),
             connector.clone(),
+            hooks.clone(),
         );
         let task_item = item.clone();
+        let started = Arc::new(AtomicBool::new(false));
+        let task_started = started.clone();
         let handle = tasks.spawn(async move {
             let _permit = permits
                 .acquire_owned()
                 .await
                 .expect("the semaphore is never closed");
-            run_one(&*connector, &prepared, &task_item, &facts, &budget).await
+            if hooks.stopping() {
+                return not_run(task_item, NEVER_STARTED);
+            }
+            task_started.store(true, std::sync::atomic::Ordering::SeqCst);
+            run_one(&*connector, &prepared, &task_item, &facts, &budget, &*hooks).await
         });
-        running.insert(handle.id(), item);
+        running.insert(handle.id(), (item, started));
     }
-    while let Some(joined) = tasks.join_next_with_id().await {
+    let mut level = interrupt.level.subscribe();
+    let mut deadline: Option<tokio::time::Instant> = None;
+    loop {
+        let joined = tokio::select! {
+            joined = tasks.join_next_with_id() => match joined {
+                Some(j) => j,
+                None => break,
+            },
+            _ = level.changed(), if deadline.is_none() || interrupt.level() < 2 => {
+                if interrupt.level() >= 2 {
+                    tasks.abort_all();
+                } else if deadline.is_none() {
+                    deadline = Some(tokio::time::Instant::now() + interrupt.grace);
+                }
+                continue;
+            }
+            _ = sleep_until(deadline) => {
+                tasks.abort_all();
+                deadline = None;
+                continue;
+            }
+        };
         let r = match joined {
             Ok((id, r)) => {
                 running.remove(&id);
                 r
             }
+            // Abandoned at a stop: if it had started, its last call may or may not have been
+            // made.
+            Err(e) if e.is_cancelled() => {
+                let (item, started) = task_item(&mut running, e.id());
+                let why = if started {
+                    "the run was stopped while this item was running: the outcome of the call \
+                     in flight is unknown (an action's is in the actions journal)"
+                } else {
+                    NEVER_STARTED
+                };
+                not_run(item, why)
+            }
             // A panic in one item is that item's error; the run goes on.
             Err(e) => ItemResult::failed(
-                running.remove(&e.id()).unwrap_or_else(|| Item {
-                    account_id: "unknown".into(),
-                    account_name: String::new(),
-                    region: "*".into(),
-                }),
+                task_item(&mut running, e.id()).0,
                 Status::Error,
                 ItemError::new(Code::Internal, format!("worker task failed: {e}")),
             ),
@@ -317,6 +447,34 @@ pub async fn run_each<C: Connector>(
         on_result(r);
     }
     Ok(())
+}
+
+const NEVER_STARTED: &str = "the run was interrupted before this item started";
+
+/// The item each task runs, and whether it started (it may wait for a permit first).
+type Running = std::collections::HashMap<tokio::task::Id, (Item, Arc<AtomicBool>)>;
+
+/// The item a task ran and whether it had started, taken out of `running`.
+fn task_item(running: &mut Running, id: tokio::task::Id) -> (Item, bool) {
+    match running.remove(&id) {
+        Some((item, started)) => (item, started.load(std::sync::atomic::Ordering::SeqCst)),
+        None => (
+            Item {
+                account_id: "unknown".into(),
+                account_name: String::new(),
+                region: "*".into(),
+            },
+            false,
+        ),
+    }
+}
+
+/// Sleeps until `deadline`, or forever without one.
+async fn sleep_until(deadline: Option<tokio::time::Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
 }
 
 /// The items of `targets`: accounts from Organizations through `org`, and, when the targets
@@ -345,6 +503,7 @@ pub async fn run_one<C: Connector>(
     item: &Item,
     facts: &RunFacts,
     budget: &ActionBudget,
+    hooks: &dyn ItemHooks,
 ) -> ItemResult {
     let role = &prepared.plan().role.for_run(facts.apply);
     let span = tracing::debug_span!("item", account = %item.account_id, region = %item.region);
@@ -354,7 +513,7 @@ pub async fn run_one<C: Connector>(
         .await
     {
         Ok(api) => {
-            run_item(prepared, item, facts, &api, budget)
+            run_item(prepared, item, facts, &api, budget, hooks)
                 .instrument(span)
                 .await
         }

@@ -184,6 +184,10 @@ struct Appender {
     written: u64,
 }
 
+/// How often a spool is fsync'd while results come in (each result is written to the file
+/// as it is done, so a killed process loses none; this bounds what a power cut can).
+const SYNC_EVERY: std::time::Duration = std::time::Duration::from_secs(1);
+
 impl Appender {
     fn create(path: PathBuf) -> Result<Appender, SinkError> {
         let file = File::options()
@@ -221,6 +225,14 @@ impl Appender {
         self.file.flush().map_err(io_error(&self.path))
     }
 
+    fn sync(&mut self) -> Result<(), SinkError> {
+        self.flush()?;
+        self.file
+            .get_ref()
+            .sync_data()
+            .map_err(io_error(&self.path))
+    }
+
     /// Puts the file position back at the end, for further appends.
     fn rewind_to_end(&mut self) -> Result<(), SinkError> {
         self.file
@@ -246,6 +258,7 @@ pub struct Spool {
     summary: Summary,
     not_ok: Vec<ItemResult>,
     error: Option<SinkError>,
+    synced: std::time::Instant,
 }
 
 impl Spool {
@@ -275,11 +288,14 @@ impl Spool {
             summary: Summary::new(),
             not_ok: Vec::new(),
             error: None,
+            synced: std::time::Instant::now(),
         })
     }
 
-    /// Takes one result. It is always counted; a failure to write it is kept and returned by
-    /// the write methods, so the run itself goes on.
+    /// Takes one result: written to the spool's files at once (a killed process loses none),
+    /// fsync'd at most every second and by [`Spool::sync`]. It is always counted; a failure to
+    /// write it is kept and returned by [`Spool::error`] and the write methods, so the run
+    /// itself goes on.
     pub fn push(&mut self, r: ItemResult) {
         self.summary.add(&r);
         if self.error.is_none()
@@ -315,7 +331,25 @@ impl Spool {
             line,
             rows,
         });
+        self.rows.flush()?;
+        self.lines.flush()?;
+        if self.synced.elapsed() >= SYNC_EVERY {
+            self.sync()?;
+        }
         Ok(())
+    }
+
+    /// Puts what the spool holds on disk (fsync).
+    pub fn sync(&mut self) -> Result<(), SinkError> {
+        self.rows.sync()?;
+        self.lines.sync()?;
+        self.synced = std::time::Instant::now();
+        Ok(())
+    }
+
+    /// The first result that could not be spooled, if one could not.
+    pub fn error(&self) -> Option<&SinkError> {
+        self.error.as_ref()
     }
 
     /// Counts so far.
@@ -388,19 +422,32 @@ impl Spool {
         ])
     }
 
-    /// Writes `results.jsonl` and `findings.csv` into `dir`; returns their paths.
+    /// Writes `results.jsonl` and `findings.csv` into `dir`; returns their paths. Each is
+    /// written beside its place (`.<name>.partial`), fsync'd, then renamed over it: a reader
+    /// sees the previous file or the whole new one, never a part.
     pub fn write_dir(&mut self, dir: &Path) -> Result<Vec<PathBuf>, SinkError> {
         std::fs::create_dir_all(dir).map_err(io_error(dir))?;
         let open = |name: &str| {
-            let path = dir.join(name);
+            let path = dir.join(format!(".{name}.partial"));
             File::create(&path)
                 .map(|f| (BufWriter::new(f), path.clone()))
                 .map_err(io_error(&path))
         };
-        let (mut jsonl, jsonl_path) = open(RESULTS_JSONL)?;
-        let (mut csv, csv_path) = open(FINDINGS_CSV)?;
-        self.write(&mut jsonl, &mut csv, (&jsonl_path, &csv_path))?;
-        Ok(vec![jsonl_path, csv_path])
+        let (mut jsonl, jsonl_tmp) = open(RESULTS_JSONL)?;
+        let (mut csv, csv_tmp) = open(FINDINGS_CSV)?;
+        self.write(&mut jsonl, &mut csv, (&jsonl_tmp, &csv_tmp))?;
+        let mut paths = Vec::new();
+        for (w, tmp, name) in [
+            (jsonl, jsonl_tmp, RESULTS_JSONL),
+            (csv, csv_tmp, FINDINGS_CSV),
+        ] {
+            let file = w.into_inner().map_err(|e| io_error(&tmp)(e.into_error()))?;
+            file.sync_all().map_err(io_error(&tmp))?;
+            let path = dir.join(name);
+            std::fs::rename(&tmp, &path).map_err(io_error(&tmp))?;
+            paths.push(path);
+        }
+        Ok(paths)
     }
 
     /// Writes `results.jsonl` and `findings.csv` under `s3://bucket/prefix/` with the

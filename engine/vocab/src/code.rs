@@ -50,6 +50,8 @@ codes! {
     NoRecording = "OrgOp.NoRecording",
     /// Replay: a recorded response is not valid JSON.
     BadRecording = "OrgOp.BadRecording",
+    /// `orgop run` was interrupted (SIGINT/SIGTERM) before the item started or finished.
+    Interrupted = "OrgOp.Interrupted",
     /// The state machine's fanout failed: the organization could not be listed.
     FanoutFailed = "OrgOp.FanoutFailed",
     /// The state machine's end: at least one item ended denied or error.
@@ -136,6 +138,7 @@ mod tests {
                 "OrgOp.AccountNotFound",
                 "OrgOp.NoRecording",
                 "OrgOp.BadRecording",
+                "OrgOp.Interrupted",
                 "OrgOp.FanoutFailed",
                 "OrgOp.ItemsFailed",
                 "OrgOp.LambdaTimeout",

@@ -17,16 +17,20 @@ pub enum Status {
     /// Unaccounted for: the run listed the item, but neither a worker result nor a recorded
     /// failure of it exists (the deployed state machine's result handler reconciles).
     Lost,
+    /// Not run, or stopped before it finished: the run was interrupted (SIGINT/SIGTERM). Its
+    /// `error` says which.
+    NotRun,
 }
 
 impl Status {
     /// Every status, in a fixed order.
-    pub const ALL: [Status; 5] = [
+    pub const ALL: [Status; 6] = [
         Status::Ok,
         Status::Denied,
         Status::Error,
         Status::Skipped,
         Status::Lost,
+        Status::NotRun,
     ];
 
     /// The word used in results and summaries.
@@ -37,13 +41,17 @@ impl Status {
             Status::Error => "error",
             Status::Skipped => "skipped",
             Status::Lost => "lost",
+            Status::NotRun => "not_run",
         }
     }
 
     /// Whether the item failed: the run's exit status and the state machine's `ItemsFailed`
-    /// follow it.
+    /// follow it. An item that did not run (or did not finish) is not done, so it counts.
     pub fn is_failure(self) -> bool {
-        matches!(self, Status::Denied | Status::Error | Status::Lost)
+        matches!(
+            self,
+            Status::Denied | Status::Error | Status::Lost | Status::NotRun
+        )
     }
 }
 
