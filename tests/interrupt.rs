@@ -294,7 +294,17 @@ fn sigkill_during_apply_leaves_a_journal_of_every_answered_action() {
             .count()
     };
     let deadline = Instant::now() + Duration::from_secs(120);
-    while deletes_answered(&journal_path) < 3 {
+    // Killed once some deletes were answered and some item finished (with concurrency 2 the
+    // first three deletes can all belong to items still running).
+    let spool_path = out.path().join(".results.spool.jsonl");
+    let items_spooled = |path: &Path| {
+        std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .filter(|l| serde_json::from_str::<Value>(l).is_ok())
+            .count()
+    };
+    while deletes_answered(&journal_path) < 3 || items_spooled(&spool_path) == 0 {
         assert!(Instant::now() < deadline, "no deletes:\n{}", run.stderr());
         std::thread::sleep(Duration::from_millis(10));
     }
