@@ -425,3 +425,41 @@ fn sigkill_during_apply_leaves_a_journal_of_every_answered_action() {
         "{kept:?}"
     );
 }
+
+/// `--max-duration`: the run stops by itself like SIGTERM, writes what finished, lists the
+/// rest as not run and exits 1.
+#[test]
+fn max_duration_stops_the_run_and_lists_what_never_ran() {
+    let emulator = moto();
+    seed_org(&emulator.url(), 4, REGIONS, 1);
+    let slow = proxy(&emulator.url(), &["--latency-ms", "300"]);
+    let out = TempDir::new("interrupt-deadline");
+    let mut args = run_args(out.path());
+    args.extend(["--max-duration", "2"].map(String::from));
+    let started = Instant::now();
+    let o = orgop(&slow.url(), &args).output().unwrap();
+    let took = started.elapsed();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("reached --max-duration (2 s)"), "{err}");
+    assert!(took < Duration::from_secs(30), "{took:?}");
+    let results = jsonl(&out.path().join("results.jsonl"));
+    assert_eq!(
+        results.len(),
+        10,
+        "4 members and the management account x 2 regions"
+    );
+    let not_run = results.iter().filter(|r| r["status"] == "not_run").count();
+    assert!(not_run > 0 && not_run < 10, "{not_run} not run:\n{err}");
+    for r in results.iter().filter(|r| r["status"] == "not_run") {
+        assert_eq!(r["error"]["code"], "OrgOp.Interrupted", "{r}");
+    }
+    let bad = orgop(
+        &slow.url(),
+        &[&args[..args.len() - 1], &["0".to_string()]].concat(),
+    )
+    .output()
+    .unwrap();
+    assert_eq!(bad.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("positive number of seconds"));
+}

@@ -64,6 +64,10 @@ pub struct RunArgs {
     /// Items at once (default: the runbook's `concurrency`, else 10).
     #[arg(long, value_name = "N")]
     concurrency: Option<usize>,
+    /// Stop the run after this many seconds, as SIGTERM would: no new item starts, items in
+    /// flight end after their current call, the rest are listed as not run (exit 1).
+    #[arg(long, value_name = "SECONDS", value_parser = positive_seconds)]
+    max_duration: Option<f64>,
     /// A runbook parameter, `name=value` (repeatable).
     #[arg(long = "param", value_name = "NAME=VALUE")]
     params: Vec<String>,
@@ -390,12 +394,29 @@ async fn execute<C: Connector>(
     let interrupt = Interrupt::new(GRACE);
     let signal = Arc::new(AtomicI32::new(0));
     let listener = tokio::spawn(on_signals(interrupt.clone(), signal.clone()));
+    let deadline = a.max_duration.map(|secs| {
+        let interrupt = interrupt.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs_f64(secs)).await;
+            if !interrupt.stopping() {
+                eprintln!(
+                    "orgop: the run reached --max-duration ({secs} s): no new item starts; items \
+                     in flight end after their current call (at most {} s)",
+                    GRACE.as_secs()
+                );
+                interrupt.stop();
+            }
+        })
+    });
     let control = Control { hooks, interrupt };
     let ran = orgop_runner::run_each(lowered, connector, opts, control, on_event, |r| {
         spool.push(r)
     })
     .await;
     listener.abort();
+    if let Some(d) = deadline {
+        d.abort();
+    }
     let signal = signal.load(Ordering::SeqCst);
     if let Err(e) = ran {
         eprintln!("orgop: {e}");
@@ -535,6 +556,14 @@ fn prepare_dir(dir: &Path) -> Result<OutLock, u8> {
         }
     }
     Ok(lock)
+}
+
+/// `--max-duration`: a positive number of seconds a `Duration` can hold.
+fn positive_seconds(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(v) if v > 0.0 && std::time::Duration::try_from_secs_f64(v).is_ok() => Ok(v),
+        _ => Err(format!("`{s}`: expected a positive number of seconds")),
+    }
 }
 
 /// Listens for SIGINT and SIGTERM for the whole run: each asks `interrupt` to stop (the
