@@ -1,8 +1,8 @@
 //! `orgop run` of `unused-ebs` under injected faults: 12 member accounts (and the management
 //! account) x 2 regions on moto server, behind the fault proxy drawing, with a fixed seed, 20 %
 //! throttling, 5 % 500s, 2 % connection resets and 1 % answers that never come (held past the
-//! client's read timeout, then dropped). Every item must end with a recorded status, the
-//! findings of the items that ended ok must be exactly the seeded truth, and an applied run
+//! client's read timeout, then dropped), plus 2 % answers cut after the emulator acted. Every
+//! item must end with a recorded status, the findings of the items that ended ok must be exactly the seeded truth, and an applied run
 //! must act on no resource twice (mutating requests counted at the proxy).
 use orgop_testkit::{TempDir, moto, proxy, proxy_stats, repo, seed_org};
 use serde_json::Value;
@@ -22,6 +22,10 @@ const FAULTS: &[&str] = &[
     "2",
     "--fault-timeout",
     "1",
+    // Beyond the mix: answers cut after the emulator acted. A mutating call must
+    // then not be sent again (its outcome is unknown), or a snapshot would be taken twice.
+    "--fault-truncate",
+    "2",
     "--slow-ms",
     "2500",
 ];
@@ -165,7 +169,7 @@ fn unused_ebs_under_injected_faults_loses_nothing_and_acts_at_most_once() {
     }
     // Over both runs (one draw per request, fixed seed), every kind of fault was injected.
     let faults = stats["faults"].as_object().unwrap();
-    for kind in ["throttle", "5xx", "reset", "timeout"] {
+    for kind in ["throttle", "5xx", "reset", "timeout", "truncate"] {
         assert!(
             faults.get(kind).and_then(Value::as_u64).unwrap_or(0) > 0,
             "{kind}: {stats}"

@@ -987,7 +987,14 @@ impl AwsClient {
                 }
                 Answer::Unreached(error) => {
                     let kind = FailureKind::Transport;
-                    if !(retry.should_retry(kind, attempts) && quota.try_acquire(kind)) {
+                    // A mutating call whose request may have reached the server is not sent
+                    // again: it may have acted already (a snapshot taken twice), and most AWS
+                    // APIs have no idempotency token. Its outcome is unknown to the caller.
+                    let unsafe_to_repeat = orgop_vocab::verbs::is_mutating(&call.op.name)
+                        && error.may_have_reached_server();
+                    if unsafe_to_repeat
+                        || !(retry.should_retry(kind, attempts) && quota.try_acquire(kind))
+                    {
                         return Err(CallError::Transport {
                             service: call.svc.name.clone(),
                             operation: call.op.name.clone(),

@@ -19,7 +19,10 @@ use hyper_util::rt::TokioExecutor;
 /// Why an exchange failed before a complete response was read.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum TransportError {
-    /// Connecting, sending or receiving failed.
+    /// No connection could be made: the request was never sent.
+    #[error("cannot connect: {0}")]
+    NotConnected(String),
+    /// Sending or receiving failed once connected: the server may have received the request.
     #[error("connection error: {0}")]
     Connection(String),
     /// The connect or read timeout expired.
@@ -37,6 +40,17 @@ pub enum TransportError {
         /// The `Content-Length` the server declared, when that is what was refused.
         declared: Option<u64>,
     },
+}
+
+impl TransportError {
+    /// Whether the server may have received (and acted on) the request: anything but a
+    /// failed connection or a request that could not be built.
+    pub fn may_have_reached_server(&self) -> bool {
+        !matches!(
+            self,
+            TransportError::NotConnected(_) | TransportError::InvalidRequest(_)
+        )
+    }
 }
 
 /// Timeouts of the transport.
@@ -172,7 +186,9 @@ impl Transport {
                     msg.push_str(&s.to_string());
                     src = s.source();
                 }
-                if msg.contains("timed out") {
+                if e.is_connect() {
+                    TransportError::NotConnected(msg)
+                } else if msg.contains("timed out") {
                     TransportError::Timeout(self.timeouts.connect)
                 } else {
                     TransportError::Connection(msg)

@@ -775,3 +775,68 @@ fn the_default_call_deadline_is_at_most_a_minute() {
         "one attempt fits in the deadline"
     );
 }
+
+fn client_for(url: &str, attempts: u32) -> ClientOptions {
+    ClientOptions {
+        region: Some("us-east-1".into()),
+        endpoint_url: Some(url.to_string()),
+        credentials: Some(Credentials::new("AKIDTEST", "secret", None, None, "test")),
+        retry: quick_retries(attempts),
+        timeouts: Timeouts {
+            connect: Duration::from_millis(200),
+            read: Duration::from_millis(300),
+            call: Duration::from_secs(30),
+        },
+        ..ClientOptions::default()
+    }
+}
+
+/// A mutating call whose request may have reached the server (no answer came) is not sent
+/// again: it may have acted. A read is retried; so is a mutating call that never connected.
+#[tokio::test]
+async fn a_mutating_call_that_may_have_reached_the_server_is_not_repeated() {
+    let server = TestServer::silent().await;
+    let c = AwsClient::from_env(client_for(&server.url, 3)).await;
+    let delete = c
+        .call(
+            &Target::own("us-east-1"),
+            "dynamodb",
+            "DeleteTable",
+            json!({"TableName": "t"}),
+        )
+        .await
+        .unwrap_err();
+    match &delete {
+        CallError::Transport { attempts, .. } => assert_eq!(*attempts, 1, "{delete}"),
+        other => panic!("expected a transport error, got {other}"),
+    }
+    assert_eq!(
+        server.connections.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "sent once"
+    );
+
+    // Nothing listens here: the request never leaves, so even a delete is retried.
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let c = AwsClient::from_env(client_for(&closed, 3)).await;
+    let refused = c
+        .call(
+            &Target::own("us-east-1"),
+            "dynamodb",
+            "DeleteTable",
+            json!({"TableName": "t"}),
+        )
+        .await
+        .unwrap_err();
+    match &refused {
+        CallError::Transport {
+            error: orgop_aws::TransportError::NotConnected(_),
+            attempts,
+            ..
+        } => assert_eq!(*attempts, 3, "{refused}"),
+        other => panic!("expected a refused connection, got {other}"),
+    }
+}
