@@ -163,27 +163,15 @@ fn validate(paths: &[PathBuf], format: &str) -> std::io::Result<u8> {
 }
 
 fn compile(paths: &[PathBuf], out: &Path, format: &str) -> std::io::Result<u8> {
-    let checked = match load_all(paths) {
-        Ok(c) => c,
-        Err(e) => {
-            eprintln!("orgop: {e}");
-            return Ok(EXIT_USAGE);
-        }
+    let runbooks = match stacks::lowered(paths, format)? {
+        Ok(r) => r,
+        Err(code) => return Ok(code),
     };
-    if render::report(&checked, format)? {
-        eprintln!("orgop: nothing written: fix the runbooks above first");
-        return Ok(if checked.unreadable > 0 {
-            EXIT_USAGE
-        } else {
-            EXIT_INVALID
-        });
-    }
     if let Err(e) = std::fs::create_dir_all(out) {
         eprintln!("orgop: cannot create {}: {e}", out.display());
         return Ok(EXIT_USAGE);
     }
-    for c in &checked.reports {
-        let Some(lowered) = &c.lowered else { continue };
+    for lowered in &runbooks {
         let text = orgop_statemachine::to_json(&orgop_statemachine::compile(lowered));
         let target = out.join(format!("{}.asl.json", lowered.plan.runbook));
         if let Err(e) = std::fs::write(&target, text) {

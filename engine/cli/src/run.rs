@@ -152,30 +152,46 @@ pub(crate) fn parse_params(
 /// the runbook checker accepts in `targets` (the same rule, `orgop_syntax::ids`), one message
 /// each: an empty or misspelt value would otherwise become an item, or a filter, and reach AWS.
 fn bad_target_flags(a: &RunArgs) -> Vec<String> {
+    target_flag_errors(
+        a.regions.as_deref(),
+        a.accounts.as_deref(),
+        &a.exclude_accounts,
+        a.ou.as_deref(),
+    )
+}
+
+/// Every `--regions`, `--accounts`, `--exclude-accounts` and `--ou` value that is not the
+/// shape the runbook checker accepts (shared by `orgop run` and `orgop start`).
+pub(crate) fn target_flag_errors(
+    regions: Option<&[String]>,
+    accounts: Option<&[String]>,
+    exclude_accounts: &[String],
+    ou: Option<&[String]>,
+) -> Vec<String> {
     use orgop_syntax::ids::{is_account_id, is_ou_id, is_region};
     const ACCOUNT: &str = "is not an AWS account id (12 digits)";
     let mut errors = Vec::new();
-    let mut check = |flag: &str, values: Option<&Vec<String>>, ok: fn(&str) -> bool, what: &str| {
+    let mut check = |flag: &str, values: Option<&[String]>, ok: fn(&str) -> bool, what: &str| {
         for v in values.into_iter().flatten().filter(|v| !ok(v)) {
             errors.push(format!("{flag}: {v:?} {what}"));
         }
     };
     check(
         "--regions",
-        a.regions.as_ref(),
+        regions,
         is_region,
         "is not a region name (regions look like `us-east-1`)",
     );
-    check("--accounts", a.accounts.as_ref(), is_account_id, ACCOUNT);
+    check("--accounts", accounts, is_account_id, ACCOUNT);
     check(
         "--exclude-accounts",
-        Some(&a.exclude_accounts),
+        Some(exclude_accounts),
         is_account_id,
         ACCOUNT,
     );
     check(
         "--ou",
-        a.ou.as_ref(),
+        ou,
         is_ou_id,
         "is not an organizational unit id (`ou-ab12-cd34ef56`, or the root `r-ab12`)",
     );

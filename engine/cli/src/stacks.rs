@@ -43,7 +43,8 @@ pub struct PackageArgs {
     format: String,
 }
 
-/// The lowered runbooks under `paths`, or the exit status after reporting why not.
+/// The lowered runbooks under `paths` (their diagnostics reported in `format`), or the exit
+/// status after saying why not; `orgop compile` and the commands here share it.
 pub(crate) fn lowered(
     paths: &[PathBuf],
     format: &str,

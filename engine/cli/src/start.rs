@@ -28,6 +28,10 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+/// The most history pages read for one question: a Standard execution's history holds at
+/// most 25,000 events, 25 pages of 1,000; more means the service repeats itself.
+pub const MAX_HISTORY_PAGES: usize = 100;
+
 /// Why `orgop start` could not do what it was asked (every one is exit status 2).
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -59,6 +63,12 @@ pub enum StartError {
         /// What went wrong, with its causes.
         message: String,
     },
+    /// The execution history ran past [`MAX_HISTORY_PAGES`] pages (a Standard execution has at
+    /// most 25,000 events, 25 pages): the service repeats itself.
+    #[error(
+        "states:GetExecutionHistory: more than {0} pages of history; a Step Functions history has at most 25"
+    )]
+    HistoryTooLong(usize),
     /// The execution ended without a summary the results handler writes.
     #[error("the execution's summary is not orgop's ({0})")]
     Summary(String),
@@ -379,7 +389,7 @@ impl Deployed {
     ) -> Result<Option<T>, StartError> {
         let mut token = None;
         let mut oldest_first = Vec::new();
-        loop {
+        for _ in 0..MAX_HISTORY_PAGES {
             let page = self
                 .sfn
                 .get_execution_history()
@@ -400,11 +410,11 @@ impl Deployed {
             }
             token = page.next_token().map(str::to_string);
             if token.is_none() {
-                break;
+                oldest_first.sort_by_key(|e| std::cmp::Reverse(e.id()));
+                return Ok(oldest_first.iter().find_map(found));
             }
         }
-        oldest_first.sort_by_key(|e| std::cmp::Reverse(e.id()));
-        Ok(oldest_first.iter().find_map(found))
+        Err(StartError::HistoryTooLong(MAX_HISTORY_PAGES))
     }
 
     /// The last task failure of the history, `(error, cause)`: for an execution that failed
@@ -636,26 +646,10 @@ pub struct StartArgs {
     format: String,
 }
 
-/// Every `--regions` and `--accounts` value that is not the shape the runbook checker accepts.
-fn bad_target_flags(a: &StartArgs) -> Vec<String> {
-    use orgop_syntax::ids::{is_account_id, is_region};
-    let mut errors = Vec::new();
-    for r in a.regions.iter().flatten().filter(|r| !is_region(r)) {
-        errors.push(format!(
-            "--regions: {r:?} is not a region name (regions look like `us-east-1`)"
-        ));
-    }
-    for id in a.accounts.iter().flatten().filter(|id| !is_account_id(id)) {
-        errors.push(format!(
-            "--accounts: {id:?} is not an AWS account id (12 digits)"
-        ));
-    }
-    errors
-}
-
 /// The execution input, or the messages saying why there is none (nothing is sent then).
 fn prepare(a: &StartArgs) -> std::io::Result<Result<(String, ExecutionInput), u8>> {
-    let mut errors = bad_target_flags(a);
+    let mut errors =
+        crate::run::target_flag_errors(a.regions.as_deref(), a.accounts.as_deref(), &[], None);
     let checked = match load_all(std::slice::from_ref(&a.runbook)) {
         Ok(c) => c,
         Err(e) => {
