@@ -209,55 +209,57 @@ pub fn seed_org(
 pub struct Measured {
     /// Its exit status and what it printed.
     pub output: std::process::Output,
-    /// From start to exit.
+    /// From start to exit (including the ~20 ms of the measuring script's start).
     pub elapsed: Duration,
-    /// Its peak resident memory (`VmHWM` of `/proc/<pid>/status`, read every millisecond
-    /// while it runs), in KiB; 0 where there is no `/proc`.
+    /// Its peak resident memory in KiB, as the kernel accounts it (`ru_maxrss`), never below
+    /// the ~13 MB of the measuring script (`tests/support/measure.py`).
     pub peak_rss_kib: u64,
 }
 
 /// Runs `cmd` to its end (stdout and stderr captured) and measures its time and peak memory.
+///
+/// The command runs under `tests/support/measure.py`, which asks the kernel for its peak once
+/// it has ended: sampling `/proc/<pid>/status` from here missed a process that ended within
+/// the first sample (on CI, 0 KiB for a 6 ms run). The program, arguments, working directory
+/// and environment of `cmd` are passed on.
 pub fn measure(cmd: &mut Command) -> Measured {
+    let peak = TempDir::new("measure");
+    let peak_file = peak.path().join("peak");
+    let mut wrapped = Command::new("python3");
+    wrapped
+        .arg(repo().join("tests/support/measure.py"))
+        .arg(&peak_file)
+        .arg(cmd.get_program())
+        .args(cmd.get_args());
+    if let Some(dir) = cmd.get_current_dir() {
+        wrapped.current_dir(dir);
+    }
+    for (key, value) in cmd.get_envs() {
+        match value {
+            Some(value) => wrapped.env(key, value),
+            None => wrapped.env_remove(key),
+        };
+    }
     let start = Instant::now();
-    let child = cmd
+    let output = wrapped
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .spawn()
-        .expect("the command starts");
-    let status = PathBuf::from(format!("/proc/{}/status", child.id()));
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-    let watcher = {
-        let done = done.clone();
-        std::thread::spawn(move || {
-            let mut peak = 0;
-            // Until the process has exited (its memory gone: no VmHWM line) or been reaped.
-            while !done.load(Ordering::SeqCst) {
-                let Some(hwm) = std::fs::read_to_string(&status)
-                    .ok()
-                    .and_then(|s| vm_hwm_kib(&s))
-                else {
-                    break;
-                };
-                peak = peak.max(hwm);
-                std::thread::sleep(Duration::from_millis(1));
-            }
-            peak
-        })
-    };
-    let output = child.wait_with_output().expect("the command ends");
+        .output()
+        .expect("python3 runs tests/support/measure.py");
     let elapsed = start.elapsed();
-    done.store(true, Ordering::SeqCst);
+    let peak_rss_kib = std::fs::read_to_string(&peak_file)
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or_else(|| {
+            panic!(
+                "tests/support/measure.py wrote no peak for {:?}: {}",
+                cmd.get_program(),
+                String::from_utf8_lossy(&output.stderr)
+            )
+        });
     Measured {
         output,
         elapsed,
-        peak_rss_kib: watcher.join().expect("the watcher ends"),
+        peak_rss_kib,
     }
-}
-
-fn vm_hwm_kib(status: &str) -> Option<u64> {
-    status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
-        .and_then(|v| v.trim().strip_suffix("kB"))
-        .and_then(|v| v.trim().parse().ok())
 }
