@@ -17,8 +17,6 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::bundled;
-
 #[derive(Debug, Deserialize)]
 struct EndpointsDoc {
     partitions: Vec<Partition>,
@@ -84,7 +82,7 @@ fn yes() -> bool {
 fn endpoints() -> &'static EndpointsDoc {
     static DOC: OnceLock<EndpointsDoc> = OnceLock::new();
     DOC.get_or_init(|| {
-        let raw = crate::models::gunzip(bundled::ENDPOINTS).expect("bundled endpoints.json.gz");
+        let raw = orgop_models::bundled_endpoints_json().expect("bundled endpoints.json.gz");
         serde_json::from_slice(&raw).expect("bundled endpoints.json parses")
     })
 }

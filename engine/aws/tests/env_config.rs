@@ -21,7 +21,7 @@ fn endpoints_credentials_region_and_models_come_from_the_environment() {
     let vdir = dir.join("sts-copy").join("2011-06-15");
     std::fs::create_dir_all(&vdir).unwrap();
     std::fs::copy(
-        orgop_testkit::repo().join("engine/aws/models/sts/2011-06-15/service-2.json.gz"),
+        orgop_testkit::repo().join("engine/models/models/sts/2011-06-15/service-2.json.gz"),
         vdir.join("service-2.json.gz"),
     )
     .unwrap();

@@ -1,4 +1,6 @@
-//! Service models: the embedded botocore bundle plus any directories in botocore's layout.
+//! AWS's service models: the embedded botocore bundle plus any directories in botocore's
+//! layout. Pure data, no network: shared by the client (`orgop-aws`), which sends calls, and
+//! the checker (`orgop-check`), which type-checks runbooks against the same models.
 //!
 //! Guarantees: a service's model is decompressed and parsed at most once per process, on
 //! first use ([`ModelRegistry::service`]); a service named the way IAM names actions
@@ -7,6 +9,7 @@
 //! [`UnknownName`] carrying the close matches, found without any network traffic. Directories
 //! added with [`ModelRegistry::add_dir`] (or listed in `ORGOP_MODELS_DIR`) take precedence over
 //! the bundle, newest directory first, like botocore's data path.
+#![deny(missing_docs)]
 
 use std::collections::{BTreeSet, HashMap};
 use std::io::Read;
@@ -15,7 +18,7 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use orgop_awswire::{Operation, Paginators, ServiceModel, UnknownName, Waiters, apply_sdk_extras};
 
-use crate::bundled;
+mod bundled;
 
 /// The environment variable naming extra model directories (a path list, like `PATH`).
 pub const MODELS_DIR_ENV: &str = "ORGOP_MODELS_DIR";
@@ -344,8 +347,13 @@ impl ModelRegistry {
     }
 }
 
+/// botocore's `endpoints.json` as bundled (partitions, regions, per-service endpoints).
+pub fn bundled_endpoints_json() -> Result<Vec<u8>, ModelFileError> {
+    gunzip(bundled::ENDPOINTS)
+}
+
 /// Decompresses a gzip member.
-pub(crate) fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, ModelFileError> {
+pub fn gunzip(bytes: &[u8]) -> Result<Vec<u8>, ModelFileError> {
     // The gzip trailer ends with the uncompressed size (mod 2^32): allocate exactly that,
     // not a doubling buffer up to twice the size, since the text may be kept.
     let size = match bytes.len().checked_sub(4).map(|at| &bytes[at..]) {
