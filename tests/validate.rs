@@ -78,6 +78,82 @@ fn all_problems_of_a_file_are_reported_together() {
 }
 
 #[test]
+fn the_model_corpus_covers_at_least_25_mistakes() {
+    // tests/invalid/model-*.yaml: calls, parameters, pagination, JMESPath and `item` reads
+    // checked against AWS's models (issue 11); each file is checked by the test above.
+    let n = std::fs::read_dir(repo().join("tests/invalid"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("model-"))
+        .count();
+    assert!(n >= 25, "the issue asks for at least 25, found {n}");
+}
+
+/// The correct runbooks: tests/valid/ (lists, maps, timestamps, enums, nested filters,
+/// pipes, functions, `for_each` chains) and the catalog.
+fn clean_runbooks() -> Vec<String> {
+    let mut files: Vec<String> = ["tests/valid", "runbooks"]
+        .iter()
+        .flat_map(|d| std::fs::read_dir(repo().join(d)).unwrap().flatten())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .map(|p| {
+            p.strip_prefix(repo())
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
+        .collect();
+    files.sort();
+    files
+}
+
+#[test]
+fn correct_runbooks_pass_the_model_checks_without_a_warning() {
+    let files = clean_runbooks();
+    assert!(files.len() >= 15, "{files:?}");
+    let mut args = vec!["validate"];
+    args.extend(files.iter().map(String::as_str));
+    let out = orgop(&args);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains(&format!(
+            "checked {n} runbooks: {n} valid, 0 invalid (0 errors, 0 warnings)",
+            n = files.len()
+        )),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_misspelled_field_in_each_correct_runbook_is_caught() {
+    // The clean files pass because they are right, not because their reads go unchecked:
+    // the field their report's resource id reads, misspelled, is an error in every one, which
+    // needs the types of every step up to the report (chains, selections, pipes).
+    let dir = TempDir::new("misspelled");
+    for file in clean_runbooks() {
+        let text = std::fs::read_to_string(repo().join(&file)).unwrap();
+        let line = text
+            .lines()
+            .find(|l| l.trim_start().starts_with("resource_id: "))
+            .unwrap_or_else(|| panic!("{file} has no resource_id"));
+        let field = line.trim_start().trim_start_matches("resource_id: ");
+        let typo = format!("{}X", field.trim_matches('"'));
+        let broken = text.replacen(line, &line.replace(field, &typo), 1);
+        let path = dir.path().join(file.replace('/', "-"));
+        std::fs::write(&path, broken).unwrap();
+        let out = orgop(&["validate", path.to_str().unwrap()]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{file} with `{typo}`:\n{err}");
+        assert!(
+            err.contains(&format!("has no field `{typo}`")),
+            "{file} with `{typo}`:\n{err}"
+        );
+    }
+}
+
+#[test]
 fn the_catalog_is_valid() {
     let out = orgop(&["validate", "runbooks/"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

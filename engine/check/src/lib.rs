@@ -1,13 +1,15 @@
 //! Checks runbooks and lowers the valid ones.
 //!
 //! Input: a file name and its text. Output: a [`FileReport`] holding *every* problem found
-//! (schema, references between steps, JMESPath, templates, schedule, read-only vs mutating),
+//! (schema, references between steps, JMESPath, templates, schedule, read-only vs mutating,
+//! and every call, parameter and field read against AWS's models),
 //! each located at `file:line:col`, and, when there are no errors, the [`Lowered`] plan.
 //! Checking never stops at the first problem and never prints.
 #![deny(missing_docs)]
 
 mod jmes;
 pub mod lower;
+mod models;
 pub mod schedule;
 pub mod schema;
 mod semantic;
@@ -55,7 +57,9 @@ pub fn check_source(file: &str, text: &str) -> FileReport {
         }
     };
     let mut diags = schema::check(file, &loaded);
-    diags.extend(semantic::check(file, &loaded));
+    let parts = semantic::parts(&loaded.value);
+    diags.extend(semantic::check(file, &loaded, &parts));
+    diags.extend(models::check(file, &loaded, &parts, orgop_models::global()));
     diags.sort_by(|a, b| {
         (a.span.start.line, a.span.start.col, &a.message).cmp(&(
             b.span.start.line,

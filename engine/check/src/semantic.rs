@@ -10,21 +10,21 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 pub use orgop_plan::contract::FIXED_COLUMNS;
 
-struct Parts {
-    params: BTreeMap<String, Option<ParamSpec>>,
-    shared: Option<serde_json::Map<String, Value>>,
-    steps: Vec<(usize, Option<Step>, Option<String>)>,
-    actions: Vec<(usize, Option<Step>, Option<String>)>,
-    report: Option<Report>,
-    schedule: Option<String>,
-    targets: Option<Targets>,
-    inline_concurrency: Option<u64>,
+pub(crate) struct Parts {
+    pub(crate) params: BTreeMap<String, Option<ParamSpec>>,
+    pub(crate) shared: Option<serde_json::Map<String, Value>>,
+    pub(crate) steps: Vec<(usize, Option<Step>, Option<String>)>,
+    pub(crate) actions: Vec<(usize, Option<Step>, Option<String>)>,
+    pub(crate) report: Option<Report>,
+    pub(crate) schedule: Option<String>,
+    pub(crate) targets: Option<Targets>,
+    pub(crate) inline_concurrency: Option<u64>,
     /// `apply_on_schedule: true`.
-    apply_on_schedule: bool,
+    pub(crate) apply_on_schedule: bool,
     /// `role.apply_name` is set.
-    apply_role: bool,
+    pub(crate) apply_role: bool,
     /// `steps` is a non-empty list: references to step ids can be judged.
-    steps_ok: bool,
+    pub(crate) steps_ok: bool,
 }
 
 /// Deserializes `v` as a `T` described by `$defs/<def>`; when that fails (the schema check
@@ -44,7 +44,7 @@ fn lenient<T: serde::de::DeserializeOwned>(v: &Value, def: &str) -> Option<T> {
     serde_json::from_value(Value::Object(kept)).ok()
 }
 
-fn parts(v: &Value) -> Parts {
+pub(crate) fn parts(v: &Value) -> Parts {
     let list = |key: &str| -> Vec<(usize, Option<Step>, Option<String>)> {
         v.get(key)
             .and_then(Value::as_array)
@@ -94,15 +94,14 @@ fn parts(v: &Value) -> Parts {
 }
 
 /// Every semantic problem in `loaded`.
-pub fn check(file: &str, loaded: &Loaded) -> Vec<Diagnostic> {
-    let p = parts(&loaded.value);
-    let declared = Declared::of(&p);
+pub(crate) fn check(file: &str, loaded: &Loaded, p: &Parts) -> Vec<Diagnostic> {
+    let declared = Declared::of(p);
     let mut c = Checker {
         file,
         loaded,
         out: Vec::new(),
     };
-    c.unique_ids(&p);
+    c.unique_ids(p);
     for (section, list) in [("steps", &p.steps), ("actions", &p.actions)] {
         for (i, step, _) in list.iter() {
             if let Some(step) = step {
@@ -130,7 +129,7 @@ pub fn check(file: &str, loaded: &Loaded) -> Vec<Diagnostic> {
     if let Some(concurrency) = p.inline_concurrency {
         c.inline_concurrency(concurrency);
     }
-    c.applying(&p);
+    c.applying(p);
     c.out
 }
 

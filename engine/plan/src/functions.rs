@@ -14,14 +14,44 @@ pub struct FunctionSig {
     pub max_args: usize,
     /// What it returns.
     pub doc: &'static str,
+    /// The type of what it returns, for the model checks of `orgop-check`.
+    pub returns: Returns,
 }
 
-const fn f(name: &'static str, min_args: usize, max_args: usize, doc: &'static str) -> FunctionSig {
+/// The declared result type of a function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Returns {
+    /// Any value (the checker stops checking below it).
+    Any,
+    /// `true` or `false`.
+    Boolean,
+    /// A number.
+    Number,
+    /// A string.
+    String,
+    /// A list of strings.
+    Strings,
+    /// A value of the type of argument `n`.
+    Arg(usize),
+    /// An element of the list that is argument `n`.
+    ElementOf(usize),
+    /// A list of values of the type of argument `n` (`map`: what its expression gives).
+    ListOfArg(usize),
+}
+
+const fn f(
+    name: &'static str,
+    min_args: usize,
+    max_args: usize,
+    returns: Returns,
+    doc: &'static str,
+) -> FunctionSig {
     FunctionSig {
         name,
         min_args,
         max_args,
         doc,
+        returns,
     }
 }
 
@@ -31,65 +61,88 @@ pub const ORGOP_FUNCTIONS: [FunctionSig; 8] = [
         "param",
         1,
         1,
+        Returns::Any,
         "param('min_age_days'): the run's value of a runbook parameter",
     ),
     f(
         "shared",
         1,
         1,
+        Returns::Any,
         "shared('keep_tag'): a value of the runbook's shared data",
     ),
-    f("now", 0, 0, "now(): the current time, RFC 3339 in UTC"),
+    f(
+        "now",
+        0,
+        0,
+        Returns::String,
+        "now(): the current time, RFC 3339 in UTC",
+    ),
     f(
         "age_days",
         1,
         1,
+        Returns::Number,
         "age_days(CreateTime): whole days since an RFC 3339 timestamp (or epoch seconds)",
     ),
     f(
         "tag",
         2,
         2,
+        Returns::String,
         "tag(Tags, 'keep'): the value of a tag in an AWS `[{Key, Value}]` list or a tag map, or null",
     ),
-    f("account_id", 0, 0, "account_id(): the item's account id"),
+    f(
+        "account_id",
+        0,
+        0,
+        Returns::String,
+        "account_id(): the item's account id",
+    ),
     f(
         "account_name",
         0,
         0,
+        Returns::String,
         "account_name(): the item's account name",
     ),
-    f("region", 0, 0, "region(): the item's region"),
+    f(
+        "region",
+        0,
+        0,
+        Returns::String,
+        "region(): the item's region",
+    ),
 ];
 
 /// The JMESPath specification's built-in functions.
 pub const BUILTIN_FUNCTIONS: [FunctionSig; 26] = [
-    f("abs", 1, 1, ""),
-    f("avg", 1, 1, ""),
-    f("ceil", 1, 1, ""),
-    f("contains", 2, 2, ""),
-    f("ends_with", 2, 2, ""),
-    f("floor", 1, 1, ""),
-    f("join", 2, 2, ""),
-    f("keys", 1, 1, ""),
-    f("length", 1, 1, ""),
-    f("map", 2, 2, ""),
-    f("max", 1, 1, ""),
-    f("max_by", 2, 2, ""),
-    f("merge", 1, usize::MAX, ""),
-    f("min", 1, 1, ""),
-    f("min_by", 2, 2, ""),
-    f("not_null", 1, usize::MAX, ""),
-    f("reverse", 1, 1, ""),
-    f("sort", 1, 1, ""),
-    f("sort_by", 2, 2, ""),
-    f("starts_with", 2, 2, ""),
-    f("sum", 1, 1, ""),
-    f("to_array", 1, 1, ""),
-    f("to_number", 1, 1, ""),
-    f("to_string", 1, 1, ""),
-    f("type", 1, 1, ""),
-    f("values", 1, 1, ""),
+    f("abs", 1, 1, Returns::Number, ""),
+    f("avg", 1, 1, Returns::Number, ""),
+    f("ceil", 1, 1, Returns::Number, ""),
+    f("contains", 2, 2, Returns::Boolean, ""),
+    f("ends_with", 2, 2, Returns::Boolean, ""),
+    f("floor", 1, 1, Returns::Number, ""),
+    f("join", 2, 2, Returns::String, ""),
+    f("keys", 1, 1, Returns::Strings, ""),
+    f("length", 1, 1, Returns::Number, ""),
+    f("map", 2, 2, Returns::ListOfArg(0), ""),
+    f("max", 1, 1, Returns::ElementOf(0), ""),
+    f("max_by", 2, 2, Returns::ElementOf(0), ""),
+    f("merge", 1, usize::MAX, Returns::Any, ""),
+    f("min", 1, 1, Returns::ElementOf(0), ""),
+    f("min_by", 2, 2, Returns::ElementOf(0), ""),
+    f("not_null", 1, usize::MAX, Returns::Any, ""),
+    f("reverse", 1, 1, Returns::Arg(0), ""),
+    f("sort", 1, 1, Returns::Arg(0), ""),
+    f("sort_by", 2, 2, Returns::Arg(0), ""),
+    f("starts_with", 2, 2, Returns::Boolean, ""),
+    f("sum", 1, 1, Returns::Number, ""),
+    f("to_array", 1, 1, Returns::Any, ""),
+    f("to_number", 1, 1, Returns::Number, ""),
+    f("to_string", 1, 1, Returns::String, ""),
+    f("type", 1, 1, Returns::String, ""),
+    f("values", 1, 1, Returns::Any, ""),
 ];
 
 /// A function by name, orgop's or built in.
