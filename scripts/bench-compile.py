@@ -8,9 +8,17 @@ and noisy:
   - asl-validator (Node.js, what many pipelines already run) checking the 100 compiled files.
 Each command runs REPEAT times; the median wall time is reported.
 
-usage: python3 scripts/bench-compile.py   (builds target/release/orgop first)
+  - baseline: with `--baseline BIN`, `orgop validate` of the same 100 runbooks by another
+    build (e.g. one from before a change), for the ratio of the two.
+Each command runs REPEAT times; the median wall time is reported.
+
+usage: python3 scripts/bench-compile.py [--baseline BIN]   (builds target/release/orgop first)
 """
-import os, pathlib, shutil, statistics, subprocess, sys, tempfile, time
+import argparse, os, pathlib, shutil, statistics, subprocess, sys, tempfile, time
+
+ap = argparse.ArgumentParser()
+ap.add_argument("--baseline", help="another orgop binary to time `validate` of the same runbooks with")
+args = ap.parse_args()
 
 REPEAT = 15
 root = pathlib.Path(__file__).resolve().parent.parent
@@ -21,7 +29,8 @@ validator = root / "tests/asl/node_modules/.bin/asl-validator"
 if not validator.exists():
     subprocess.run(["npm", "ci", "--prefix", "tests/asl", "--no-audit", "--no-fund", "--loglevel=error"], check=True)
 
-sources = sorted(pathlib.Path("runbooks").glob("*.yaml")) + sorted(pathlib.Path("tests/compile").glob("*.yaml"))
+sources = (sorted(pathlib.Path("runbooks").glob("*.yaml")) + sorted(pathlib.Path("tests/compile").glob("*.yaml"))
+           + sorted(pathlib.Path("tests/valid").glob("*.yaml")))
 work = pathlib.Path(tempfile.mkdtemp(prefix="orgop-bench-"))
 books = work / "runbooks"
 books.mkdir()
@@ -43,6 +52,7 @@ def median(cmd):
 out = work / "asl"
 startup = median([orgop, "--version"])
 validate100 = median([orgop, "validate", str(books)])
+baseline100 = median([args.baseline, "validate", str(books)]) if args.baseline else None
 compile1 = median([orgop, "compile", str(one), "--out", str(out / "one")])
 compile100 = median([orgop, "compile", str(books), "--out", str(out / "all")])
 asl_files = sorted(str(p) for p in (out / "all").glob("*.asl.json"))
@@ -52,6 +62,8 @@ node = median([str(validator)] + [a for f in asl_files for a in ("--json-path", 
 print(f"runbooks: 100 ({len(sources)} distinct shapes), repeats: {REPEAT}, medians")
 print(f"orgop --version (startup)          {startup*1000:8.1f} ms   1.00x")
 print(f"orgop validate 100 runbooks        {validate100*1000:8.1f} ms   {validate100/startup:5.2f}x startup")
+if baseline100:
+    print(f"baseline validate 100 runbooks     {baseline100*1000:8.1f} ms   orgop validate / baseline: {validate100/baseline100:5.2f}x")
 print(f"orgop compile 1 runbook            {compile1*1000:8.1f} ms   {compile1/startup:5.2f}x startup")
 print(f"orgop compile 100 runbooks         {compile100*1000:8.1f} ms   {compile100/startup:5.2f}x startup, {compile100/compile1:5.2f}x one runbook")
 print(f"asl-validator on the 100 outputs   {node*1000:8.1f} ms   {node/compile100:6.1f}x orgop compile 100")

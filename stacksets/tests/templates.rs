@@ -48,7 +48,11 @@ fn the_read_role_gets_the_steps_and_the_remediation_role_the_actions_too() {
     let b = lower(
         "b.yaml",
         &runbook("b", "{name: R}", "")
-            .replace("ec2:DescribeVolumes", "s3:ListObjectsV2")
+            .replace(
+                "call: ec2:DescribeVolumes\n    select: Volumes[]",
+                "call: s3:ListObjectsV2\n    parameters: {Bucket: logs}\n    select: Contents[]",
+            )
+            .replace("resource_id: VolumeId", "resource_id: Key")
             .replace(
                 "targets: {regions: [us-east-1]}",
                 "targets: {regions: enabled}",
@@ -153,12 +157,48 @@ fn runbook_names_that_make_the_same_logical_id_are_refused() {
 
 #[test]
 fn a_policy_over_iams_size_limit_is_refused_naming_the_limit() {
-    // 400 distinct read operations: far over 10,240 characters.
-    let steps: String = (0..400)
-        .map(|i| format!("  - id: s{i}\n    call: ec2:DescribeSomethingLongEnoughToCount{i}\n"))
+    // Every read operation of nine services that needs no parameters (the runbook must pass
+    // the model checks): over 300, over 10,240 characters.
+    let registry = orgop_models::ModelRegistry::bundled_only();
+    let mut calls = Vec::new();
+    for name in [
+        "ec2",
+        "iam",
+        "rds",
+        "elasticache",
+        "cloudformation",
+        "ssm",
+        "logs",
+        "config",
+        "ecs",
+    ] {
+        let svc = registry.service(name).unwrap();
+        for op in svc.model.operation_names() {
+            let read = ["Describe", "List", "Get"]
+                .iter()
+                .any(|v| op.starts_with(v))
+                && !orgop_vocab::verbs::is_mutating(op);
+            let needs_parameters = svc
+                .operation(op)
+                .unwrap()
+                .input
+                .as_ref()
+                .and_then(|r| svc.model.shape(&r.shape))
+                .and_then(|s| s.as_structure())
+                .is_some_and(|s| !s.required.is_empty());
+            if read && !needs_parameters {
+                calls.push(format!("{name}:{op}"));
+            }
+        }
+    }
+    assert!(calls.len() > 300, "{}", calls.len());
+    let steps: String = calls
+        .iter()
+        .enumerate()
+        .map(|(i, call)| format!("  - id: s{i}\n    call: {call}\n"))
         .collect();
     let yaml = format!(
-        "name: big\ndescription: test\nversion: 1\ntargets: {{regions: [us-east-1]}}\nrole: {{name: R}}\nsteps:\n{steps}report: {{from: s0, resource_id: Id}}\n"
+        "name: big\ndescription: test\nversion: 1\ntargets: {{regions: [us-east-1]}}\nrole: {{name: R}}\nsteps:\n  - id: vols\n    call: ec2:DescribeVolumes\n    select: Volumes[]\n{steps}report: {{from: vols, resource_id: VolumeId}}\n"
     );
     let big = lower("big.yaml", &yaml);
     let err = member_roles(&[&big]).unwrap_err();

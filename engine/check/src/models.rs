@@ -29,6 +29,9 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
+/// minijinja's methods of a mapping, which a template may call on `item`.
+const TEMPLATE_METHODS: &[&str] = &["items", "keys", "values", "get"];
+
 /// AWS's common error codes (the "Common Errors" of the API references) that
 /// `orgop_vocab::aws::ERROR_CODES` does not already list: any operation may answer them.
 const COMMON_ERRORS: &[&str] = &[
@@ -823,6 +826,11 @@ impl Checker<'_> {
                             read.push('.');
                             read.push_str(f);
                         }
+                        // In a template, `.x` of a string or list may be a method
+                        // (`item.VolumeId.upper()`), and so may a mapping's `items`, `keys`,
+                        // `values` and `get`: the names alone cannot tell, so stop there.
+                        Err(NoField::NotAnObject(_)) => break,
+                        Err(NoField::Member { .. }) if TEMPLATE_METHODS.contains(&f) => break,
                         Err(e) => {
                             let byte = text
                                 .find(&format!("{read}.{f}"))
@@ -1050,7 +1058,16 @@ impl Jmes<'_> {
                 self.ty(rhs, cur);
                 Ty::Bool
             }
-            Ast::And { lhs, rhs, .. } | Ast::Or { lhs, rhs, .. } => {
+            Ast::Or { lhs, rhs, .. } => {
+                let l = self.ty(lhs, cur);
+                self.ty(rhs, cur);
+                // `Tags || `[]``: the left value, or a default with no fields to read.
+                match &**rhs {
+                    Ast::Literal { value, .. } if is_empty_default(value) => l,
+                    _ => Ty::Any,
+                }
+            }
+            Ast::And { lhs, rhs, .. } => {
                 self.ty(lhs, cur);
                 self.ty(rhs, cur);
                 Ty::Any
@@ -1149,6 +1166,18 @@ impl Jmes<'_> {
             },
             Returns::ListOfArg(i) => Ty::List(Box::new(types.get(i).cloned().unwrap_or(Ty::Any))),
         }
+    }
+}
+
+/// A JMESPath literal that, as the right side of `||`, only stands in for a missing value:
+/// null, `[]` or `{}`.
+fn is_empty_default(v: &jmespath::Rcvar) -> bool {
+    use jmespath::Variable;
+    match &**v {
+        Variable::Null => true,
+        Variable::Array(a) => a.is_empty(),
+        Variable::Object(o) => o.is_empty(),
+        _ => false,
     }
 }
 
