@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod call;
+pub mod cases;
 mod deploy;
 mod files;
 mod out;
@@ -17,6 +18,7 @@ mod render;
 mod run;
 mod stacks;
 pub mod start;
+mod testcmd;
 
 pub use files::{collect_runbooks, load_all};
 
@@ -70,11 +72,15 @@ enum Command {
     /// Start a deployed runbook's state machine; with --wait, follow it and fetch its results.
     #[command(after_help = start::AFTER_HELP)]
     Start(start::StartArgs),
+    /// Run runbooks' offline test cases (recorded responses, no AWS) and compare what they
+    /// produce with what each case expects.
+    #[command(after_help = testcmd::AFTER_HELP)]
+    Test(testcmd::TestArgs),
 }
 
 #[derive(Args, Debug)]
 struct ValidateArgs {
-    /// Runbook files, or folders searched for *.yaml / *.yml.
+    /// Runbook files, or folders searched for *.yaml / *.yml (test cases' case.yaml excepted).
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
     /// `text` (file:line:col: message, with source excerpts) or `json` (an array on stdout).
@@ -84,7 +90,7 @@ struct ValidateArgs {
 
 #[derive(Args, Debug)]
 struct CompileArgs {
-    /// Runbook files, or folders searched for *.yaml / *.yml.
+    /// Runbook files, or folders searched for *.yaml / *.yml (test cases' case.yaml excepted).
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
     /// Folder to write `<runbook name>.asl.json` into (created when missing).
@@ -108,6 +114,7 @@ pub fn main_orgop() -> ExitCode {
         Command::Package(a) => stacks::package_command(&a),
         Command::Deploy(a) => deploy::deploy(a),
         Command::Start(a) => start::start(a),
+        Command::Test(a) => testcmd::test(&a),
     })
 }
 
