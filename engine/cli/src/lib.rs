@@ -14,8 +14,10 @@ pub mod cases;
 mod deploy;
 mod files;
 mod out;
+mod record;
 mod render;
 mod run;
+mod scrub;
 mod stacks;
 pub mod start;
 mod testcmd;
@@ -76,6 +78,9 @@ enum Command {
     /// produce with what each case expects.
     #[command(after_help = testcmd::AFTER_HELP)]
     Test(testcmd::TestArgs),
+    /// Run a runbook in one account and region and record it, scrubbed, as a test case.
+    #[command(after_help = record::AFTER_HELP)]
+    Record(record::RecordArgs),
 }
 
 #[derive(Args, Debug)]
@@ -115,6 +120,7 @@ pub fn main_orgop() -> ExitCode {
         Command::Deploy(a) => deploy::deploy(a),
         Command::Start(a) => start::start(a),
         Command::Test(a) => testcmd::test(&a),
+        Command::Record(a) => record::record(a),
     })
 }
 
