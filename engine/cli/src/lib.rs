@@ -1,9 +1,9 @@
 //! The command-line front end: argument parsing, diagnostic rendering, exit codes.
 //!
 //! Exit codes (the contract in docs/DESIGN.md): 0 success; 1 a runbook is invalid (or, for `run`
-//! and `start --wait`, an item did not end ok/skipped or the execution failed); 2 usage or I/O
-//! error, or a refusal before anything ran. Results go to stdout, diagnostics
-//! and progress to stderr. A write to stdout that fails ends the command (see [`out`]): status 0
+//! and `start --wait`, an item did not end ok/skipped or the execution failed; for `test`, a case
+//! failed); 2 usage or I/O error, or a refusal before anything ran. Results go to stdout,
+//! diagnostics and progress to stderr. A write to stdout that fails ends the command (see [`out`]): status 0
 //! when the reader closed the pipe, 2 otherwise.
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
@@ -36,7 +36,7 @@ pub const EXIT_USAGE: u8 = 2;
     name = "orgop",
     version,
     about = "Declarative operations for AWS Organizations: run a runbook in every account and region",
-    after_help = "Exit status: 0 success; 1 invalid runbook, a failed item (`run`, `start --wait`) or a failed deployment; 2 usage or I/O error, or a refusal before anything ran."
+    after_help = "Exit status: 0 success; 1 invalid runbook, a failed item (`run`, `start --wait`), a failed test case (`test`) or a failed deployment; 2 usage or I/O error, or a refusal before anything ran."
 )]
 struct Cli {
     #[command(subcommand)]
