@@ -214,3 +214,50 @@ fn a_malformed_case_is_a_located_usage_error() {
     assert_eq!(o.status.code(), Some(2), "{}", both(&o));
     assert!(both(&o).contains("no test cases"), "{}", both(&o));
 }
+
+#[test]
+fn an_invalid_runbook_fails_its_cases_and_a_missing_one_is_a_usage_error() {
+    let tmp = copy_runbooks("cases-runbook");
+    let runbook = tmp.path().join("runbooks/unused-ebs.yaml");
+    let text = std::fs::read_to_string(&runbook).unwrap();
+    std::fs::write(
+        &runbook,
+        text.replace("select: Volumes[]", "select: Volumes[?"),
+    )
+    .unwrap();
+    let o = orgop_in(tmp.path(), &["test", "runbooks/tests/unused-ebs/dry-run"]);
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+    assert!(
+        stdout(&o).contains("runbook is invalid: runbooks/unused-ebs.yaml:"),
+        "{}",
+        both(&o)
+    );
+    // A case whose runbook is not where the layout says.
+    let moved = tmp.path().join("runbooks/tests/elsewhere");
+    std::fs::create_dir_all(&moved).unwrap();
+    std::fs::rename(
+        tmp.path().join("runbooks/tests/unused-ebs/apply"),
+        moved.join("apply"),
+    )
+    .unwrap();
+    let o = orgop_in(tmp.path(), &["test", "runbooks/tests/elsewhere"]);
+    assert_eq!(o.status.code(), Some(2), "{}", both(&o));
+    assert!(
+        stdout(&o).contains("runbooks/elsewhere.yaml is not there: name it with `runbook:`"),
+        "{}",
+        both(&o)
+    );
+    // Named, it runs (against the broken runbook: it fails).
+    let case = moved.join("apply/case.yaml");
+    let text = std::fs::read_to_string(&case).unwrap();
+    std::fs::write(
+        &case,
+        text.replace(
+            "region: us-east-1\n",
+            "region: us-east-1\nrunbook: ../../../unused-ebs.yaml\n",
+        ),
+    )
+    .unwrap();
+    let o = orgop_in(tmp.path(), &["test", "runbooks/tests/elsewhere"]);
+    assert_eq!(o.status.code(), Some(1), "{}", both(&o));
+}

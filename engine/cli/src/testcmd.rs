@@ -44,7 +44,16 @@ pub enum Verdict {
 /// Loads, checks and lowers runbooks once each.
 #[derive(Default)]
 pub struct Runbooks {
-    loaded: BTreeMap<PathBuf, Result<Lowered, Verdict>>,
+    loaded: BTreeMap<PathBuf, Result<Lowered, Failure>>,
+}
+
+/// Why a runbook cannot run its cases.
+#[derive(Clone)]
+enum Failure {
+    /// Not there, or not readable: the cases cannot run.
+    Unreadable(String),
+    /// Invalid: its cases fail, with its errors.
+    Invalid(Vec<Problem>),
 }
 
 impl Runbooks {
@@ -53,27 +62,33 @@ impl Runbooks {
         let entry = self.loaded.entry(key).or_insert_with(|| load_runbook(path));
         match entry {
             Ok(l) => Ok(l.clone()),
-            Err(Verdict::Error(e)) => Err(Verdict::Error(e.clone())),
-            Err(Verdict::Fail(p)) => Err(Verdict::Fail(p.clone())),
-            Err(Verdict::Pass) => unreachable!("a runbook never loads as a pass"),
+            Err(Failure::Unreadable(e)) => Err(Verdict::Error(e.clone())),
+            Err(Failure::Invalid(p)) => Err(Verdict::Fail(p.clone())),
         }
     }
 }
 
-fn load_runbook(path: &PathBuf) -> Result<Lowered, Verdict> {
+fn load_runbook(path: &PathBuf) -> Result<Lowered, Failure> {
+    if !path.is_file() {
+        return Err(Failure::Unreadable(format!(
+            "the case's runbook {} is not there: name it with `runbook:` in case.yaml (relative \
+             to the case folder; the default is ../../../<runbook>.yaml)",
+            path.display()
+        )));
+    }
     let checked = crate::load_all(std::slice::from_ref(path))
-        .map_err(|e| Verdict::Error(format!("runbook {e}")))?;
+        .map_err(|e| Failure::Unreadable(format!("runbook {e}")))?;
     let report = checked
         .reports
         .first()
-        .ok_or_else(|| Verdict::Error(format!("{}: no runbook", path.display())))?;
+        .ok_or_else(|| Failure::Unreadable(format!("{}: no runbook", path.display())))?;
     if checked.unreadable > 0 {
         let why: Vec<String> = report
             .diagnostics
             .iter()
             .map(|d| d.message.clone())
             .collect();
-        return Err(Verdict::Error(format!(
+        return Err(Failure::Unreadable(format!(
             "runbook {}: {}",
             path.display(),
             why.join("; ")
@@ -81,7 +96,7 @@ fn load_runbook(path: &PathBuf) -> Result<Lowered, Verdict> {
     }
     match &report.lowered {
         Some(l) if !report.has_errors() => Ok(l.clone()),
-        _ => Err(Verdict::Fail(
+        _ => Err(Failure::Invalid(
             report
                 .diagnostics
                 .iter()
