@@ -267,6 +267,12 @@ fn recorded_cases_replay_and_hold_no_account_ids_or_credentials() {
     )
     .unwrap();
     assert_eq!(snapshot["OwnerId"], "111111111111");
+    // The actions journal of the applied run is gone once it is done.
+    assert!(
+        files(&applied.dir).iter().all(|(n, _)| !n.starts_with('.')),
+        "{:?}",
+        files(&applied.dir)
+    );
 
     // The caller's own account (the default): nothing seeded there, and its id scrubbed too.
     let own = record(root, &url, "moto-own", &[]);
@@ -353,6 +359,29 @@ fn recorded_cases_replay_and_hold_no_account_ids_or_credentials() {
     assert_eq!(again.status.code(), Some(2), "{}", both(&again));
     assert!(both(&again).contains("--force"), "{}", both(&again));
     assert_eq!(files(&dry.dir), before);
+
+    // A journal left by a record that died stops the next applied one before it sends anything.
+    let left = root.join("runbooks/tests/unused-ebs/died");
+    std::fs::create_dir_all(&left).unwrap();
+    std::fs::write(left.join(".actions.journal.jsonl"), "{}\n").unwrap();
+    let o = orgop(
+        root,
+        &[
+            "record",
+            "runbooks/unused-ebs.yaml",
+            "--case",
+            "died",
+            "--endpoint-url",
+            &url,
+            "--account",
+            &accounts[2],
+            "--apply",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", both(&o));
+    assert!(both(&o).contains("interrupted record"), "{}", both(&o));
+    assert_eq!(files(&left).len(), 1);
+    std::fs::remove_dir_all(&left).unwrap();
 
     // Every case in the copy passes, the shipped ones and the recorded ones.
     let all = orgop(root, &["test", "runbooks"]);

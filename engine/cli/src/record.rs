@@ -8,8 +8,9 @@ use crate::{EXIT_INVALID, EXIT_OK, EXIT_USAGE, load_all, out, render};
 use aws_smithy_types::date_time::{DateTime, Format};
 use clap::Args;
 use orgop_aws::{AwsClient, ClientOptions, Target};
-use orgop_exec::{ActionBudget, NoHooks, Prepared, RecordApi, RunFacts, run_item};
+use orgop_exec::{ActionBudget, ItemHooks, NoHooks, Prepared, RecordApi, RunFacts, run_item};
 use orgop_plan::contract::Item;
+use orgop_runner::outdir::{ACTIONS_JOURNAL, Journal};
 use orgop_runner::{Connector, LiveConnector};
 use serde_json::{Map, Value, json};
 use std::path::{Path, PathBuf};
@@ -22,7 +23,8 @@ file per call, to <runbook folder>/tests/<runbook file name>/NAME/ with a case.y
 `expect` is what replaying those files produces: the new case passes `orgop test` by
 construction. Without --apply, actions are planned, not sent (and not recorded). WITH --apply
 THE ACTIONS ARE REALLY SENT, exactly as `orgop run --apply` would send them, and their answers
-are recorded.
+are recorded; each is journalled in NAME/.actions.journal.jsonl before it is sent and after its
+answer (removed once the run is done, kept by a record that dies).
 
 Everything written is scrubbed: the run's account ids (the item's, the caller's, and any
 other 12-digit account id in an ARN or an owner/account field) become 111111111111,
@@ -278,7 +280,48 @@ async fn record_case(
         now: now as f64,
     };
     let budget = ActionBudget::new(lowered.plan.safety.max_actions_per_run);
-    let live = run_item(&prepared, &item, &facts, &recorder, &budget, &NoHooks).await;
+    // Applied, each action is journalled before it is sent and after its answer, as by
+    // `orgop run --apply`: a record that dies leaves in the case folder what it sent.
+    let journal = if apply {
+        let path = dir.join(ACTIONS_JOURNAL);
+        if path.exists() {
+            eprintln!(
+                "orgop: {} is left by an interrupted record: check the actions it lists, then \
+                 remove it",
+                path.display()
+            );
+            return Ok(EXIT_USAGE);
+        }
+        match std::fs::create_dir_all(dir)
+            .map_err(|e| e.to_string())
+            .and_then(|()| Journal::create(path).map_err(|e| e.to_string()))
+        {
+            Ok(j) => Some(j),
+            Err(e) => {
+                eprintln!("orgop: cannot write the actions journal: {e}");
+                return Ok(EXIT_USAGE);
+            }
+        }
+    } else {
+        None
+    };
+    let hooks: &dyn ItemHooks = match &journal {
+        Some(j) => j,
+        None => &NoHooks,
+    };
+    let live = run_item(&prepared, &item, &facts, &recorder, &budget, hooks).await;
+    if let Some(j) = journal {
+        match j.finish() {
+            Ok(()) => {
+                if let Err(e) = j.remove() {
+                    eprintln!("orgop: {e}");
+                }
+            }
+            Err(e) => {
+                eprintln!("orgop: {e}; kept {}", j.path().display());
+            }
+        }
+    }
     let recordings = recorder.recordings();
 
     // Scrub: the item's account first, then the caller's, then whatever the data holds.
