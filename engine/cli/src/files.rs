@@ -18,7 +18,7 @@ pub struct Checked {
 }
 
 /// The runbook files named by `paths`: files as given, folders searched recursively for
-/// `*.yaml` and `*.yml`, sorted. An empty folder or a missing path is an error.
+/// `*.yaml` and `*.yml` (except test cases' `case.yaml`, see [`crate::cases`]), sorted. An empty folder or a missing path is an error.
 pub fn collect_runbooks(paths: &[PathBuf]) -> Result<Vec<PathBuf>, String> {
     let mut out = Vec::new();
     for p in paths {
@@ -49,7 +49,10 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         } else if matches!(
             path.extension().and_then(|x| x.to_str()),
             Some("yaml" | "yml")
-        ) {
+        ) && path
+            .file_name()
+            .is_none_or(|n| n != crate::cases::CASE_FILE)
+        {
             out.push(path);
         }
     }

@@ -1,22 +1,26 @@
 //! The command-line front end: argument parsing, diagnostic rendering, exit codes.
 //!
 //! Exit codes (the contract in docs/DESIGN.md): 0 success; 1 a runbook is invalid (or, for `run`
-//! and `start --wait`, an item did not end ok/skipped or the execution failed); 2 usage or I/O
-//! error, or a refusal before anything ran. Results go to stdout, diagnostics
-//! and progress to stderr. A write to stdout that fails ends the command (see [`out`]): status 0
+//! and `start --wait`, an item did not end ok/skipped or the execution failed; for `test`, a case
+//! failed); 2 usage or I/O error, or a refusal before anything ran. Results go to stdout,
+//! diagnostics and progress to stderr. A write to stdout that fails ends the command (see [`out`]): status 0
 //! when the reader closed the pipe, 2 otherwise.
 use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 mod call;
+pub mod cases;
 mod deploy;
 mod files;
 mod out;
+mod record;
 mod render;
 mod run;
+mod scrub;
 mod stacks;
 pub mod start;
+mod testcmd;
 
 pub use files::{collect_runbooks, load_all};
 
@@ -32,7 +36,7 @@ pub const EXIT_USAGE: u8 = 2;
     name = "orgop",
     version,
     about = "Declarative operations for AWS Organizations: run a runbook in every account and region",
-    after_help = "Exit status: 0 success; 1 invalid runbook, a failed item (`run`, `start --wait`) or a failed deployment; 2 usage or I/O error, or a refusal before anything ran."
+    after_help = "Exit status: 0 success; 1 invalid runbook, a failed item (`run`, `start --wait`), a failed test case (`test`) or a failed deployment; 2 usage or I/O error, or a refusal before anything ran."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -70,11 +74,18 @@ enum Command {
     /// Start a deployed runbook's state machine; with --wait, follow it and fetch its results.
     #[command(after_help = start::AFTER_HELP)]
     Start(start::StartArgs),
+    /// Run runbooks' offline test cases (recorded responses, no AWS) and compare what they
+    /// produce with what each case expects.
+    #[command(after_help = testcmd::AFTER_HELP)]
+    Test(testcmd::TestArgs),
+    /// Run a runbook in one account and region and record it, scrubbed, as a test case.
+    #[command(after_help = record::AFTER_HELP)]
+    Record(record::RecordArgs),
 }
 
 #[derive(Args, Debug)]
 struct ValidateArgs {
-    /// Runbook files, or folders searched for *.yaml / *.yml.
+    /// Runbook files, or folders searched for *.yaml / *.yml (test cases' case.yaml excepted).
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
     /// `text` (file:line:col: message, with source excerpts) or `json` (an array on stdout).
@@ -84,7 +95,7 @@ struct ValidateArgs {
 
 #[derive(Args, Debug)]
 struct CompileArgs {
-    /// Runbook files, or folders searched for *.yaml / *.yml.
+    /// Runbook files, or folders searched for *.yaml / *.yml (test cases' case.yaml excepted).
     #[arg(required = true, value_name = "PATH")]
     paths: Vec<PathBuf>,
     /// Folder to write `<runbook name>.asl.json` into (created when missing).
@@ -108,6 +119,8 @@ pub fn main_orgop() -> ExitCode {
         Command::Package(a) => stacks::package_command(&a),
         Command::Deploy(a) => deploy::deploy(a),
         Command::Start(a) => start::start(a),
+        Command::Test(a) => testcmd::test(&a),
+        Command::Record(a) => record::record(a),
     })
 }
 

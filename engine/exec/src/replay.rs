@@ -3,7 +3,8 @@
 //! Layout (the placebo convention): `DIR/<service>.<Operation>_<n>.json`, one file per call in
 //! the order the calls are made, numbered from 1 per operation. A file holds either a list of
 //! pages, one page (an object), or an error `{"Error": {"Code": "...", "Message": "..."}}`.
-//! Account ids in recordings are scrubbed to `123456789012` when recorded.
+//! [`crate::RecordApi`] makes such recordings from a live run (`orgop record`, which scrubs
+//! account ids and credentials before writing them); `orgop test` replays them.
 use crate::api::{ApiError, AwsApi, Call};
 use orgop_vocab::Code;
 use serde_json::Value;
