@@ -261,3 +261,20 @@ fn an_invalid_runbook_fails_its_cases_and_a_missing_one_is_a_usage_error() {
     let o = orgop_in(tmp.path(), &["test", "runbooks/tests/elsewhere"]);
     assert_eq!(o.status.code(), Some(1), "{}", both(&o));
 }
+
+#[test]
+fn a_wait_polls_until_its_waiter_succeeds_fails_or_runs_out_of_attempts() {
+    // tests/wait/tests/snapshot-then-delete/: pending then completed (the delete follows);
+    // pending for every allowed poll (timeout_seconds / delay: 4), so that volume is kept and
+    // the other goes on; a failure state at once. Expectations written by hand.
+    let out = orgop_in(&repo(), &["test", "tests/wait/snapshot-then-delete.yaml"]);
+    let text = both(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    for case in ["completes", "fails", "times-out"] {
+        assert!(
+            text.contains(&format!("PASS snapshot-then-delete/{case}")),
+            "{text}"
+        );
+    }
+    assert!(text.contains("3 cases: 3 passed"), "{text}");
+}

@@ -164,8 +164,8 @@ pub fn called_actions(call: &CallPlan) -> BTreeSet<String> {
     }
 }
 
-/// Every IAM action one call needs, sorted: [`called_actions`] and the actions AWS documents
-/// it depends on.
+/// Every IAM action one call needs, sorted: [`called_actions`], the actions AWS documents
+/// it depends on, and those of the operation its `wait:` polls.
 pub fn actions_of(call: &CallPlan) -> BTreeSet<String> {
     let prefix = prefix(&call.service);
     let name = format!("{prefix}:{}", call.operation);
@@ -177,6 +177,14 @@ pub fn actions_of(call: &CallPlan) -> BTreeSet<String> {
     // on creation); the same holds for the other services' TagSpecifications.
     if prefix == "ec2" && call.parameters.get("TagSpecifications").is_some() {
         out.insert("ec2:CreateTags".to_string());
+    }
+    // A `wait:` polls the waiter's operation of the same service with the same role.
+    if let Some(w) = &call.wait {
+        let mut poll = call.clone();
+        poll.operation = w.operation.clone();
+        poll.parameters = w.parameters.clone();
+        poll.wait = None;
+        out.extend(actions_of(&poll));
     }
     out
 }
@@ -199,6 +207,7 @@ mod tests {
             for_each: None,
             when: None,
             ignore_errors: Vec::new(),
+            wait: None,
             at: "f:1:1".into(),
         }
     }
@@ -207,6 +216,23 @@ mod tests {
         actions_of(&call(service, operation, json!({})))
             .into_iter()
             .collect()
+    }
+
+    #[test]
+    fn a_wait_adds_the_action_of_the_operation_it_polls() {
+        let mut c = call("ec2", "CreateSnapshot", json!({"VolumeId": "v"}));
+        c.wait = Some(orgop_plan::WaitPlan {
+            waiter: "SnapshotCompleted".into(),
+            operation: "DescribeSnapshots".into(),
+            parameters: json!({"SnapshotIds": ["{{ response.SnapshotId }}"]}),
+            delay_seconds: 15,
+            max_attempts: 40,
+            acceptors: Vec::new(),
+        });
+        assert_eq!(
+            actions_of(&c).into_iter().collect::<Vec<_>>(),
+            ["ec2:CreateSnapshot", "ec2:DescribeSnapshots"]
+        );
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! Defaults are applied here, once, so every consumer sees the same values.
 use orgop_plan::{
     CallPlan, Column, Lowered, MapKind, PLAN_FORMAT, ParamDef, Plan, ReportPlan, RolePlan,
-    SafetyPlan, TargetsPlan,
+    SafetyPlan, TargetsPlan, WaitPlan,
 };
 use orgop_syntax::model::{MapMode, ParamSpec, Regions, Runbook, Step, TagValues};
 use orgop_syntax::{SpanMap, pointer_push};
@@ -49,7 +49,69 @@ fn call(file: &str, spans: &SpanMap, pointer: &str, s: &Step) -> CallPlan {
         for_each: s.for_each.clone(),
         when: s.when.clone(),
         ignore_errors: s.ignore_errors.clone(),
+        wait: s.wait.as_ref().map(|w| wait_plan(service, operation, w)),
         at: at(file, spans, pointer),
+    }
+}
+
+/// The waiter of a checked `wait:`, copied from the model with the runbook's bound. The model
+/// checks have found it; were it missing, the plan would have no acceptors, and every wait
+/// would end timed out.
+fn wait_plan(service: &str, operation: &str, w: &orgop_syntax::model::Wait) -> WaitPlan {
+    use orgop_awswire::{Matcher, WaiterState};
+    let found = orgop_models::global()
+        .resolve(service, operation)
+        .ok()
+        .and_then(|svc| svc.waiters.get(&w.waiter).cloned());
+    let (waiter_op, delay, attempts, acceptors) = match &found {
+        Some(x) => (
+            x.operation.clone(),
+            x.delay,
+            x.max_attempts,
+            x.acceptors.clone(),
+        ),
+        None => (String::new(), 1, 1, Vec::new()),
+    };
+    let delay = delay.max(1);
+    let max_attempts = match w.timeout_seconds {
+        Some(t) => u32::try_from(u64::from(t).div_ceil(delay))
+            .unwrap_or(u32::MAX)
+            .max(1),
+        None => attempts.max(1),
+    };
+    let acceptors = acceptors
+        .iter()
+        .map(|a| {
+            let matcher = match a.matcher {
+                Matcher::Path => "path",
+                Matcher::PathAll => "pathAll",
+                Matcher::PathAny => "pathAny",
+                Matcher::Status => "status",
+                Matcher::Error => "error",
+            };
+            let state = match a.state {
+                WaiterState::Success => "success",
+                WaiterState::Failure => "failure",
+                WaiterState::Retry => "retry",
+            };
+            let mut v = serde_json::json!({
+                "matcher": matcher,
+                "expected": a.expected,
+                "state": state,
+            });
+            if let Some(arg) = &a.argument {
+                v["argument"] = serde_json::Value::String(arg.clone());
+            }
+            v
+        })
+        .collect();
+    WaitPlan {
+        waiter: w.waiter.clone(),
+        operation: waiter_op,
+        parameters: serde_json::Value::Object(w.parameters.clone().into_iter().collect()),
+        delay_seconds: delay,
+        max_attempts,
+        acceptors,
     }
 }
 

@@ -23,7 +23,7 @@ use orgop_awswire::{ShapeKind, ShapeRef, StructureShape, Timestamp};
 use orgop_models::{LoadError, ModelRegistry, Service};
 use orgop_plan::functions::{self, Returns};
 use orgop_plan::templates::{environment, is_template, whole_expression};
-use orgop_syntax::model::{ParamType, Step};
+use orgop_syntax::model::{ParamType, Step, Wait};
 use orgop_syntax::{Diagnostic, Loaded, NodeSpans, Span, pointer_push};
 use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
@@ -321,6 +321,9 @@ impl Checker<'_> {
             Some(r) => Ty::of(&op.svc, &r.shape),
             None => Ty::Any,
         };
+        if let Some(w) = &step.wait {
+            self.wait(base, w, &op, &item, &output);
+        }
         let whence = format!(" (the response of `{}`)", op.call);
         let chosen = match &step.select {
             Some(expr) => self.jmespath(
@@ -454,7 +457,11 @@ impl Checker<'_> {
         } else {
             pointer_push(base, "call")
         };
-        let p = Params { op, item };
+        let p = Params {
+            op,
+            item,
+            response: None,
+        };
         self.value(&p, &input, &given, &pointer, "", Some(&at));
     }
 
@@ -478,7 +485,7 @@ impl Checker<'_> {
             && is_template(s)
         {
             let got = match whole_expression(s) {
-                Some(expr) => self.template_type(expr, p.item),
+                Some(expr) => self.template_type(expr, p.item, p.response),
                 None => Ty::Str,
             };
             self.template_fits(
@@ -701,7 +708,7 @@ impl Checker<'_> {
 
     /// The type of a whole-expression template (`{{ expr }}`) where it is a plain path into
     /// something typed: `params.x`, `shared.k`, `item.Field...`; otherwise unknown.
-    fn template_type(&self, expr: &str, item: &Ty) -> Ty {
+    fn template_type(&self, expr: &str, item: &Ty, response: Option<&Ty>) -> Ty {
         let expr = expr.trim();
         let mut parts = expr.split('.');
         let head = parts.next().unwrap_or_default();
@@ -718,9 +725,10 @@ impl Checker<'_> {
             ("params", Some(name)) => self.params.get(*name).cloned().unwrap_or(Ty::Any),
             ("shared", Some(key)) => self.shared.get(*key).map(Ty::of_json).unwrap_or(Ty::Any),
             ("item", Some(_)) => item.clone(),
+            ("response", Some(_)) => response.cloned().unwrap_or(Ty::Any),
             _ => return Ty::Any,
         };
-        let walk = if head == "item" {
+        let walk = if head == "item" || head == "response" {
             &rest[..]
         } else {
             &rest[1..]
@@ -808,17 +816,32 @@ impl Checker<'_> {
         if let Some(when) = &step.when {
             texts.push((pointer_push(base, "when"), format!("{{{{ {when} }}}}")));
         }
+        let when = step.when.clone().unwrap_or_default();
+        self.reads(&texts, "item", item, &whence, 3, &when);
+    }
+
+    /// The `<var>.<field>...` paths the templates `texts` (pointer, text) read, against
+    /// `ty`. A text at a pointer ending in `/when` is `when_source` wrapped in `{{ }}`, its
+    /// positions `shift` characters off.
+    fn reads(
+        &mut self,
+        texts: &[(String, String)],
+        var: &str,
+        ty: &Ty,
+        whence: &str,
+        shift: usize,
+        when_source: &str,
+    ) {
         for (pointer, text) in texts {
-            let node = self.node(&pointer);
-            // `when` is a bare expression: positions are 3 characters off the wrapper.
+            let node = self.node(pointer);
             let (source, shift) = if pointer.ends_with("/when") {
-                (step.when.clone().unwrap_or_default(), 3)
+                (when_source.to_string(), shift)
             } else {
                 (text.clone(), 0)
             };
-            for name in item_paths(&text) {
-                let mut t = item.clone();
-                let mut read = String::from("item");
+            for name in var_paths(text, var) {
+                let mut t = ty.clone();
+                let mut read = var.to_string();
                 for f in name.split('.').skip(1) {
                     match t.field(f) {
                         Ok(next) => {
@@ -846,7 +869,7 @@ impl Checker<'_> {
                                     end: pos,
                                 },
                                 f,
-                                &whence,
+                                whence,
                                 "",
                             ));
                             break;
@@ -854,6 +877,69 @@ impl Checker<'_> {
                     }
                 }
             }
+        }
+    }
+
+    /// `wait:`: a waiter of the action's service, its parameters against the polled
+    /// operation's input, and the `item.` / `response.` fields they read.
+    fn wait(&mut self, base: &str, w: &Wait, op: &Op, item: &Ty, response: &Ty) {
+        let wbase = pointer_push(base, "wait");
+        let Some(waiter) = op.svc.waiters.get(&w.waiter) else {
+            let names: Vec<String> = op.svc.waiters.names().map(str::to_string).collect();
+            let d = Diagnostic::error(
+                self.file,
+                self.node(&pointer_push(&wbase, "waiter")).value,
+                format!("`{}` has no waiter `{}`", op.svc.name, w.waiter),
+            );
+            let hint = if names.is_empty() {
+                format!("botocore defines no waiters for `{}`", op.svc.name)
+            } else {
+                suggest::did_you_mean(&w.waiter, names.iter().map(String::as_str))
+                    .unwrap_or_else(|| format!("its waiters: {}", some_names(&names)))
+            };
+            self.out.push(d.with_hint(hint));
+            return;
+        };
+        let service = op.call.split(':').next().unwrap_or_default();
+        let poll = Op {
+            svc: op.svc.clone(),
+            name: waiter.operation.clone(),
+            call: format!("{service}:{}", waiter.operation),
+        };
+        let Some(input) = poll
+            .svc
+            .operation(&poll.name)
+            .ok()
+            .and_then(|o| o.input.clone())
+        else {
+            return;
+        };
+        let pointer = pointer_push(&wbase, "parameters");
+        let at = if self.loaded.value.pointer(&pointer).is_some() {
+            pointer.clone()
+        } else {
+            pointer_push(&wbase, "waiter")
+        };
+        let given = Value::Object(w.parameters.clone().into_iter().collect());
+        let p = Params {
+            op: &poll,
+            item,
+            response: Some(response),
+        };
+        self.value(&p, &input, &given, &pointer, "", Some(&at));
+        let mut texts = Vec::new();
+        collect_templates(&given, &pointer, &mut texts);
+        let whence = format!(" (`response` is the answer of `{}`)", op.call);
+        self.reads(&texts, "response", response, &whence, 0, "");
+        if !matches!(item, Ty::Any) {
+            self.reads(
+                &texts,
+                "item",
+                item,
+                " (`item` is one result of the `for_each` step)",
+                0,
+                "",
+            );
         }
     }
 
@@ -939,6 +1025,8 @@ impl Checker<'_> {
 struct Params<'a> {
     op: &'a Op,
     item: &'a Ty,
+    /// The action's answer, in the parameters of its `wait:`.
+    response: Option<&'a Ty>,
 }
 
 /// Types one JMESPath expression, reporting the fields its input does not have.
@@ -1199,8 +1287,8 @@ fn collect_templates(v: &Value, pointer: &str, out: &mut Vec<(String, String)>) 
     }
 }
 
-/// The `item.<field>...` paths a template reads, sorted.
-fn item_paths(text: &str) -> Vec<String> {
+/// The `<var>.<field>...` paths a template reads, sorted.
+fn var_paths(text: &str, var: &str) -> Vec<String> {
     let env = environment();
     let used = match whole_expression(text) {
         Some(expr) => env
@@ -1211,7 +1299,11 @@ fn item_paths(text: &str) -> Vec<String> {
             .map(|t| t.undeclared_variables(true)),
     };
     let mut paths: Vec<String> = used
-        .map(|u| u.into_iter().filter(|n| n.starts_with("item.")).collect())
+        .map(|u| {
+            u.into_iter()
+                .filter(|n| n.strip_prefix(var).is_some_and(|r| r.starts_with('.')))
+                .collect()
+        })
         .unwrap_or_default();
     paths.sort();
     paths

@@ -247,8 +247,36 @@ impl Checker<'_> {
             shared: &declared.shared,
             steps: &visible,
             has_item: step.for_each.is_some(),
+            has_response: false,
         };
         self.templates(&base, step, &scope);
+        if let Some(wait) = &step.wait {
+            if section == "steps" {
+                self.out.push(
+                    Diagnostic::error(
+                        self.file,
+                        self.at(&base, "wait").key_or_value(),
+                        "`wait` waits on an action's effect; a step only reads",
+                    )
+                    .with_hint("move `wait:` to the action whose effect it waits for"),
+                );
+            }
+            let pointer = pointer_push(&pointer_push(&base, "wait"), "parameters");
+            let parameters = Value::Object(wait.parameters.clone().into_iter().collect());
+            let scope = template::Scope {
+                has_response: true,
+                ..scope
+            };
+            template::check_value(
+                self.file,
+                &parameters,
+                &pointer,
+                &self.loaded.spans,
+                &scope,
+                &mut self.out,
+            );
+            self.dollar_keys(&parameters, &pointer);
+        }
     }
 
     /// A step (under `steps`) only reads: mutating calls belong in `actions`.

@@ -17,6 +17,8 @@ pub struct Scope<'a> {
     pub steps: &'a [String],
     /// Whether `item` is bound (the step has `for_each`).
     pub has_item: bool,
+    /// Whether `response` is bound (the parameters of an action's `wait:`).
+    pub has_response: bool,
 }
 
 pub use orgop_plan::templates::{environment, is_template, whole_expression};
@@ -173,6 +175,11 @@ fn undefined(name: &str, scope: &Scope<'_>) -> Option<(String, Option<String>)> 
             suggest::did_you_mean(id, scope.steps.iter().map(String::as_str))
                 .or_else(|| Some("a step can read only the steps before it".into())),
         )),
+        ("response", _) if !scope.has_response => Some((
+            "`response` is only defined in the parameters of `wait:`".into(),
+            Some("it is the action's answer, for the waiter to poll on".into()),
+        )),
+        ("response", _) => None,
         ("item", _) if !scope.has_item => Some((
             "`item` is only defined in a step with `for_each`".into(),
             Some("add `for_each: <step id>` to run once per result".into()),

@@ -56,6 +56,8 @@ impl AwsApi for Fake {
             json!({})
         }])
     }
+
+    async fn pause(&self, _: std::time::Duration) {}
 }
 
 fn volumes(n: usize) -> Value {

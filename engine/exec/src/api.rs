@@ -3,6 +3,7 @@
 //! answers from recorded responses.
 use serde_json::Value;
 use std::future::Future;
+use std::time::Duration;
 
 /// One call.
 #[derive(Debug, Clone, Copy)]
@@ -86,6 +87,10 @@ pub trait AwsApi: Send + Sync {
     /// Makes a call; answers one page, or every page when `call.paginate` and the operation is
     /// paginated.
     fn call(&self, call: Call<'_>) -> impl Future<Output = Result<Vec<Value>, ApiError>> + Send;
+
+    /// Waits `d` between two polls of a `wait:`. Live implementations sleep; a replay answers
+    /// at once, since its recordings already hold every poll.
+    fn pause(&self, d: Duration) -> impl Future<Output = ()> + Send;
 }
 
 #[cfg(test)]

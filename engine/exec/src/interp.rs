@@ -123,6 +123,10 @@ struct Counted<'a, A> {
 }
 
 impl<A: AwsApi> Counted<'_, A> {
+    async fn pause(&self, d: std::time::Duration) {
+        self.api.pause(d).await
+    }
+
     async fn call(&self, step: &str, call: Call<'_>) -> Result<Vec<Value>, ApiError> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         let started = Instant::now();
@@ -544,7 +548,11 @@ impl<'a> ActionRun<'a> {
             let record = match self.gate(&key, element).await {
                 Err(reason) => skipped(record, reason),
                 Ok(()) if !self.apply => record,
-                Ok(()) => self.send(action, api, key, record, &mut outputs).await,
+                Ok(()) => {
+                    let sending = Sending { ir, call, element };
+                    self.send(action, api, key, record, &mut outputs, sending)
+                        .await
+                }
             };
             records.push(record);
         }
@@ -579,6 +587,7 @@ impl<'a> ActionRun<'a> {
         key: (String, usize),
         record: ActionRecord,
         outputs: &mut Vec<Value>,
+        sending: Sending<'_, '_>,
     ) -> ActionRecord {
         // The write-ahead record: nothing is sent that the journal does not hold first.
         let token = match self.ctl.hooks.before_send(self.ctl.item, &record) {
@@ -593,7 +602,9 @@ impl<'a> ActionRun<'a> {
                 return skipped(record, message);
             }
         };
-        let record = self.answer(action, api, key, record, outputs).await;
+        let record = self
+            .answer(action, api, key, record, outputs, sending)
+            .await;
         self.ctl.hooks.answered(token, self.ctl.item, &record);
         record
     }
@@ -605,6 +616,7 @@ impl<'a> ActionRun<'a> {
         key: (String, usize),
         mut record: ActionRecord,
         outputs: &mut Vec<Value>,
+        sending: Sending<'_, '_>,
     ) -> ActionRecord {
         let answer = api
             .call(
@@ -619,8 +631,34 @@ impl<'a> ActionRun<'a> {
             .await;
         match answer {
             Ok(pages) => {
+                let waited = match (&action.wait, &sending.call.wait) {
+                    (Some(plan), Some(prepared)) => {
+                        let response = pages.first().cloned().unwrap_or_else(|| json!({}));
+                        Some(
+                            self.wait_for(action, plan, prepared, api, &sending, &response)
+                                .await,
+                        )
+                    }
+                    _ => None,
+                };
                 outputs.extend(pages);
-                record.outcome = ActionOutcome::Done;
+                match waited {
+                    None => record.outcome = ActionOutcome::Done,
+                    Some(Ok(how)) => {
+                        record.outcome = ActionOutcome::Done;
+                        record.reason = Some(how);
+                    }
+                    Some(Err((code, why))) => {
+                        // Sent and answered, but its effect never came: what depends on it
+                        // for this resource must not run.
+                        self.failed.insert(key);
+                        record.outcome = ActionOutcome::Failed;
+                        record.reason = Some(format!("{code}: {why}"));
+                        if self.first_failure.is_none() {
+                            self.first_failure = Some((Status::Error, fail(&action.id, code, why)));
+                        }
+                    }
+                }
             }
             Err(e)
                 if action.ignore_errors.contains(&e.code)
@@ -641,6 +679,137 @@ impl<'a> ActionRun<'a> {
         }
         record
     }
+}
+
+/// What sending one action needs besides the action: the item's scope, the compiled call
+/// and the result it is for (for `wait:`'s templates).
+struct Sending<'r, 'p> {
+    ir: &'r ItemRun<'p>,
+    call: &'r PreparedCall,
+    element: Option<&'r Value>,
+}
+
+impl ActionRun<'_> {
+    /// Polls the waiter of `action` until an acceptor says success (`Ok`, how long it took),
+    /// failure, or the attempts run out (`Err`: an orgop code and why).
+    async fn wait_for<A: AwsApi>(
+        &self,
+        action: &orgop_plan::CallPlan,
+        plan: &orgop_plan::WaitPlan,
+        prepared: &crate::prepare::PreparedWait,
+        api: &Counted<'_, A>,
+        sending: &Sending<'_, '_>,
+        response: &Value,
+    ) -> Result<String, (&'static str, String)> {
+        let waiter = &plan.waiter;
+        let scope = sending
+            .ir
+            .scope
+            .with_item_and_response(sending.element, Some(response));
+        let params = self
+            .prepared
+            .templates
+            .render(&prepared.parameters, &scope)
+            .map_err(|m| (Code::Template.name(), format!("wait {waiter}: {m}")))?;
+        let params = if params.is_null() { json!({}) } else { params };
+        for attempt in 1..=plan.max_attempts {
+            if attempt > 1 {
+                if self.ctl.hooks.stopping() {
+                    return Err((
+                        Code::Interrupted.name(),
+                        format!("the run was interrupted while waiting for {waiter}"),
+                    ));
+                }
+                api.pause(std::time::Duration::from_secs(plan.delay_seconds))
+                    .await;
+            }
+            let answer = api
+                .call(
+                    &action.id,
+                    Call {
+                        service: &action.service,
+                        operation: &plan.operation,
+                        params: &params,
+                        paginate: false,
+                    },
+                )
+                .await;
+            let answer = answer.map(|pages| pages.into_iter().next().unwrap_or_else(|| json!({})));
+            match acceptor_state(&prepared.acceptors, &answer, &sending.ir.ctx) {
+                Some("success") => {
+                    return Ok(format!(
+                        "waited for {waiter}: {attempt} poll{}",
+                        if attempt == 1 { "" } else { "s" }
+                    ));
+                }
+                Some("failure") => {
+                    return Err((
+                        Code::WaiterFailed.name(),
+                        format!("{waiter} reached a failure state (poll {attempt})"),
+                    ));
+                }
+                Some(_) => {}
+                // An error no acceptor expects ends the wait, as in the AWS SDKs.
+                None => {
+                    if let Err(e) = &answer {
+                        return Err((
+                            Code::WaiterFailed.name(),
+                            format!("{waiter}: {}: {}", e.code, e.message),
+                        ));
+                    }
+                }
+            }
+        }
+        Err((
+            Code::WaiterTimeout.name(),
+            format!(
+                "{waiter} did not succeed within {} polls, {} s apart (the limit: `wait.timeout_seconds` or the waiter's own)",
+                plan.max_attempts, plan.delay_seconds
+            ),
+        ))
+    }
+}
+
+/// The state of the first acceptor that matches a poll's answer, as botocore applies them:
+/// `path`/`pathAll`/`pathAny` on a successful output, `error` on the error code (`true`: any
+/// error, `false`: none), `status` on 200 for a success and 404 for a not-found error (the
+/// only statuses an answer here tells).
+fn acceptor_state<'a>(
+    acceptors: &'a [crate::prepare::PreparedAcceptor],
+    answer: &Result<Value, ApiError>,
+    ctx: &Arc<ExprContext>,
+) -> Option<&'a str> {
+    acceptors
+        .iter()
+        .find(|a| {
+            let found = |out: &Value| {
+                a.argument
+                    .as_ref()
+                    .and_then(|e| e.search(out, ctx).ok())
+                    .unwrap_or(Value::Null)
+            };
+            match (a.matcher.as_str(), answer) {
+                ("path", Ok(out)) => found(out) == a.expected,
+                ("pathAll", Ok(out)) => match found(out) {
+                    Value::Array(items) => {
+                        !items.is_empty() && items.iter().all(|x| *x == a.expected)
+                    }
+                    _ => false,
+                },
+                ("pathAny", Ok(out)) => match found(out) {
+                    Value::Array(items) => items.contains(&a.expected),
+                    _ => false,
+                },
+                ("status", Ok(_)) => a.expected == json!(200),
+                ("status", Err(e)) => e.kind == ErrorKind::NotFound && a.expected == json!(404),
+                ("error", Ok(_)) => a.expected == json!(false),
+                ("error", Err(e)) => {
+                    a.expected == json!(true) || a.expected.as_str() == Some(e.code.as_str())
+                }
+                _ => false,
+            }
+        })
+        .map(|a| a.state.as_str())
 }
 
 fn skipped(mut record: ActionRecord, reason: String) -> ActionRecord {

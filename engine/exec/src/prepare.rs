@@ -33,6 +33,26 @@ pub(crate) struct PreparedCall {
     pub(crate) parameters: Tmpl,
     pub(crate) select: Option<Expr>,
     pub(crate) where_: Option<Expr>,
+    /// `wait:`: its parameters and the waiter's acceptors, compiled.
+    pub(crate) wait: Option<PreparedWait>,
+}
+
+/// A `wait:`, compiled.
+#[derive(Debug)]
+pub(crate) struct PreparedWait {
+    pub(crate) parameters: Tmpl,
+    pub(crate) acceptors: Vec<PreparedAcceptor>,
+}
+
+/// One acceptor of a waiter (botocore's `waiters-2.json`), its argument compiled.
+#[derive(Debug)]
+pub(crate) struct PreparedAcceptor {
+    /// `path`, `pathAll`, `pathAny`, `status` or `error`.
+    pub(crate) matcher: String,
+    pub(crate) expected: Value,
+    /// `success`, `failure` or `retry`.
+    pub(crate) state: String,
+    pub(crate) argument: Option<Expr>,
 }
 
 /// Why a plan cannot be prepared: it was not made by this orgop's checker (or was edited).
@@ -170,7 +190,50 @@ fn prepare_calls(
                     .map_err(|m| err(PrepareErrorKind::Template, m))?,
                 select: expr(&c.select)?,
                 where_: expr(&c.where_)?,
+                wait: c
+                    .wait
+                    .as_ref()
+                    .map(|w| prepare_wait(w, templates))
+                    .transpose()
+                    .map_err(|(kind, m)| err(kind, m))?,
             })
         })
         .collect()
+}
+
+fn prepare_wait(
+    w: &orgop_plan::WaitPlan,
+    templates: &mut Templates,
+) -> Result<PreparedWait, (PrepareErrorKind, String)> {
+    let parameters = templates
+        .compile(&w.parameters)
+        .map_err(|m| (PrepareErrorKind::Template, format!("wait: {m}")))?;
+    let acceptors = w
+        .acceptors
+        .iter()
+        .map(|a| {
+            let text = |k: &str| a.get(k).and_then(Value::as_str).unwrap_or_default();
+            let argument = a
+                .get("argument")
+                .and_then(Value::as_str)
+                .map(Expr::compile)
+                .transpose()
+                .map_err(|m| {
+                    (
+                        PrepareErrorKind::Expression,
+                        format!("waiter {}: {m}", w.waiter),
+                    )
+                })?;
+            Ok(PreparedAcceptor {
+                matcher: text("matcher").to_string(),
+                expected: a.get("expected").cloned().unwrap_or(Value::Null),
+                state: text("state").to_string(),
+                argument,
+            })
+        })
+        .collect::<Result<_, (PrepareErrorKind, String)>>()?;
+    Ok(PreparedWait {
+        parameters,
+        acceptors,
+    })
 }

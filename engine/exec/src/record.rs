@@ -80,6 +80,10 @@ impl<A: AwsApi> AwsApi for RecordApi<A> {
             .push(recording);
         answer
     }
+
+    async fn pause(&self, d: std::time::Duration) {
+        self.inner.pause(d).await
+    }
 }
 
 #[cfg(test)]
@@ -96,6 +100,8 @@ mod tests {
                 _ => Ok(vec![json!({"p": 1}), json!({"p": 2})]),
             }
         }
+
+        async fn pause(&self, _: std::time::Duration) {}
     }
 
     #[test]

@@ -37,6 +37,9 @@ impl ReplayApi {
 }
 
 impl AwsApi for ReplayApi {
+    /// A replay does not wait: its recordings hold every poll already.
+    async fn pause(&self, _d: std::time::Duration) {}
+
     async fn call(&self, call: Call<'_>) -> Result<Vec<Value>, ApiError> {
         let name = format!("{}.{}", call.service, call.operation);
         self.log

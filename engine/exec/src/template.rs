@@ -211,6 +211,8 @@ pub(crate) fn to_template(v: &Value) -> minijinja::Value {
 pub(crate) struct Scope {
     vars: Arc<BTreeMap<&'static str, minijinja::Value>>,
     item: Option<minijinja::Value>,
+    /// The action's answer, in the parameters of its `wait:`.
+    response: Option<minijinja::Value>,
 }
 
 impl Scope {
@@ -218,6 +220,7 @@ impl Scope {
         Scope {
             vars: Arc::new(vars),
             item: None,
+            response: None,
         }
     }
 
@@ -228,9 +231,19 @@ impl Scope {
 
     /// This scope with `item` bound to `element` (or unbound).
     pub(crate) fn with_item(&self, element: Option<&Value>) -> minijinja::Value {
+        self.with_item_and_response(element, None)
+    }
+
+    /// This scope with `item` bound to `element` and `response` to an action's answer.
+    pub(crate) fn with_item_and_response(
+        &self,
+        element: Option<&Value>,
+        response: Option<&Value>,
+    ) -> minijinja::Value {
         minijinja::Value::from_object(Scope {
             vars: self.vars.clone(),
             item: element.map(to_template),
+            response: response.map(to_template),
         })
     }
 }
@@ -239,6 +252,7 @@ impl Object for Scope {
     fn get_value(self: &Arc<Self>, key: &minijinja::Value) -> Option<minijinja::Value> {
         match key.as_str()? {
             "item" => self.item.clone(),
+            "response" => self.response.clone(),
             k => self.vars.get(k).cloned(),
         }
     }
@@ -251,6 +265,9 @@ impl Object for Scope {
             .collect();
         if self.item.is_some() {
             keys.push(minijinja::Value::from("item"));
+        }
+        if self.response.is_some() {
+            keys.push(minijinja::Value::from("response"));
         }
         Enumerator::Values(keys)
     }

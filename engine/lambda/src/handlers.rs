@@ -342,6 +342,12 @@ impl<A: AwsApi> AwsApi for UntilApi<A> {
             .await
             .unwrap_or_else(|_| Err(deadline_error(self.stop, self.deadline, &what)))
     }
+
+    /// Never past the stop: the next poll then fails with the deadline error.
+    async fn pause(&self, d: std::time::Duration) {
+        let d = time_left(self.stop).map_or(Duration::ZERO, |left| d.min(left));
+        self.api.pause(d).await
+    }
 }
 
 impl<C: Connector> Connector for Until<C> {
@@ -1308,6 +1314,10 @@ mod tests {
         async fn call(&self, _: Call<'_>) -> Result<Vec<Value>, ApiError> {
             tokio::time::sleep(Duration::from_secs(3600)).await;
             Ok(vec![])
+        }
+
+        async fn pause(&self, d: Duration) {
+            tokio::time::sleep(d).await
         }
     }
 

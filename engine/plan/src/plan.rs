@@ -119,8 +119,31 @@ pub struct CallPlan {
     /// Error codes meaning "nothing to do".
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore_errors: Vec<String>,
+    /// Waiting on the action's effect, with the waiter's definition copied from the model.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<WaitPlan>,
     /// `file:line:col` of the step in the runbook, for errors and ASL comments.
     pub at: String,
+}
+
+/// A waiter run after an action: botocore's definition (`waiters-2.json`) and the runbook's
+/// parameters and bound.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WaitPlan {
+    /// The waiter's name (`SnapshotCompleted`).
+    pub waiter: String,
+    /// The operation it polls (`DescribeSnapshots`), of the action's service.
+    pub operation: String,
+    /// Its parameters; strings are templates that also see `response`.
+    #[serde(default, skip_serializing_if = "value_is_empty")]
+    pub parameters: Value,
+    /// Seconds between polls.
+    pub delay_seconds: u64,
+    /// Polls at most (the runbook's timeout over the delay, or the waiter's own count).
+    pub max_attempts: u32,
+    /// The acceptors, as botocore writes them (`matcher`, `expected`, `state`, `argument`).
+    pub acceptors: Vec<Value>,
 }
 
 fn value_is_empty(v: &Value) -> bool {

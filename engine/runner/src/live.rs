@@ -56,6 +56,10 @@ impl AwsApi for LiveApi {
             .await
             .map_err(|e| api_error(&e))
     }
+
+    async fn pause(&self, d: std::time::Duration) {
+        tokio::time::sleep(d).await
+    }
 }
 
 /// Opens live sessions.

@@ -229,6 +229,29 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     #[schemars(inner(length(min = 1)))]
     pub ignore_errors: Vec<String>,
+    /// After the action succeeds, wait for its effect with one of the service model's
+    /// waiters (actions only). The item errors when the waiter fails or times out, and the
+    /// later actions for that resource are skipped; other items go on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<Wait>,
+}
+
+/// Waiting on an action's effect.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Wait {
+    /// A waiter of the action's service, as botocore names it (`SnapshotCompleted`).
+    #[schemars(pattern("^[A-Z][A-Za-z0-9]*$"))]
+    pub waiter: String,
+    /// The waiter operation's parameters. Templates also see `response`, the action's answer:
+    /// `SnapshotIds: ["{{ response.SnapshotId }}"]`.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub parameters: IndexMap<String, Value>,
+    /// How long to wait at most, in seconds (default: the waiter's delay times its attempts).
+    /// Polls are the waiter's delay apart; the count, not a clock, bounds them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 43200))]
+    pub timeout_seconds: Option<u32>,
 }
 
 fn yes() -> bool {

@@ -61,6 +61,8 @@ codes! {
     LambdaTimeout = "OrgOp.LambdaTimeout",
     /// The result handler found no worker result and no recorded failure for a listed item.
     ItemLost = "OrgOp.ItemLost",
+    /// An action's `wait:` polled its waiter as often as its timeout allows without success.
+    WaiterTimeout = "OrgOp.WaiterTimeout",
     /// The client: the service name is not in any loaded model (nothing was sent).
     UnknownService = "UnknownService",
     /// The client: the operation is not in the service's model (nothing was sent).
@@ -143,6 +145,7 @@ mod tests {
                 "OrgOp.ItemsFailed",
                 "OrgOp.LambdaTimeout",
                 "OrgOp.ItemLost",
+                "OrgOp.WaiterTimeout",
                 "UnknownService",
                 "UnknownOperation",
                 "ValidationError",
