@@ -86,6 +86,21 @@ pub trait AwsApi: Send + Sync {
     /// Makes a call; answers one page, or every page when `call.paginate` and the operation is
     /// paginated.
     fn call(&self, call: Call<'_>) -> impl Future<Output = Result<Vec<Value>, ApiError>> + Send;
+
+    /// Makes an action's call (one page). `idempotency_seed` names the action for this
+    /// execution, item and resource: an implementation that fills idempotency tokens (the
+    /// `idempotencyToken` members the runbook left out, like `ec2:CreateVolume`'s
+    /// `ClientToken`) derives them from it, so that the same action, sent again by a retry or
+    /// a re-driven run of the same execution, carries the same token and AWS does it once.
+    /// The default ignores the seed (the client then fills a random token).
+    fn call_action(
+        &self,
+        call: Call<'_>,
+        idempotency_seed: &str,
+    ) -> impl Future<Output = Result<Vec<Value>, ApiError>> + Send {
+        let _ = idempotency_seed;
+        self.call(call)
+    }
 }
 
 #[cfg(test)]

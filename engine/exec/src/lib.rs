@@ -29,7 +29,9 @@ mod template;
 
 pub use api::{ApiError, AwsApi, Call, ErrorKind, classify};
 pub use expr::{ExprContext, search};
-pub use interp::{ActionBudget, Item, ItemHooks, NoHooks, RunFacts, SharedBudget, run_item};
+pub use interp::{
+    ActionBudget, Item, ItemHooks, NoHooks, RunFacts, SharedBudget, idempotency_seed, run_item,
+};
 pub use prepare::{PrepareError, PrepareErrorKind, Prepared};
 pub use replay::ReplayApi;
 pub use result::{ActionOutcome, ActionRecord, Finding, ItemError, ItemResult, Status};
