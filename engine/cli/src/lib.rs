@@ -9,7 +9,10 @@ use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod apply;
+mod applylock;
 mod call;
+mod changeplan;
 mod deploy;
 mod files;
 mod out;
@@ -70,6 +73,11 @@ enum Command {
     /// Start a deployed runbook's state machine; with --wait, follow it and fetch its results.
     #[command(after_help = start::AFTER_HELP)]
     Start(start::StartArgs),
+    /// Review a change plan written by `orgop run --plan-out`.
+    Plan(changeplan::PlanArgs),
+    /// Apply exactly a reviewed plan: re-read each planned resource, act only on unchanged ones.
+    #[command(after_help = apply::AFTER_HELP)]
+    Apply(apply::ApplyArgs),
 }
 
 #[derive(Args, Debug)]
@@ -108,6 +116,8 @@ pub fn main_orgop() -> ExitCode {
         Command::Package(a) => stacks::package_command(&a),
         Command::Deploy(a) => deploy::deploy(a),
         Command::Start(a) => start::start(a),
+        Command::Plan(a) => changeplan::plan_command(a),
+        Command::Apply(a) => apply::apply(a),
     })
 }
 
