@@ -40,6 +40,12 @@ SIGINT/SIGTERM: no new item starts; items in flight end after their current call
 20 s; a second signal stops them at once); the two files are written with what finished and
 every other item as status not_run.
 With --out s3://BUCKET/PREFIX both go to S3 instead, with your own credentials.
+--plan-out FILE (a dry run) also writes the planned actions as a change plan: review it with
+`orgop plan show FILE`, carry it out exactly with `orgop apply FILE`.
+With --apply, one applier per runbook and organization: a lock file under
+ORGOP_STATE_DIR (else $XDG_STATE_HOME/orgop, else ~/.local/state/orgop)/locks/, held with
+flock (a killed holder never blocks the next run) and naming its holder; a second applier
+exits 2. --force-unlock removes such a file when no process holds it.
 
 Exit status: 0 when every item ended ok or skipped; 1 when any item ended denied or error (or
 the runbook is invalid); 2 on usage or I/O errors (writing results too), when DIR is in use by
