@@ -21,6 +21,12 @@ It forwards every request to --upstream unchanged, except:
                                did reach the emulator: the outcome is unknown to the client)
   --slow-ms MS                 how long a --fault-timeout request is held (default 5000)
   --fault-services a,b         the services (by signing name) faults apply to (default: all)
+  --fault-actions A,B          the form-encoded Actions (e.g. CreateVolume) faults apply to
+                               (default: all)
+  --log-param NAME             every form-encoded request with an Action is logged in
+                               `requests` with its Action, the fault it got (or null) and the
+                               value of each NAME parameter (repeatable): e.g. ClientToken, to
+                               see which idempotency token each attempt carried
   --serialize SERVICE          requests to SERVICE (by signing name, e.g. dynamodb) are
                                forwarded one at a time (repeatable): AWS applies a conditional
                                write atomically, moto server checks and writes without a lock,
@@ -54,19 +60,24 @@ p.add_argument("--fault-timeout", type=float, default=0)
 p.add_argument("--fault-truncate", type=float, default=0)
 p.add_argument("--slow-ms", type=int, default=5000)
 p.add_argument("--fault-services", default="")
+p.add_argument("--fault-actions", default="")
+p.add_argument("--log-param", action="append", default=[])
 args = p.parse_args()
 up = urllib.parse.urlparse(args.upstream)
 
 lock = threading.Lock()
 serial = threading.Lock()
-stats = {"forwarded": 0, "denied_assume_role": 0, "throttled": 0, "ec2_requests": 0, "ec2_mutating": 0, "assumed_roles": {}, "faults": {}, "mutations": {}}
+stats = {"requests": [], "forwarded": 0, "denied_assume_role": 0, "throttled": 0, "ec2_requests": 0, "ec2_mutating": 0, "assumed_roles": {}, "faults": {}, "mutations": {}}
 draws = random.Random(args.seed)
 FAULT_SERVICES = {s for s in args.fault_services.split(",") if s}
+FAULT_ACTIONS = {s for s in args.fault_actions.split(",") if s}
 
 
-def draw_fault(service):
+def draw_fault(service, action):
     """One draw per request: which fault, if any."""
     if FAULT_SERVICES and service not in FAULT_SERVICES:
+        return None
+    if FAULT_ACTIONS and action not in FAULT_ACTIONS:
         return None
     with lock:
         x = draws.random() * 100
@@ -127,7 +138,11 @@ class Handler(BaseHTTPRequestHandler):
                     stats["denied_assume_role"] += 1
                 msg = f"User: arn:aws:iam::000000000000:user/orgop is not authorized to perform: sts:AssumeRole on resource: {form.get('RoleArn')}"
                 return self.reply(403, f'<ErrorResponse xmlns="https://sts.amazonaws.com/doc/2011-06-15/"><Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{msg}</Message></Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>')
-        fault = draw_fault(service) if service else None
+        fault = draw_fault(service, form.get("Action", "")) if service else None
+        if args.log_param and form.get("Action"):
+            with lock:
+                stats["requests"].append({"service": service, "action": form["Action"], "fault": fault,
+                                          "params": {n: form.get(n) for n in args.log_param}})
         if fault == "throttle":
             if service == "ec2":
                 return self.reply(503, f"<Response><Errors><Error><Code>RequestLimitExceeded</Code><Message>Request limit exceeded.</Message></Error></Errors><RequestID>{uuid.uuid4()}</RequestID></Response>")

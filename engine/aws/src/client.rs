@@ -494,6 +494,9 @@ struct Prepared {
     /// Bytes sent as the body instead of the serialized payload (an S3 object that is not
     /// text: parameters carry blobs as UTF-8 strings, so they cannot hold these).
     raw_body: Option<Vec<u8>>,
+    /// Absent idempotency tokens are derived from this seed ([`idempotency_token`]) instead
+    /// of drawn at random.
+    token_seed: Option<String>,
     /// An object download ([`AwsClient::get_object`]): the object limit applies to its body
     /// instead of the response limit, and a successful body is handed back as it came, never
     /// turned into base64 in the result.
@@ -626,6 +629,7 @@ impl AwsClient {
             operation: operation.to_string(),
             params,
             raw_body: None,
+            token_seed: None,
             object: false,
         })
     }
@@ -650,6 +654,23 @@ impl AwsClient {
         params: Value,
     ) -> Result<Value, CallError> {
         let prepared = self.prepare(service, operation, &params)?;
+        self.send(target, &prepared).await.map(|(v, _)| v)
+    }
+
+    /// [`AwsClient::call`] for an action: an idempotency token the parameters leave out (a
+    /// top-level `idempotencyToken` member, like `ec2:CreateVolume`'s `ClientToken`) is
+    /// derived from `seed` ([`idempotency_token`]) instead of drawn at random, so that the
+    /// same action sent again (a retry, a re-driven run) is one request to AWS.
+    pub async fn call_with_token_seed(
+        &self,
+        target: &Target,
+        service: &str,
+        operation: &str,
+        params: Value,
+        seed: &str,
+    ) -> Result<Value, CallError> {
+        let mut prepared = self.prepare(service, operation, &params)?;
+        prepared.token_seed = Some(seed.to_string());
         self.send(target, &prepared).await.map(|(v, _)| v)
     }
 
@@ -1033,12 +1054,21 @@ impl AwsClient {
             return Err(CallError::Region(region));
         }
         let endpoint = endpoints::resolve(svc.model.metadata(), &region, &self.inner.overrides)?;
-        let mut request =
-            orgop_awswire::serialize(&svc.model, op, params).map_err(|e| CallError::Serialize {
-                service: svc.name.clone(),
-                operation: op.name.clone(),
-                source: Arc::new(e),
-            })?;
+        let serialized = match &prepared.token_seed {
+            Some(seed) => {
+                let mut n = 0u32;
+                orgop_awswire::serialize_with_token(&svc.model, op, params, &mut || {
+                    n += 1;
+                    idempotency_token(seed, n)
+                })
+            }
+            None => orgop_awswire::serialize(&svc.model, op, params),
+        };
+        let mut request = serialized.map_err(|e| CallError::Serialize {
+            service: svc.name.clone(),
+            operation: op.name.clone(),
+            source: Arc::new(e),
+        })?;
         if let Some(body) = &prepared.raw_body {
             request.body.clone_from(body);
         }
@@ -1214,6 +1244,31 @@ fn customize_params(svc: &Service, op: &orgop_awswire::Operation, params: &Value
         }
     }
     params
+}
+
+/// The `n`th idempotency token of an action whose seed is `seed`: SHA-256 of both, shaped as
+/// a UUID (version 8, the RFC 9562 form for custom content), 36 characters, which every AWS
+/// token member accepts (EC2's `ClientToken` takes up to 64 ASCII characters).
+pub fn idempotency_token(seed: &str, n: u32) -> String {
+    use sha2::Digest as _;
+    let mut h = sha2::Sha256::new();
+    h.update(b"orgop-idempotency-token\n");
+    h.update(seed.as_bytes());
+    h.update(format!("\n{n}").as_bytes());
+    let d = h.finalize();
+    let mut b = [0u8; 16];
+    b.copy_from_slice(&d[..16]);
+    b[6] = (b[6] & 0x0f) | 0x80;
+    b[8] = (b[8] & 0x3f) | 0x80;
+    let hex: String = b.iter().map(|x| format!("{x:02x}")).collect();
+    format!(
+        "{}-{}-{}-{}-{}",
+        &hex[..8],
+        &hex[8..12],
+        &hex[12..16],
+        &hex[16..20],
+        &hex[20..]
+    )
 }
 
 /// A positive byte count from the environment variable `name`.

@@ -53,7 +53,8 @@ pub mod retry;
 
 pub use client::{
     ApiError, AwsClient, CallError, ClientOptions, DEFAULT_MAX_OBJECT_BYTES, DEFAULT_MAX_PAGES,
-    DEFAULT_MAX_RESPONSE_BYTES, PaginationProblem, Target, sign_request, sign_request_at,
+    DEFAULT_MAX_RESPONSE_BYTES, PaginationProblem, Target, idempotency_token, sign_request,
+    sign_request_at,
 };
 pub use credentials::{CredentialsError, RoleSpec};
 pub use endpoints::Endpoint;

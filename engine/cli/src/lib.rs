@@ -9,8 +9,11 @@ use clap::{Args, Parser, Subcommand};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+mod apply;
+mod applylock;
 mod call;
 pub mod cases;
+mod changeplan;
 mod deploy;
 mod files;
 mod out;
@@ -81,6 +84,11 @@ enum Command {
     /// Run a runbook in one account and region and record it, scrubbed, as a test case.
     #[command(after_help = record::AFTER_HELP)]
     Record(record::RecordArgs),
+    /// Review a change plan written by `orgop run --plan-out`.
+    Plan(changeplan::PlanArgs),
+    /// Apply exactly a reviewed plan: re-read each planned resource, act only on unchanged ones.
+    #[command(after_help = apply::AFTER_HELP)]
+    Apply(apply::ApplyArgs),
 }
 
 #[derive(Args, Debug)]
@@ -121,6 +129,8 @@ pub fn main_orgop() -> ExitCode {
         Command::Start(a) => start::start(a),
         Command::Test(a) => testcmd::test(&a),
         Command::Record(a) => record::record(a),
+        Command::Plan(a) => changeplan::plan_command(a),
+        Command::Apply(a) => apply::apply(a),
     })
 }
 

@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
 use std::time::Duration;
 
 /// How long items in flight get to end after SIGINT/SIGTERM.
-const GRACE: Duration = Duration::from_secs(20);
+pub(crate) const GRACE: Duration = Duration::from_secs(20);
 
 /// Shown after `orgop run --help`.
 pub const AFTER_HELP: &str = "\
@@ -40,6 +40,12 @@ SIGINT/SIGTERM: no new item starts; items in flight end after their current call
 20 s; a second signal stops them at once); the two files are written with what finished and
 every other item as status not_run.
 With --out s3://BUCKET/PREFIX both go to S3 instead, with your own credentials.
+--plan-out FILE (a dry run) also writes the planned actions as a change plan: review it with
+`orgop plan show FILE`, carry it out exactly with `orgop apply FILE`.
+With --apply, one applier per runbook and organization: a lock file under
+ORGOP_STATE_DIR (else $XDG_STATE_HOME/orgop, else ~/.local/state/orgop)/locks/, held with
+flock (a killed holder never blocks the next run) and naming its holder; a second applier
+exits 2. --force-unlock removes such a file when no process holds it.
 
 Exit status: 0 when every item ended ok or skipped; 1 when any item ended denied or error (or
 the runbook is invalid); 2 on usage or I/O errors (writing results too), when DIR is in use by
@@ -74,6 +80,13 @@ pub struct RunArgs {
     /// Send the actions. Without it they are only planned.
     #[arg(long)]
     apply: bool,
+    /// Write the planned actions to FILE, a change plan to review (`orgop plan show`) and
+    /// apply (`orgop apply`). A dry run only.
+    #[arg(long, value_name = "FILE", conflicts_with = "apply")]
+    plan_out: Option<PathBuf>,
+    /// With --apply: first remove the runbook's apply lock file if no process holds it.
+    #[arg(long, requires = "apply")]
+    force_unlock: bool,
     /// Send every AWS request to this endpoint (e.g. a local emulator).
     #[arg(long, value_name = "URL")]
     endpoint_url: Option<String>,
@@ -100,7 +113,7 @@ pub struct RunArgs {
 
 /// Logs to stderr for `-v` (or `ORGOP_LOG`): one line per AWS call, within a span naming the
 /// item's account and region.
-fn init_logging(verbose: bool) {
+pub(crate) fn init_logging(verbose: bool) {
     let filter = match std::env::var("ORGOP_LOG") {
         Ok(f) if !f.is_empty() => f,
         _ if verbose => "orgop_exec=debug,orgop_runner=debug".to_string(),
@@ -350,6 +363,28 @@ async fn execute<C: Connector>(
             }
         }
     };
+    // One applier per runbook and organization; a dry run that writes a plan notes the
+    // organization in it.
+    let org = if apply || a.plan_out.is_some() {
+        crate::applylock::organization_id(&*connector).await
+    } else {
+        None
+    };
+    // A replay sends nothing to AWS: there is nothing for a lock to protect.
+    let _apply_lock = if apply && a.replay.is_none() {
+        match crate::applylock::take(&lowered.plan.runbook, org.as_deref(), a.force_unlock) {
+            Ok(l) => Some(l),
+            Err(code) => return Ok(code),
+        }
+    } else {
+        None
+    };
+    let collector = a
+        .plan_out
+        .as_ref()
+        .map(|_| Arc::new(crate::changeplan::Collector::default()));
+    let (plan_params, plan_execution, plan_started) =
+        (opts.params.clone(), opts.execution.clone(), utc_stamp());
     let to_s3 = a.out.starts_with("s3://");
     let dir = Path::new(&a.out);
     let lock = if to_s3 {
@@ -403,9 +438,10 @@ async fn execute<C: Connector>(
             }
         }
     };
-    let hooks: Arc<dyn ItemHooks> = match &journal {
-        Some(j) => j.clone(),
-        None => Arc::new(NoHooks),
+    let hooks: Arc<dyn ItemHooks> = match (&journal, &collector) {
+        (Some(j), _) => j.clone(),
+        (None, Some(c)) => c.clone(),
+        (None, None) => Arc::new(NoHooks),
     };
     let interrupt = Interrupt::new(GRACE);
     let signal = Arc::new(AtomicI32::new(0));
@@ -426,6 +462,9 @@ async fn execute<C: Connector>(
     });
     let control = Control { hooks, interrupt };
     let ran = orgop_runner::run_each(lowered, connector, opts, control, on_event, |r| {
+        if let Some(c) = &collector {
+            c.item(&r);
+        }
         spool.push(r)
     })
     .await;
@@ -482,6 +521,37 @@ async fn execute<C: Connector>(
     for f in files {
         eprintln!("wrote {f}");
     }
+    if let (Some(path), Some(c)) = (&a.plan_out, &collector) {
+        let runbook = crate::changeplan::RunbookRef {
+            name: lowered.plan.runbook.clone(),
+            version: lowered.plan.version,
+            path: a.runbook.to_string_lossy().into_owned(),
+            sha256: std::fs::read(&a.runbook)
+                .map(|b| crate::changeplan::sha256_hex(&b))
+                .unwrap_or_default(),
+        };
+        let org = org.clone().unwrap_or_default();
+        let plan = c.finish(
+            runbook,
+            lowered,
+            org,
+            plan_execution,
+            plan_started,
+            plan_params,
+        );
+        match crate::changeplan::write_whole(path, &plan.to_text()) {
+            Ok(()) => eprintln!(
+                "wrote plan {} ({} actions, {}): review it with `orgop plan show {0}`, then `orgop apply {0}`",
+                path.display(),
+                plan.actions.len(),
+                plan.digest
+            ),
+            Err(e) => {
+                eprintln!("orgop: cannot write the plan {}: {e}", path.display());
+                io_failed = true;
+            }
+        }
+    }
     if let Err(e) = spool.remove() {
         eprintln!("orgop: {e}");
         io_failed = true;
@@ -526,7 +596,7 @@ async fn execute<C: Connector>(
 /// Locks `dir` for this run, keeps what an interrupted run left there, and removes the
 /// previous run's results (so that a run that dies leaves no results that are not its own).
 /// `Err`: the exit status, the reason already printed.
-fn prepare_dir(dir: &Path) -> Result<OutLock, u8> {
+pub(crate) fn prepare_dir(dir: &Path) -> Result<OutLock, u8> {
     let lock = match OutLock::acquire(dir) {
         Ok((lock, stale)) => {
             if let Some(pid) = stale {
@@ -584,7 +654,7 @@ fn positive_seconds(s: &str) -> Result<f64, String> {
 
 /// Listens for SIGINT and SIGTERM for the whole run: each asks `interrupt` to stop (the
 /// first gently, the second at once); the first one's number is kept in `signal`.
-async fn on_signals(interrupt: Interrupt, signal: Arc<AtomicI32>) {
+pub(crate) async fn on_signals(interrupt: Interrupt, signal: Arc<AtomicI32>) {
     use tokio::signal::unix::{SignalKind, signal as listen};
     let (Ok(mut int), Ok(mut term)) = (
         listen(SignalKind::interrupt()),
@@ -614,7 +684,7 @@ async fn on_signals(interrupt: Interrupt, signal: Arc<AtomicI32>) {
 }
 
 /// Now in UTC as `20260102T030405Z`, for the names of kept leftovers.
-fn utc_stamp() -> String {
+pub(crate) fn utc_stamp() -> String {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)

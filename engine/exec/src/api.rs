@@ -91,6 +91,21 @@ pub trait AwsApi: Send + Sync {
     /// Waits `d` between two polls of a `wait:`. Live implementations sleep; a replay answers
     /// at once, since its recordings already hold every poll.
     fn pause(&self, d: Duration) -> impl Future<Output = ()> + Send;
+
+    /// Makes an action's call (one page). `idempotency_seed` names the action for this
+    /// execution, item and resource: an implementation that fills idempotency tokens (the
+    /// `idempotencyToken` members the runbook left out, like `ec2:CreateVolume`'s
+    /// `ClientToken`) derives them from it, so that the same action, sent again by a retry or
+    /// a re-driven run of the same execution, carries the same token and AWS does it once.
+    /// The default ignores the seed (the client then fills a random token).
+    fn call_action(
+        &self,
+        call: Call<'_>,
+        idempotency_seed: &str,
+    ) -> impl Future<Output = Result<Vec<Value>, ApiError>> + Send {
+        let _ = idempotency_seed;
+        self.call(call)
+    }
 }
 
 #[cfg(test)]

@@ -96,6 +96,61 @@ pub trait ItemHooks: Send + Sync {
     fn answered(&self, token: u64, item: &Item, record: &ActionRecord) {
         let _ = (token, item, record);
     }
+
+    /// Called for every action a dry run plans, with the `for_each` element it came from (the
+    /// result of the earlier step as the interpreter saw it; `None` without `for_each`).
+    fn planned(&self, item: &Item, record: &ActionRecord, element: Option<&Value>) {
+        let _ = (item, record, element);
+    }
+
+    /// Asked, when actions are applied, before each action's caps and protections are
+    /// checked: `Err(reason)` skips it with that reason (it is never sent). `orgop apply`
+    /// admits only the actions of its plan.
+    fn admit(
+        &self,
+        item: &Item,
+        record: &ActionRecord,
+        element: Option<&Value>,
+    ) -> Result<(), String> {
+        let _ = (item, record, element);
+        Ok(())
+    }
+
+    /// Whether [`ItemHooks::unselected`] wants to be told (it costs a resource id per
+    /// result the `where` filter drops).
+    fn wants_unselected(&self) -> bool {
+        false
+    }
+
+    /// Called with the resource id (`report.resource_id`) of each result of the reported step
+    /// that its `where` filter dropped: the resource exists but no longer matches.
+    fn unselected(&self, item: &Item, resource_id: &Value) {
+        let _ = (item, resource_id);
+    }
+}
+
+/// The seed of an action's idempotency tokens: the execution, the item, the action and the
+/// resource (its `report.resource_id`, else the `for_each` element with keys sorted, else
+/// nothing), one per line. The same action for the same resource in the same execution has
+/// the same seed, whenever and however often it is sent.
+pub fn idempotency_seed(
+    execution: &str,
+    item: &Item,
+    action: &str,
+    resource_id: &Value,
+    element: Option<&Value>,
+) -> String {
+    let resource = if !resource_id.is_null() {
+        resource_id.to_string()
+    } else {
+        element
+            .map(|e| orgop_plan::canonical::sorted(e.clone()).to_string())
+            .unwrap_or_default()
+    };
+    format!(
+        "{execution}\n{}\n{}\n{action}\n{resource}",
+        item.account_id, item.region
+    )
 }
 
 /// Hooks that never stop an item and record nothing.
@@ -148,6 +203,36 @@ impl<A: AwsApi> Counted<'_, A> {
                 error_code = e.code.as_str(),
                 duration_ms,
                 "call failed"
+            ),
+        }
+        answer
+    }
+
+    async fn call_action(
+        &self,
+        step: &str,
+        call: Call<'_>,
+        seed: &str,
+    ) -> Result<Vec<Value>, ApiError> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        let started = Instant::now();
+        let answer = self.api.call_action(call, seed).await;
+        let duration_ms = started.elapsed().as_millis() as u64;
+        match &answer {
+            Ok(_) => tracing::debug!(
+                step,
+                service = call.service,
+                operation = call.operation,
+                duration_ms,
+                "action"
+            ),
+            Err(e) => tracing::debug!(
+                step,
+                service = call.service,
+                operation = call.operation,
+                error_code = e.code.as_str(),
+                duration_ms,
+                "action failed"
             ),
         }
         answer
@@ -349,7 +434,7 @@ async fn execute<A: AwsApi>(
         ir.keep(&step.id, results);
     }
     result.findings = findings(ir)?;
-    let mut actions = ActionRun::new(prepared, run.apply, budget, ctl);
+    let mut actions = ActionRun::new(prepared, run, budget, ctl);
     for call in &prepared.actions {
         let outputs = actions.run(ir, call, api, &mut result.actions).await?;
         // Later actions may iterate over what this one returned.
@@ -370,6 +455,8 @@ async fn run_step<A: AwsApi>(
     let step = ir.prepared.step(call);
     let expr_err = |m| (Status::Error, fail(&step.id, Code::Expression, m));
     let (mut out, mut vars) = (Vec::new(), Vec::new());
+    // Told of the reported step's results that `where` drops (`orgop apply`: changed, not gone).
+    let tell_unselected = ctl.hooks.wants_unselected() && step.id == ir.prepared.plan().report.from;
     for element in ir.elements(&step.for_each) {
         let Some(params) = ir.render(&step.id, call, element)? else {
             continue;
@@ -413,6 +500,10 @@ async fn run_step<A: AwsApi>(
                 if keep {
                     out.push(to_json(&c));
                     vars.push(c);
+                } else if tell_unselected
+                    && let Ok(id) = ir.prepared.resource_id.search_var(&c, &ir.ctx)
+                {
+                    ctl.hooks.unselected(ctl.item, &to_json(&id));
                 }
             }
         }
@@ -471,6 +562,7 @@ fn protected_by(p: &Prepared, element: &Value) -> Option<String> {
 struct ActionRun<'a> {
     prepared: &'a Prepared,
     apply: bool,
+    execution: &'a str,
     budget: &'a ActionBudget,
     ctl: Control<'a>,
     per_account: Option<usize>,
@@ -484,13 +576,14 @@ struct ActionRun<'a> {
 impl<'a> ActionRun<'a> {
     fn new(
         prepared: &'a Prepared,
-        apply: bool,
+        run: &'a RunFacts,
         budget: &'a ActionBudget,
         ctl: Control<'a>,
     ) -> ActionRun<'a> {
         ActionRun {
             prepared,
-            apply,
+            apply: run.apply,
+            execution: &run.execution,
             budget,
             ctl,
             per_account: prepared
@@ -544,12 +637,33 @@ impl<'a> ActionRun<'a> {
                 // What was sent so far is in `records`; the item ends `not_run`.
                 return Err(interrupted(&action.id));
             }
+            if self.apply
+                && let Err(reason) = self.ctl.hooks.admit(self.ctl.item, &record, element)
+            {
+                records.push(skipped(record, reason));
+                continue;
+            }
             let key = (source.clone(), i);
             let record = match self.gate(&key, element).await {
                 Err(reason) => skipped(record, reason),
-                Ok(()) if !self.apply => record,
+                Ok(()) if !self.apply => {
+                    self.ctl.hooks.planned(self.ctl.item, &record, element);
+                    record
+                }
                 Ok(()) => {
-                    let sending = Sending { ir, call, element };
+                    let seed = idempotency_seed(
+                        self.execution,
+                        self.ctl.item,
+                        &action.id,
+                        &record.resource_id,
+                        element,
+                    );
+                    let sending = Sending {
+                        ir,
+                        call,
+                        element,
+                        seed: &seed,
+                    };
                     self.send(action, api, key, record, &mut outputs, sending)
                         .await
                 }
@@ -618,8 +732,9 @@ impl<'a> ActionRun<'a> {
         outputs: &mut Vec<Value>,
         sending: Sending<'_, '_>,
     ) -> ActionRecord {
+        let seed = sending.seed;
         let answer = api
-            .call(
+            .call_action(
                 &action.id,
                 Call {
                     service: &action.service,
@@ -627,6 +742,7 @@ impl<'a> ActionRun<'a> {
                     params: &record.parameters,
                     paginate: false,
                 },
+                seed,
             )
             .await;
         match answer {
@@ -682,11 +798,12 @@ impl<'a> ActionRun<'a> {
 }
 
 /// What sending one action needs besides the action: the item's scope, the compiled call
-/// and the result it is for (for `wait:`'s templates).
+/// and the result it is for (for `wait:`'s templates), and its idempotency seed.
 struct Sending<'r, 'p> {
     ir: &'r ItemRun<'p>,
     call: &'r PreparedCall,
     element: Option<&'r Value>,
+    seed: &'r str,
 }
 
 impl ActionRun<'_> {

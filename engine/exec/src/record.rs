@@ -55,29 +55,45 @@ pub fn recording_body(paginate: bool, answer: &Result<Vec<Value>, ApiError>) -> 
     }
 }
 
-impl<A: AwsApi> AwsApi for RecordApi<A> {
-    async fn call(&self, call: Call<'_>) -> Result<Vec<Value>, ApiError> {
-        // The number is taken when the call is made, so that calls answered out of order
-        // still replay in the order the interpreter asked for them.
-        let n = {
-            let mut state = self.state.lock().expect("recordings lock");
-            let n = state
-                .0
-                .entry(format!("{}.{}", call.service, call.operation))
-                .or_insert(0);
-            *n += 1;
-            *n
-        };
-        let answer = self.inner.call(call).await;
+impl<A: AwsApi> RecordApi<A> {
+    /// The number of this call of its operation, taken when the call is made, so that calls
+    /// answered out of order still replay in the order the interpreter asked for them.
+    fn number(&self, call: Call<'_>) -> usize {
+        let mut state = self.state.lock().expect("recordings lock");
+        let n = state
+            .0
+            .entry(format!("{}.{}", call.service, call.operation))
+            .or_insert(0);
+        *n += 1;
+        *n
+    }
+
+    fn keep(&self, call: Call<'_>, n: usize, answer: &Result<Vec<Value>, ApiError>) {
         let recording = Recording {
             file: recording_file(call.service, call.operation, n),
-            body: recording_body(call.paginate, &answer),
+            body: recording_body(call.paginate, answer),
         };
         self.state
             .lock()
             .expect("recordings lock")
             .1
             .push(recording);
+    }
+}
+
+impl<A: AwsApi> AwsApi for RecordApi<A> {
+    async fn call(&self, call: Call<'_>) -> Result<Vec<Value>, ApiError> {
+        let n = self.number(call);
+        let answer = self.inner.call(call).await;
+        self.keep(call, n, &answer);
+        answer
+    }
+
+    /// Recorded like [`AwsApi::call`]; the seed goes on to the inner API.
+    async fn call_action(&self, call: Call<'_>, seed: &str) -> Result<Vec<Value>, ApiError> {
+        let n = self.number(call);
+        let answer = self.inner.call_action(call, seed).await;
+        self.keep(call, n, &answer);
         answer
     }
 

@@ -24,7 +24,7 @@ pub mod sink;
 pub use fanout::{FanoutError, Overrides, fanout};
 pub use run::{
     Connector, Control, Event, Interrupt, RunError, RunOptions, Summary, enabled_regions,
-    fanout_org, run, run_each, run_one,
+    fanout_org, run, run_each, run_items, run_one,
 };
 
 mod live;

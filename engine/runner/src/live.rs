@@ -60,6 +60,20 @@ impl AwsApi for LiveApi {
     async fn pause(&self, d: std::time::Duration) {
         tokio::time::sleep(d).await
     }
+
+    async fn call_action(&self, call: Call<'_>, seed: &str) -> Result<Vec<Value>, ApiError> {
+        self.client
+            .call_with_token_seed(
+                &self.target,
+                call.service,
+                call.operation,
+                call.params.clone(),
+                seed,
+            )
+            .await
+            .map(|v| vec![v])
+            .map_err(|e| api_error(&e))
+    }
 }
 
 /// Opens live sessions.

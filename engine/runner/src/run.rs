@@ -155,6 +155,23 @@ impl ItemHooks for Controlled {
     fn answered(&self, token: u64, item: &Item, record: &orgop_exec::ActionRecord) {
         self.0.hooks.answered(token, item, record)
     }
+    fn planned(&self, item: &Item, record: &orgop_exec::ActionRecord, element: Option<&Value>) {
+        self.0.hooks.planned(item, record, element)
+    }
+    fn admit(
+        &self,
+        item: &Item,
+        record: &orgop_exec::ActionRecord,
+        element: Option<&Value>,
+    ) -> Result<(), String> {
+        self.0.hooks.admit(item, record, element)
+    }
+    fn wants_unselected(&self) -> bool {
+        self.0.hooks.wants_unselected()
+    }
+    fn unselected(&self, item: &Item, resource_id: &Value) {
+        self.0.hooks.unselected(item, resource_id)
+    }
 }
 
 /// The record of an item the run never started, or stopped before it ended.
@@ -357,7 +374,48 @@ pub async fn run_each<C: Connector>(
         on_event(done(&r));
         on_result(r);
     }
+    run_prepared(
+        prepared, items, connector, opts, control, on_event, on_result,
+    )
+    .await;
+    Ok(())
+}
 
+/// [`run_each`] over `items` given by the caller instead of a fanout (`orgop apply`: the
+/// accounts and regions of its plan); [`Event::Planned`] is the caller's to send.
+pub async fn run_items<C: Connector>(
+    lowered: &Lowered,
+    items: Vec<Item>,
+    connector: Arc<C>,
+    opts: RunOptions,
+    control: Control,
+    on_event: impl Fn(Event) + Send + Sync,
+    on_result: impl FnMut(ItemResult),
+) -> Result<(), RunError> {
+    let prepared = Prepared::new(
+        lowered.plan.clone(),
+        lowered.shared.clone().into_iter().collect(),
+    )
+    .map_err(RunError::Plan)?;
+    run_prepared(
+        prepared, items, connector, opts, control, on_event, on_result,
+    )
+    .await;
+    Ok(())
+}
+
+async fn run_prepared<C: Connector>(
+    prepared: Prepared,
+    items: Vec<Item>,
+    connector: Arc<C>,
+    opts: RunOptions,
+    control: Control,
+    on_event: impl Fn(Event) + Send + Sync,
+    mut on_result: impl FnMut(ItemResult),
+) {
+    let budget = Arc::new(ActionBudget::new(
+        prepared.plan().safety.max_actions_per_run,
+    ));
     let prepared = Arc::new(prepared);
     let facts = Arc::new(RunFacts {
         execution: opts.execution.clone(),
@@ -365,7 +423,6 @@ pub async fn run_each<C: Connector>(
         apply: opts.apply,
         now: opts.now,
     });
-    let budget = Arc::new(ActionBudget::new(lowered.plan.safety.max_actions_per_run));
     let permits = Arc::new(Semaphore::new(opts.concurrency.max(1)));
     let interrupt = control.interrupt.clone();
     let hooks = Arc::new(Controlled(control));
@@ -446,7 +503,6 @@ pub async fn run_each<C: Connector>(
         on_event(done(&r));
         on_result(r);
     }
-    Ok(())
 }
 
 const NEVER_STARTED: &str = "the run was interrupted before this item started";
