@@ -135,11 +135,13 @@ impl ItemHooks for Book {
         item: &Item,
         record: &ActionRecord,
         element: Option<&Value>,
-    ) -> Result<(), String> {
+    ) -> Result<(), orgop_exec::NotAdmitted> {
         let key = resource_key(&record.resource_id, element);
         let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
         let Some(book) = items.get_mut(&item_key(item)) else {
-            return Err("not planned: not in the plan".into());
+            return Err(orgop_exec::NotAdmitted(
+                "not planned: not in the plan".into(),
+            ));
         };
         book.seen.insert(key.clone());
         let Some(entry) = book
@@ -147,9 +149,9 @@ impl ItemHooks for Book {
             .iter_mut()
             .find(|e| e.state == State::Pending && e.action == record.action && e.key == key)
         else {
-            return Err(
+            return Err(orgop_exec::NotAdmitted(
                 "not planned: found now, not in the plan (make a new plan to act on it)".into(),
-            );
+            ));
         };
         let now = element.cloned().unwrap_or(Value::Null);
         if entry.item != now {
@@ -158,12 +160,12 @@ impl ItemHooks for Book {
                 differing_fields(&entry.item, element).join(", ")
             );
             entry.state = State::Changed(why.clone());
-            return Err(format!("changed: {why}"));
+            return Err(orgop_exec::NotAdmitted(format!("changed: {why}")));
         }
         if entry.parameters != record.parameters {
             let why = "its parameters render differently since the plan".to_string();
             entry.state = State::Changed(why.clone());
-            return Err(format!("changed: {why}"));
+            return Err(orgop_exec::NotAdmitted(format!("changed: {why}")));
         }
         entry.state = State::Admitted;
         Ok(())

@@ -111,7 +111,7 @@ pub trait ItemHooks: Send + Sync {
         item: &Item,
         record: &ActionRecord,
         element: Option<&Value>,
-    ) -> Result<(), String> {
+    ) -> Result<(), NotAdmitted> {
         let _ = (item, record, element);
         Ok(())
     }
@@ -152,6 +152,11 @@ pub fn idempotency_seed(
         item.account_id, item.region
     )
 }
+
+/// Why [`ItemHooks::admit`] refused an action: the reason its record is skipped with
+/// (`changed: ...`, `not planned: ...`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotAdmitted(pub String);
 
 /// Hooks that never stop an item and record nothing.
 #[derive(Debug, Clone, Copy, Default)]
@@ -638,7 +643,8 @@ impl<'a> ActionRun<'a> {
                 return Err(interrupted(&action.id));
             }
             if self.apply
-                && let Err(reason) = self.ctl.hooks.admit(self.ctl.item, &record, element)
+                && let Err(NotAdmitted(reason)) =
+                    self.ctl.hooks.admit(self.ctl.item, &record, element)
             {
                 records.push(skipped(record, reason));
                 continue;

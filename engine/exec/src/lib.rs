@@ -31,7 +31,8 @@ mod template;
 pub use api::{ApiError, AwsApi, Call, ErrorKind, classify};
 pub use expr::{ExprContext, search};
 pub use interp::{
-    ActionBudget, Item, ItemHooks, NoHooks, RunFacts, SharedBudget, idempotency_seed, run_item,
+    ActionBudget, Item, ItemHooks, NoHooks, NotAdmitted, RunFacts, SharedBudget, idempotency_seed,
+    run_item,
 };
 pub use prepare::{PrepareError, PrepareErrorKind, Prepared};
 pub use record::{RecordApi, Recording, recording_body, recording_file};

@@ -163,7 +163,7 @@ impl ItemHooks for Controlled {
         item: &Item,
         record: &orgop_exec::ActionRecord,
         element: Option<&Value>,
-    ) -> Result<(), String> {
+    ) -> Result<(), orgop_exec::NotAdmitted> {
         self.0.hooks.admit(item, record, element)
     }
     fn wants_unselected(&self) -> bool {
