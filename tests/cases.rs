@@ -278,3 +278,13 @@ fn a_wait_polls_until_its_waiter_succeeds_fails_or_runs_out_of_attempts() {
     }
     assert!(text.contains("3 cases: 3 passed"), "{text}");
 }
+
+#[test]
+fn a_report_from_several_steps_is_one_table() {
+    // tests/report/: internet-facing load balancers (report.from) and public databases
+    // (report.also), each with its own resource id, the columns in the report's order.
+    let out = orgop_in(&repo(), &["test", "tests/report/public-endpoints.yaml"]);
+    let text = both(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("PASS public-endpoints/dry-run"), "{text}");
+}

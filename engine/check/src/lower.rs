@@ -1,8 +1,8 @@
 //! A checked runbook -> [`Lowered`]: the plan each worker runs plus the deployment settings.
 //! Defaults are applied here, once, so every consumer sees the same values.
 use orgop_plan::{
-    CallPlan, Column, Lowered, MapKind, PLAN_FORMAT, ParamDef, Plan, ReportPlan, RolePlan,
-    SafetyPlan, TargetsPlan, WaitPlan,
+    CallPlan, Column, Lowered, MapKind, PLAN_FORMAT, ParamDef, Plan, ReportPlan, ReportSourcePlan,
+    RolePlan, SafetyPlan, TargetsPlan, WaitPlan,
 };
 use orgop_syntax::model::{MapMode, ParamSpec, Regions, Runbook, Step, TagValues};
 use orgop_syntax::{SpanMap, pointer_push};
@@ -219,6 +219,27 @@ fn plan(file: &str, rb: &Runbook, spans: &SpanMap) -> Plan {
                 .map(|(name, expr)| Column {
                     name: name.clone(),
                     expr: expr.clone(),
+                })
+                .collect(),
+            also: rb
+                .report
+                .also
+                .iter()
+                .map(|s| ReportSourcePlan {
+                    from: s.from.clone(),
+                    resource_id: s.resource_id.clone(),
+                    // In the report's column order, whatever order the source wrote them in.
+                    columns: rb
+                        .report
+                        .columns
+                        .keys()
+                        .filter_map(|name| {
+                            s.columns.get(name).map(|expr| Column {
+                                name: name.clone(),
+                                expr: expr.clone(),
+                            })
+                        })
+                        .collect(),
                 })
                 .collect(),
         },

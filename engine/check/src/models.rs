@@ -248,23 +248,39 @@ pub(crate) fn check(
         }
     }
     if let Some(report) = &parts.report {
-        let row = c.results.get(&report.from).cloned().unwrap_or(Ty::Any);
-        let whence = format!(" (a result of `{}`)", report.from);
-        c.jmespath(
+        let sources = std::iter::once((
+            "/report".to_string(),
+            &report.from,
             &report.resource_id,
-            "/report/resource_id",
-            "resource_id",
-            &row,
-            &whence,
-        );
-        for (name, expr) in &report.columns {
+            &report.columns,
+        ))
+        .chain(report.also.iter().enumerate().map(|(i, s)| {
+            (
+                format!("/report/also/{i}"),
+                &s.from,
+                &s.resource_id,
+                &s.columns,
+            )
+        }));
+        for (base, from, resource_id, columns) in sources {
+            let row = c.results.get(from).cloned().unwrap_or(Ty::Any);
+            let whence = format!(" (a result of `{from}`)");
             c.jmespath(
-                expr,
-                &pointer_push("/report/columns", name),
-                &format!("columns.{name}"),
+                resource_id,
+                &pointer_push(&base, "resource_id"),
+                "resource_id",
                 &row,
                 &whence,
             );
+            for (name, expr) in columns {
+                c.jmespath(
+                    expr,
+                    &pointer_push(&pointer_push(&base, "columns"), name),
+                    &format!("columns.{name}"),
+                    &row,
+                    &whence,
+                );
+            }
         }
     }
     c.out

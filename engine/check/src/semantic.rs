@@ -344,40 +344,100 @@ impl Checker<'_> {
         }
     }
 
-    /// `report.from` names a step, and the report's expressions and column names are valid.
+    /// `report.from` (and each `report.also[].from`) names a step, the report's expressions
+    /// and column names are valid, and every source has the report's columns.
     fn report(&mut self, report: &Report, declared: &Declared) {
-        let names = declared.names();
-        if declared.steps_ok && !declared.steps.contains(&report.from) {
-            let mut d = Diagnostic::error(
-                self.file,
-                self.at("/report", "from").value,
-                if declared.actions.contains(&report.from) {
-                    format!(
-                        "`report.from: {}` names an action; findings come from a step",
-                        report.from
-                    )
-                } else {
-                    format!("`report.from: {}` names no step", report.from)
-                },
-            );
-            d.hint = suggest::did_you_mean(&report.from, declared.steps.iter().map(String::as_str));
-            self.out.push(d);
-        }
-        self.out.extend(jmes::check(
-            self.file,
-            &report.resource_id,
-            &self.at("/report", "resource_id"),
-            "resource_id",
-            &names,
-        ));
-        for (name, expr) in &report.columns {
-            let node = self.at("/report/columns", name);
+        self.source(
+            "/report",
+            (&report.from, &report.resource_id, &report.columns),
+            declared,
+        );
+        for (name, _) in &report.columns {
             if FIXED_COLUMNS.contains(&name.as_str()) {
+                let node = self.at("/report/columns", name);
                 self.out.push(
                     Diagnostic::error(self.file, node.key_or_value(), format!("column `{name}` is always present"))
                         .with_hint("every finding row starts with account_id, account_name, region, resource_id; pick another name"),
                 );
             }
+        }
+        for (i, src) in report.also.iter().enumerate() {
+            let base = format!("/report/also/{i}");
+            self.source(&base, (&src.from, &src.resource_id, &src.columns), declared);
+            let missing: Vec<&str> = report
+                .columns
+                .keys()
+                .filter(|c| !src.columns.contains_key(*c))
+                .map(String::as_str)
+                .collect();
+            if !missing.is_empty() {
+                let at = self.at(&base, "from").key_or_value();
+                self.out.push(
+                    Diagnostic::error(
+                        self.file,
+                        at,
+                        format!(
+                            "`report.also` source `{}` lacks the column{} {}",
+                            src.from,
+                            if missing.len() == 1 { "" } else { "s" },
+                            missing.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ")
+                        ),
+                    )
+                    .with_hint("every source fills the same columns, so the findings are one table; use `` `null` `` where a source has no value"),
+                );
+            }
+            for name in src
+                .columns
+                .keys()
+                .filter(|c| !report.columns.contains_key(*c))
+            {
+                let mut d = Diagnostic::error(
+                    self.file,
+                    self.at(&format!("{base}/columns"), name).key_or_value(),
+                    format!("column `{name}` is not one of the report's `columns`"),
+                );
+                d.hint = suggest::did_you_mean(name, report.columns.keys().map(String::as_str))
+                    .or_else(|| Some("add it to `report.columns` too, or remove it".into()));
+                self.out.push(d);
+            }
+        }
+    }
+
+    /// One source of findings at `base`: its step, resource id and columns' expressions.
+    fn source(
+        &mut self,
+        base: &str,
+        (from, resource_id, columns): (&String, &String, &indexmap::IndexMap<String, String>),
+        declared: &Declared,
+    ) {
+        let names = declared.names();
+        let field = if base == "/report" {
+            "report.from".to_string()
+        } else {
+            "report.also: from".to_string()
+        };
+        if declared.steps_ok && !declared.steps.contains(from) {
+            let mut d = Diagnostic::error(
+                self.file,
+                self.at(base, "from").value,
+                if declared.actions.contains(from) {
+                    format!("`{field}: {from}` names an action; findings come from a step")
+                } else {
+                    format!("`{field}: {from}` names no step")
+                },
+            );
+            d.hint = suggest::did_you_mean(from, declared.steps.iter().map(String::as_str));
+            self.out.push(d);
+        }
+        self.out.extend(jmes::check(
+            self.file,
+            resource_id,
+            &self.at(base, "resource_id"),
+            "resource_id",
+            &names,
+        ));
+        for (name, expr) in columns {
+            let node = self.at(&format!("{base}/columns"), name);
             self.out.extend(jmes::check(
                 self.file,
                 expr,

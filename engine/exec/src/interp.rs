@@ -520,22 +520,30 @@ fn findings(ir: &ItemRun<'_>) -> Result<Vec<Finding>, Stop> {
     let p = ir.prepared;
     let err = |m: String| (Status::Error, fail("report", Code::Expression, m));
     let mut out = Vec::new();
-    for r in ir
-        .step_vars
-        .get(&p.plan().report.from)
-        .map(Vec::as_slice)
-        .unwrap_or_default()
-    {
-        let eval =
-            |e: &crate::expr::Expr| e.search_var(r, &ir.ctx).map(|v| to_json(&v)).map_err(err);
-        let mut columns = indexmap::IndexMap::with_capacity(p.columns.len());
-        for (name, e) in &p.columns {
-            columns.insert(name.clone(), eval(e)?);
+    // `report.from`, then each `report.also` source, in order.
+    let sources = std::iter::once(p.plan().report.from.as_str())
+        .chain(p.plan().report.also.iter().map(|s| s.from.as_str()));
+    for from in sources {
+        let Some((resource_id, columns_of)) = p.source_of(from) else {
+            continue;
+        };
+        for r in ir
+            .step_vars
+            .get(from)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
+        {
+            let eval =
+                |e: &crate::expr::Expr| e.search_var(r, &ir.ctx).map(|v| to_json(&v)).map_err(err);
+            let mut columns = indexmap::IndexMap::with_capacity(columns_of.len());
+            for (name, e) in columns_of {
+                columns.insert(name.clone(), eval(e)?);
+            }
+            out.push(Finding {
+                resource_id: eval(resource_id)?,
+                columns,
+            });
         }
-        out.push(Finding {
-            resource_id: eval(&p.resource_id)?,
-            columns,
-        });
     }
     Ok(out)
 }
@@ -612,16 +620,15 @@ impl<'a> ActionRun<'a> {
     ) -> Result<Vec<Value>, Stop> {
         let action = self.prepared.action(call);
         let source = action.for_each.clone().unwrap_or_default();
-        // The results of the reported step, as converted when it ran: their resource ids.
-        let reported = (source == self.prepared.plan().report.from)
-            .then(|| ir.step_vars.get(&source))
-            .flatten();
+        // The results of a reported step, as converted when it ran: their resource ids.
+        let reported = self
+            .prepared
+            .source_of(&source)
+            .and_then(|(rid, _)| ir.step_vars.get(&source).map(|vars| (rid, vars)));
         let mut outputs = Vec::new();
         for (i, element) in ir.elements(&action.for_each).into_iter().enumerate() {
-            let resource_id = match reported.and_then(|vars| vars.get(i)) {
-                Some(v) => self
-                    .prepared
-                    .resource_id
+            let resource_id = match reported.and_then(|(rid, vars)| vars.get(i).map(|v| (rid, v))) {
+                Some((rid, v)) => rid
                     .search_var(v, &ir.ctx)
                     .map(|v| to_json(&v))
                     .unwrap_or(Value::Null),

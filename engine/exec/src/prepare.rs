@@ -20,8 +20,13 @@ pub struct Prepared {
     pub(crate) actions: Vec<PreparedCall>,
     pub(crate) resource_id: Expr,
     pub(crate) columns: Vec<(String, Expr)>,
+    /// `report.also`: (step, resource id, columns) per source, in order.
+    pub(crate) also: Vec<(String, Expr, Columns)>,
     pub(crate) templates: Templates,
 }
+
+/// A report source's columns, compiled: (name, expression) in the report's order.
+pub(crate) type Columns = Vec<(String, Expr)>;
 
 /// One step or action, compiled.
 #[derive(Debug)]
@@ -114,12 +119,25 @@ impl Prepared {
             message,
         };
         let resource_id = Expr::compile(&plan.report.resource_id).map_err(report_err)?;
-        let columns = plan
+        let compile_columns = |columns: &[orgop_plan::Column]| {
+            columns
+                .iter()
+                .map(|c| Ok((c.name.clone(), Expr::compile(&c.expr).map_err(report_err)?)))
+                .collect::<Result<Vec<_>, PrepareError>>()
+        };
+        let columns = compile_columns(&plan.report.columns)?;
+        let also = plan
             .report
-            .columns
+            .also
             .iter()
-            .map(|c| Ok((c.name.clone(), Expr::compile(&c.expr).map_err(report_err)?)))
-            .collect::<Result<_, PrepareError>>()?;
+            .map(|s| {
+                Ok((
+                    s.from.clone(),
+                    Expr::compile(&s.resource_id).map_err(report_err)?,
+                    compile_columns(&s.columns)?,
+                ))
+            })
+            .collect::<Result<Vec<_>, PrepareError>>()?;
         let shared_template = to_template(&Value::Object(shared.clone()));
         Ok(Prepared {
             plan,
@@ -129,8 +147,20 @@ impl Prepared {
             actions,
             resource_id,
             columns,
+            also,
             templates,
         })
+    }
+
+    /// The resource id and columns of the report's source reading step `id`, if it is one.
+    pub(crate) fn source_of(&self, id: &str) -> Option<(&Expr, &[(String, Expr)])> {
+        if self.plan.report.from == id {
+            return Some((&self.resource_id, &self.columns));
+        }
+        self.also
+            .iter()
+            .find(|(from, _, _)| from == id)
+            .map(|(_, r, c)| (r, c.as_slice()))
     }
 
     /// The plan.

@@ -165,6 +165,29 @@ pub struct ReportPlan {
     /// Columns in order.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub columns: Vec<Column>,
+    /// More steps whose results are findings, each with the same column names, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<ReportSourcePlan>,
+}
+
+/// One more source of findings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSourcePlan {
+    /// Step whose results are findings.
+    pub from: String,
+    /// JMESPath giving the resource id.
+    pub resource_id: String,
+    /// The report's columns, by the same names and in the same order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub columns: Vec<Column>,
+}
+
+impl ReportPlan {
+    /// Whether results of step `id` are findings.
+    pub fn reads(&self, id: &str) -> bool {
+        self.from == id || self.also.iter().any(|s| s.from == id)
+    }
 }
 
 /// One report column.

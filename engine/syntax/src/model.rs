@@ -274,6 +274,24 @@ pub struct Report {
     /// CSV, after `account_id`, `account_name`, `region`, `resource_id`.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub columns: IndexMap<String, String>,
+    /// More steps whose results are findings in the same table (public endpoints: load
+    /// balancers, databases, APIs), each with its own resource id and the same column names.
+    /// Their rows follow those of `from`, in this order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub also: Vec<ReportSource>,
+}
+
+/// One more source of findings for [`Report`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReportSource {
+    /// The step whose results are findings too.
+    pub from: String,
+    /// JMESPath on each of its results giving the resource id.
+    pub resource_id: String,
+    /// The report's columns (the same names as `report.columns`), as JMESPath on its results.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub columns: IndexMap<String, String>,
 }
 
 /// Limits on actions.
