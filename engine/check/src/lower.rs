@@ -137,17 +137,31 @@ pub fn lower(file: &str, rb: &Runbook, spans: &SpanMap) -> Lowered {
 }
 
 fn targets(rb: &Runbook) -> TargetsPlan {
+    let global = all_global(rb);
     TargetsPlan {
         regions: match &rb.targets.regions {
+            _ if global => vec![orgop_plan::contract::GLOBAL_REGION.to_string()],
             Regions::List(r) => r.clone(),
             Regions::Keyword(_) => Vec::new(),
         },
-        enabled_regions: matches!(rb.targets.regions, Regions::Keyword(_)),
+        enabled_regions: !global && matches!(rb.targets.regions, Regions::Keyword(_)),
         organizational_units: rb.targets.organizational_units.clone(),
         accounts: rb.targets.accounts.clone(),
         exclude_accounts: rb.targets.exclude_accounts.clone(),
         account_tags: tags(&rb.targets.account_tags),
+        global,
     }
+}
+
+/// Whether every call of the runbook (steps, actions) is to a global service.
+fn all_global(rb: &Runbook) -> bool {
+    let mut calls = rb.steps.iter().chain(rb.actions.iter()).peekable();
+    calls.peek().is_some()
+        && calls.all(|s| {
+            s.call
+                .split_once(':')
+                .is_some_and(|(svc, op)| crate::models::is_global(svc, op))
+        })
 }
 
 /// The Map kind `execution.map` asks for; `auto` runs inline when the targets name at most

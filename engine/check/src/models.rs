@@ -32,6 +32,41 @@ use std::sync::Arc;
 /// minijinja's methods of a mapping, which a template may call on `item`.
 const TEMPLATE_METHODS: &[&str] = &["items", "keys", "values", "get"];
 
+/// Whether `service:operation` is a call to a global service: one whose endpoint in the
+/// `aws` partition is not regional (botocore's `endpoints.json`: `isRegionalized: false`,
+/// e.g. IAM, CloudFront, Route 53, Organizations).
+pub(crate) fn is_global(service: &str, operation: &str) -> bool {
+    static GLOBAL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let global = GLOBAL.get_or_init(|| {
+        let Ok(bytes) = orgop_models::bundled_endpoints_json() else {
+            return Vec::new();
+        };
+        let v: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+        let services = v
+            .get("partitions")
+            .and_then(Value::as_array)
+            .and_then(|ps| {
+                ps.iter()
+                    .find(|p| p.get("partition") == Some(&Value::from("aws")))
+            })
+            .and_then(|p| p.get("services"))
+            .and_then(Value::as_object);
+        services
+            .map(|m| {
+                m.iter()
+                    .filter(|(_, s)| s.get("isRegionalized") == Some(&Value::Bool(false)))
+                    .map(|(k, _)| k.clone())
+                    .collect()
+            })
+            .unwrap_or_default()
+    });
+    orgop_models::global()
+        .resolve(service, operation)
+        .ok()
+        .and_then(|svc| svc.model.metadata().endpoint_prefix.clone())
+        .is_some_and(|prefix| global.contains(&prefix))
+}
+
 /// AWS's common error codes (the "Common Errors" of the API references) that
 /// `orgop_vocab::aws::ERROR_CODES` does not already list: any operation may answer them.
 const COMMON_ERRORS: &[&str] = &[

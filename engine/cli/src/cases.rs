@@ -348,7 +348,9 @@ pub fn parse_case(file: &str, text: &str) -> Result<CaseFile, CaseError> {
             case.account.id
         )));
     }
-    if !orgop_syntax::ids::is_region(&case.region) {
+    if !orgop_syntax::ids::is_region(&case.region)
+        && case.region != orgop_plan::contract::GLOBAL_REGION
+    {
         return Err(CaseError(format!(
             "{}: region: `{}` is not a region name (like us-east-1)",
             line_of("region"),

@@ -235,6 +235,13 @@ pub fn run(a: RunArgs) -> std::io::Result<u8> {
             EXIT_INVALID
         });
     };
+    if lowered.targets.global && a.regions.is_some() {
+        eprintln!(
+            "note: every call of {} is to a global service, so it runs once per account \
+             (region `global` in the results): --regions is ignored",
+            lowered.plan.runbook
+        );
+    }
     let params = match parse_params(&lowered.plan.params, &a.params) {
         Ok(p) => p,
         Err(errors) => {

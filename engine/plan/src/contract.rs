@@ -9,6 +9,21 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
+/// The region of the items of a runbook whose every call is to a global service (IAM,
+/// CloudFront, Route 53, Organizations): it runs once per account, and its results say
+/// `global` where others name a region.
+pub const GLOBAL_REGION: &str = "global";
+
+/// The region a client signs and resolves endpoints with for an item's region: the global
+/// services' signing region, `us-east-1` (the `aws` partition's), for [`GLOBAL_REGION`].
+pub fn client_region(region: &str) -> &str {
+    if region == GLOBAL_REGION {
+        "us-east-1"
+    } else {
+        region
+    }
+}
+
 /// The fixed leading columns of the findings CSV, before the report's own (which may not
 /// reuse these names).
 pub const FIXED_COLUMNS: [&str; 4] = ["account_id", "account_name", "region", "resource_id"];

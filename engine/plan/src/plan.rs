@@ -246,6 +246,10 @@ pub struct TargetsPlan {
     /// Tag key -> accepted values.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub account_tags: BTreeMap<String, Vec<String>>,
+    /// Every call is to a global service: one item per account, region
+    /// [`crate::contract::GLOBAL_REGION`], whatever regions are asked for.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub global: bool,
 }
 
 impl TargetsPlan {

@@ -155,11 +155,13 @@ where
         .iter()
         .chain(overrides.exclude_accounts.iter())
         .collect();
-    let regions = overrides
-        .regions
-        .clone()
-        .unwrap_or_else(|| targets.regions.clone());
-    let use_enabled = overrides.regions.is_none() && targets.enabled_regions;
+    // A runbook of global services runs once per account, whatever regions are asked for.
+    let regions = match &overrides.regions {
+        _ if targets.global => vec![orgop_plan::contract::GLOBAL_REGION.to_string()],
+        Some(r) => r.clone(),
+        None => targets.regions.clone(),
+    };
+    let use_enabled = !targets.global && overrides.regions.is_none() && targets.enabled_regions;
 
     let mut failed = Vec::new();
     if let Some(inc) = &include {

@@ -110,6 +110,8 @@ impl Connector for LiveConnector {
             external_id: role.external_id.clone(),
             session_name: Some(role.session_name.clone()),
         };
+        // A global runbook's items say `global`; its calls are signed for `us-east-1`.
+        let region = orgop_plan::contract::client_region(region);
         Ok(LiveApi::new(
             self.client.clone(),
             Target::assume(account_id, region, spec),
