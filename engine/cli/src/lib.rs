@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 mod call;
 pub mod cases;
+mod catalog;
 mod deploy;
 mod files;
 mod out;
@@ -81,6 +82,10 @@ enum Command {
     /// Run a runbook in one account and region and record it, scrubbed, as a test case.
     #[command(after_help = record::AFTER_HELP)]
     Record(record::RecordArgs),
+    /// Write the catalog's README from the runbooks: what each finds and changes, its
+    /// parameters, schedule, IAM actions and offline cases.
+    #[command(after_help = catalog::AFTER_HELP)]
+    Catalog(catalog::CatalogArgs),
 }
 
 #[derive(Args, Debug)]
@@ -121,6 +126,7 @@ pub fn main_orgop() -> ExitCode {
         Command::Start(a) => start::start(a),
         Command::Test(a) => testcmd::test(&a),
         Command::Record(a) => record::record(a),
+        Command::Catalog(a) => catalog::catalog(&a),
     })
 }
 
