@@ -99,6 +99,8 @@ fn the_readme_is_the_same_bytes_from_any_folder_and_every_run() {
         sg.contains("- `revoke`: `ec2:RevokeSecurityGroupIngress`, for each result of `rules`"),
         "{sg}"
     );
+    // The shared data its expressions read.
+    assert!(sg.contains("- `sensitive_ports`: `[22,3389,"), "{sg}");
     // A dependent action AWS documents (iam.rs), never written by hand.
     let inspector = first.split("\n## inspector-activation\n").nth(1).unwrap();
     assert!(

@@ -286,6 +286,19 @@ fn section(w: &mut String, e: &Entry, base: &Path) -> Result<(), String> {
         let _ = writeln!(w);
     }
 
+    // Constant data the runbook's expressions read (`shared`).
+    if !r.shared.is_empty() {
+        let _ = writeln!(w, "**Shared data** (edit the runbook to change it)\n");
+        for (k, v) in &r.shared {
+            let _ = writeln!(
+                w,
+                "- `{k}`: {}",
+                code(&serde_json::to_string(v).unwrap_or_default())
+            );
+        }
+        let _ = writeln!(w);
+    }
+
     // When and where.
     let schedule = l.schedule.as_deref().map_or_else(
         || "none: run on demand".into(),
