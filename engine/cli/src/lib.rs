@@ -13,6 +13,7 @@ mod apply;
 mod applylock;
 mod call;
 pub mod cases;
+mod catalog;
 mod changeplan;
 mod deploy;
 mod files;
@@ -48,7 +49,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Check runbooks: schema, step references, JMESPath, templates, schedule, read-only steps.
+    /// Check runbooks: schema, step references, JMESPath, templates, schedule, read-only steps,
+    /// and every call, parameter and field read against AWS's models.
     Validate(ValidateArgs),
     /// Compile runbooks to Amazon States Language (`DIR/<name>.asl.json`).
     Compile(CompileArgs),
@@ -89,6 +91,10 @@ enum Command {
     /// Apply exactly a reviewed plan: re-read each planned resource, act only on unchanged ones.
     #[command(after_help = apply::AFTER_HELP)]
     Apply(apply::ApplyArgs),
+    /// Write the catalog's README from the runbooks: what each finds and changes, its
+    /// parameters, schedule, IAM actions and offline cases.
+    #[command(after_help = catalog::AFTER_HELP)]
+    Catalog(catalog::CatalogArgs),
 }
 
 #[derive(Args, Debug)]
@@ -131,6 +137,7 @@ pub fn main_orgop() -> ExitCode {
         Command::Record(a) => record::record(a),
         Command::Plan(a) => changeplan::plan_command(a),
         Command::Apply(a) => apply::apply(a),
+        Command::Catalog(a) => catalog::catalog(&a),
     })
 }
 

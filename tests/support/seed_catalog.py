@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Seeds an AWS emulator (moto server) that already holds an organization (seed_org.py) with
+what the catalog's runbooks look for, in every given member account and region, and prints
+what each runbook must find, as JSON: {"<runbook>": [[account, region, resource id], ...],
+"ids": {...}} sorted, plus the ids the end-to-end test checks after applying.
+
+Per account and region, matching resources and traps (the ones a runbook must NOT find):
+- instances (default subnet, so each gets a public IPv4 address): `untagged` (no tags),
+  `partial` (owner=team-a only), `compliant` (owner, cost-center and Name: the trap);
+- a network interface with no public address (trap for public-ips);
+- Elastic IPs: `idle` (unused), `kept` (unused, keep=true: trap), `associated` (to
+  `compliant`: trap);
+- a security group `orgop-catalog-open` with ingress 22/tcp from 0.0.0.0/0, 3389/tcp from ::/0,
+  20-30/tcp from 0.0.0.0/0 (a range holding 22) and, as traps, 443/tcp from 0.0.0.0/0 (not
+  sensitive), 22/tcp from 10.0.0.0/8 (not the world), 8000-8100/tcp from 0.0.0.0/0 and ICMP
+  from 0.0.0.0/0; a group `orgop-catalog-all` with every protocol from 0.0.0.0/0;
+- Lambda functions `current` (python3.12) and `old` (python3.8, deprecated);
+- VPCs: one peered with the next account's (cross-account: requested here, accepted there),
+  and two peered with each other inside the account (trap);
+- Inspector: EC2 scans enabled, ECR and Lambda not.
+
+usage: seed_catalog.py --endpoint URL --accounts ID,ID,.. --regions us-east-1,eu-west-1
+                       [--role OrgOpExecutionRole]
+"""
+import argparse, io, json, sys, zipfile
+import boto3
+
+p = argparse.ArgumentParser()
+p.add_argument("--endpoint", required=True)
+p.add_argument("--accounts", required=True)
+p.add_argument("--regions", default="us-east-1,eu-west-1")
+p.add_argument("--role", default="OrgOpExecutionRole")
+args = p.parse_args()
+accounts = args.accounts.split(",")
+regions = args.regions.split(",")
+creds = dict(aws_access_key_id="testing", aws_secret_access_key="testing")
+sts = boto3.client("sts", region_name="us-east-1", endpoint_url=args.endpoint, **creds)
+
+sessions = {}
+for a in accounts:
+    c = sts.assume_role(RoleArn=f"arn:aws:iam::{a}:role/{args.role}", RoleSessionName="seed")["Credentials"]
+    sessions[a] = dict(aws_access_key_id=c["AccessKeyId"], aws_secret_access_key=c["SecretAccessKey"], aws_session_token=c["SessionToken"])
+
+
+def client(service, account, region):
+    return boto3.client(service, region_name=region, endpoint_url=args.endpoint, **sessions[account])
+
+
+expect = {k: [] for k in ["unused-eips", "public-ips", "sg-open-ingress", "tag-remediation", "lambda-functions", "vpcs", "tags", "inspector-activation"]}
+ids = {"kept_rules": [], "revoked_rules": [], "partial": [], "untagged": [], "compliant": [], "deprecated": []}
+
+
+def tags(**kv):
+    return [{"Key": k, "Value": v} for k, v in kv.items()]
+
+
+def arn_of_instance(a, r, i):
+    return f"arn:aws:ec2:{r}:{a}:instance/{i}"
+
+
+zip_buf = io.BytesIO()
+with zipfile.ZipFile(zip_buf, "w") as z:
+    z.writestr("index.py", "def handler(event, context):\n    return event\n")
+code = zip_buf.getvalue()
+
+vpcs = {}  # (account, region) -> VPC to peer with the next account's
+for n, a in enumerate(accounts):
+    iam = client("iam", a, "us-east-1")
+    role_arn = iam.create_role(RoleName="catalog-lambda", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
+    for r in regions:
+        ec2 = client("ec2", a, r)
+        image = ec2.describe_images()["Images"][0]["ImageId"]
+
+        def instance(name_tags):
+            spec = [{"ResourceType": "instance", "Tags": name_tags}] if name_tags else []
+            i = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro", TagSpecifications=spec)["Instances"][0]
+            return i["InstanceId"], i["NetworkInterfaces"][0]["NetworkInterfaceId"], i["SubnetId"]
+
+        untagged, eni_u, subnet = instance([])
+        partial, eni_p, _ = instance(tags(owner="team-a"))
+        compliant, eni_c, _ = instance(tags(owner="team-b", **{"cost-center": "cc-1"}, Name="compliant"))
+        expect["tag-remediation"] += [[a, r, untagged], [a, r, partial]]
+        ids["untagged"].append([a, r, untagged])
+        ids["partial"].append([a, r, partial])
+        ids["compliant"].append([a, r, compliant])
+        expect["tags"] += [[a, r, arn_of_instance(a, r, partial)], [a, r, arn_of_instance(a, r, compliant)]]
+        # Every instance got a public address at launch; a bare interface has none.
+        ec2.create_network_interface(SubnetId=subnet, Description="private only")
+        expect["public-ips"] += [[a, r, eni_u], [a, r, eni_p], [a, r, eni_c]]
+
+        idle = ec2.allocate_address(Domain="vpc")["AllocationId"]
+        kept = ec2.allocate_address(Domain="vpc", TagSpecifications=[{"ResourceType": "elastic-ip", "Tags": tags(keep="true")}])["AllocationId"]
+        assoc = ec2.allocate_address(Domain="vpc")["AllocationId"]
+        ec2.associate_address(AllocationId=assoc, InstanceId=compliant)
+        expect["unused-eips"].append([a, r, idle])
+        # (moto's tagging API lists no Elastic IPs, so the kept one's tag is not expected there)
+
+        sg = ec2.create_security_group(GroupName="orgop-catalog-open", Description="catalog test")["GroupId"]
+        everything = ec2.create_security_group(GroupName="orgop-catalog-all", Description="catalog test")["GroupId"]
+        world4 = [{"CidrIp": "0.0.0.0/0"}]
+        for perm, group in [
+            ({"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": world4}, sg),
+            ({"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}, sg),
+            ({"IpProtocol": "tcp", "FromPort": 20, "ToPort": 30, "IpRanges": world4}, sg),
+            ({"IpProtocol": "-1", "IpRanges": world4}, everything),
+        ]:
+            ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[perm])
+        for perm in [
+            {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "IpRanges": world4},
+            {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.0.0.0/8"}]},
+            {"IpProtocol": "tcp", "FromPort": 8000, "ToPort": 8100, "IpRanges": world4},
+            {"IpProtocol": "icmp", "FromPort": -1, "ToPort": -1, "IpRanges": world4},
+        ]:
+            ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[perm])
+        for rule in ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": [sg, everything]}])["SecurityGroupRules"]:
+            if rule["IsEgress"]:
+                continue
+            open_ = rule.get("CidrIpv4") == "0.0.0.0/0" or rule.get("CidrIpv6") == "::/0"
+            sensitive = rule["IpProtocol"] == "-1" or (rule["IpProtocol"] == "tcp" and rule["FromPort"] <= 22 <= rule["ToPort"]) or rule["FromPort"] == 3389
+            if open_ and sensitive:
+                expect["sg-open-ingress"].append([a, r, rule["SecurityGroupRuleId"]])
+                ids["revoked_rules"].append([a, r, rule["SecurityGroupRuleId"]])
+            else:
+                ids["kept_rules"].append([a, r, rule["SecurityGroupRuleId"]])
+
+        lam = client("lambda", a, r)
+        for name, runtime in [("current", "python3.12"), ("old", "python3.8")]:
+            f = lam.create_function(FunctionName=name, Runtime=runtime, Role=role_arn, Handler="index.handler", Code={"ZipFile": code})
+            expect["lambda-functions"].append([a, r, f["FunctionArn"]])
+            if runtime == "python3.8":
+                ids["deprecated"].append([a, r, f["FunctionArn"]])
+
+        vpcs[(a, r)] = ec2.create_vpc(CidrBlock=f"10.{100 + n}.0.0/16")["Vpc"]["VpcId"]
+        one = ec2.create_vpc(CidrBlock="10.201.0.0/16")["Vpc"]["VpcId"]
+        two = ec2.create_vpc(CidrBlock="10.202.0.0/16")["Vpc"]["VpcId"]
+        inside = ec2.create_vpc_peering_connection(VpcId=one, PeerVpcId=two)["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+        ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=inside)
+
+        client("inspector2", a, r).enable(accountIds=[a], resourceTypes=["EC2"])
+        expect["inspector-activation"].append([a, r, a])
+
+# Cross-account peering: each account's VPC requests the next one's, which accepts.
+if len(accounts) > 1:
+    for n, a in enumerate(accounts):
+        b = accounts[(n + 1) % len(accounts)]
+        for r in regions:
+            pcx = client("ec2", a, r).create_vpc_peering_connection(VpcId=vpcs[(a, r)], PeerVpcId=vpcs[(b, r)], PeerOwnerId=b)["VpcPeeringConnection"]["VpcPeeringConnectionId"]
+            client("ec2", b, r).accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
+            expect["vpcs"] += [[a, r, pcx], [b, r, pcx]]
+
+for k in expect:
+    expect[k].sort()
+for k in ids:
+    ids[k].sort()
+json.dump({"expect": expect, "ids": ids}, sys.stdout, indent=1, sort_keys=True)
+print()
