@@ -111,6 +111,17 @@ pub struct Role {
     pub actions: BTreeSet<String>,
 }
 
+/// Every IAM action the runbooks that run in the operations account (`targets.scope:
+/// operations`) call, steps and actions alike: the orgop Lambda's own role makes those calls.
+pub fn operations_actions(runbooks: &[&Lowered]) -> BTreeSet<String> {
+    runbooks
+        .iter()
+        .filter(|l| l.plan.operations)
+        .flat_map(|l| l.plan.steps.iter().chain(l.plan.actions.iter()))
+        .flat_map(iam::actions_of)
+        .collect()
+}
+
 /// The roles `runbooks` need, with the IAM actions of their calls.
 pub fn roles(runbooks: &[&Lowered]) -> Result<Roles, StacksError> {
     let first = runbooks.first().ok_or(StacksError::NoRunbooks)?;
@@ -140,7 +151,9 @@ pub fn roles(runbooks: &[&Lowered]) -> Result<Roles, StacksError> {
 
     let mut read = BTreeSet::new();
     let mut remediation = BTreeSet::new();
-    for l in runbooks {
+    // A runbook of the operations account runs with the orgop Lambda's own role, not the
+    // member roles (see `operations_actions`).
+    for l in runbooks.iter().filter(|l| !l.plan.operations) {
         if !l.plan.actions.is_empty() && l.plan.role.apply_name.is_none() {
             return Err(StacksError::NoApplyRole {
                 runbook: l.plan.runbook.clone(),

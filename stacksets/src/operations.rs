@@ -102,7 +102,10 @@ pub fn operations(
         "FunctionLogGroup",
         log_group(json!({"Fn::Sub": "/aws/lambda/orgop-${AWS::StackName}"})),
     );
-    add("LambdaRole", lambda_role());
+    add(
+        "LambdaRole",
+        lambda_role(&crate::operations_actions(runbooks)),
+    );
     add("Function", function());
     add("StatesRole", states_role(&named));
     let scheduled: Vec<&(String, &Lowered)> =
@@ -265,9 +268,9 @@ fn trust(service: &str) -> Value {
 
 /// The Lambda: its logs, the member roles by name in the organization's accounts, the
 /// organization's account list, and its own table, bucket and topic.
-fn lambda_role() -> Value {
+fn lambda_role(own_calls: &std::collections::BTreeSet<String>) -> Value {
     let member_role = |param: &str| json!({"Fn::Sub": format!("arn:${{AWS::Partition}}:iam::*:role/${{{param}}}")});
-    json!({
+    let mut role = json!({
         "Type": "AWS::IAM::Role",
         "Properties": {
             "RoleName": {"Ref": "OrgOpLambdaRoleName"},
@@ -325,7 +328,21 @@ fn lambda_role() -> Value {
                 ]
             }}]
         }
-    })
+    });
+    // The calls of the runbooks that run in this account, with its own role.
+    if !own_calls.is_empty()
+        && let Some(statements) = role
+            .pointer_mut("/Properties/Policies/0/PolicyDocument/Statement")
+            .and_then(Value::as_array_mut)
+    {
+        statements.push(json!({
+            "Sid": "OperationsAccountRunbooks",
+            "Effect": "Allow",
+            "Action": own_calls.iter().collect::<Vec<_>>(),
+            "Resource": "*"
+        }));
+    }
+    role
 }
 
 fn function() -> Value {

@@ -4,7 +4,7 @@ use orgop_plan::{
     CallPlan, Column, Lowered, MapKind, PLAN_FORMAT, ParamDef, Plan, ReportPlan, ReportSourcePlan,
     RolePlan, SafetyPlan, TargetsPlan, WaitPlan,
 };
-use orgop_syntax::model::{MapMode, ParamSpec, Regions, Runbook, Step, TagValues};
+use orgop_syntax::model::{MapMode, ParamSpec, Regions, Runbook, Scope, Step, TagValues};
 use orgop_syntax::{SpanMap, pointer_push};
 use orgop_vocab::verbs as ops;
 use std::collections::BTreeMap;
@@ -150,6 +150,7 @@ fn targets(rb: &Runbook) -> TargetsPlan {
         exclude_accounts: rb.targets.exclude_accounts.clone(),
         account_tags: tags(&rb.targets.account_tags),
         global,
+        operations: rb.targets.scope == Scope::Operations,
     }
 }
 
@@ -266,6 +267,7 @@ fn plan(file: &str, rb: &Runbook, spans: &SpanMap) -> Plan {
                 protected_tags: tags(&s.protected_tags),
             })
             .unwrap_or_default(),
+        operations: rb.targets.scope == Scope::Operations,
     }
 }
 

@@ -516,6 +516,9 @@ impl Checker<'_> {
 
     /// No account is both included and excluded, and no region is listed twice.
     fn targets(&mut self, t: &Targets) {
+        if t.scope == orgop_syntax::model::Scope::Operations {
+            self.operations_scope(t);
+        }
         let spans = &self.loaded.spans;
         for (i, acct) in t.exclude_accounts.iter().enumerate() {
             if t.accounts.contains(acct) {
@@ -539,6 +542,43 @@ impl Checker<'_> {
                     ));
                 }
             }
+        }
+    }
+
+    /// `scope: operations` runs once, in the operations account: account selectors mean
+    /// nothing there, and it needs exactly one region.
+    fn operations_scope(&mut self, t: &Targets) {
+        let selectors = [
+            ("organizational_units", !t.organizational_units.is_empty()),
+            ("accounts", !t.accounts.is_empty()),
+            ("exclude_accounts", !t.exclude_accounts.is_empty()),
+            ("account_tags", !t.account_tags.is_empty()),
+        ];
+        for (key, set) in selectors {
+            if set {
+                let at = self.at("/targets", key).key_or_value();
+                self.out.push(
+                    Diagnostic::error(
+                        self.file,
+                        at,
+                        format!("`targets.{key}` with `scope: operations`: the runbook runs only in the operations account"),
+                    )
+                    .with_hint(format!("remove `{key}`, or the `scope`")),
+                );
+            }
+        }
+        let one_region =
+            matches!(&t.regions, orgop_syntax::model::Regions::List(r) if r.len() == 1);
+        if !one_region {
+            let at = self.at("/targets", "regions").key_or_value();
+            self.out.push(
+                Diagnostic::error(
+                    self.file,
+                    at,
+                    "`scope: operations` runs once, in one region: list exactly one",
+                )
+                .with_hint("e.g. `regions: [us-east-1]`"),
+            );
         }
     }
 

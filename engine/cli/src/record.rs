@@ -260,7 +260,13 @@ async fn record_case(
     };
     let connector = LiveConnector::new(client);
     let role = lowered.plan.role.for_run(apply);
-    let api = match connector.item(&account, &region, &role).await {
+    // A runbook of the operations account runs with the caller's own credentials.
+    let session = if lowered.plan.operations {
+        connector.own(&account, &region).await
+    } else {
+        connector.item(&account, &region, &role).await
+    };
+    let api = match session {
         Ok(api) => api,
         Err(e) => {
             eprintln!("orgop: assuming role {} in {account}: {e}", role.name);

@@ -4,8 +4,9 @@
 //!
 //! - Account ids: the ones given ([`Scrubber::account`]: the item's, the caller's, in that
 //!   order), and every 12-digit account id found in an ARN (`arn:aws:svc:region:ACCOUNT:..`)
-//!   or in a field whose name says it holds one (`OwnerId`, `AccountId`, `Owner`, `UserId`,
-//!   `Account...`), become `111111111111`, `222222222222`, ... `999999999999`, then
+//!   (its account field, or a 12-digit part of its resource, as Organizations' account ARNs
+//!   have), or in a field whose name says it holds one (`OwnerId`, `AccountId`, `Owner`,
+//!   `UserId`, `Account...`, a 12-digit `Id`), become `111111111111`, `222222222222`, ... `999999999999`, then
 //!   `100000000010`, `100000000011`, ... Each is replaced wherever it appears in a string or a
 //!   key, as a whole number (not inside a longer run of digits).
 //! - Access key ids (`AKIA`/`ASIA` and 16 upper-case letters or digits) become
@@ -49,7 +50,8 @@ fn account_placeholder(n: usize) -> String {
 /// Field names whose 12-digit values are account ids.
 fn names_an_account(key: &str) -> bool {
     let k = key.to_ascii_lowercase();
-    k.contains("owner") || k.contains("account") || k == "userid" || k == "userids"
+    // `Id` of an Organizations account (a 12-digit `Id` is an account id in every AWS API).
+    k.contains("owner") || k.contains("account") || k == "userid" || k == "userids" || k == "id"
 }
 
 /// Field names whose values are secrets: (placeholder stem).
@@ -161,6 +163,11 @@ impl Scrubber {
             {
                 self.account(account);
             }
+            // Organizations names member accounts in the resource part
+            // (`arn:aws:organizations::MGMT:account/o-x/MEMBER`).
+            for part in arn.split([':', '/']).skip(5).filter(|p| is_account(p)) {
+                self.account(part);
+            }
             rest = &rest[i + 4..];
         }
         let b = s.as_bytes();
@@ -257,6 +264,22 @@ fn replace_accounts(s: &str, map: &[(String, String)]) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn organizations_member_accounts_are_scrubbed_by_id_and_in_arns() {
+        let mut s = Scrubber::new();
+        s.account("123456789012");
+        let v = json!({"Accounts": [
+            {"Id": "968133698003", "Arn": "arn:aws:organizations::123456789012:account/o-abc/968133698003"},
+            {"Id": "072707383384", "Arn": "arn:aws:organizations::123456789012:account/o-abc/072707383384"},
+        ]});
+        s.discover(&v);
+        let text = s.scrub(&v).to_string();
+        for real in ["123456789012", "968133698003", "072707383384"] {
+            assert!(!text.contains(real), "{real} in {text}");
+        }
+        assert!(text.contains("account/o-abc/222222222222"), "{text}");
+    }
 
     #[test]
     fn accounts_keys_and_secrets_map_consistently() {

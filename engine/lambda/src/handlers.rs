@@ -382,6 +382,21 @@ impl<C: Connector> Connector for Until<C> {
         })
     }
 
+    async fn own(&self, account_id: &str, region: &str) -> Result<Self::Api, ApiError> {
+        let what = "the session was not opened";
+        let Some(left) = time_left(self.stop) else {
+            return Err(deadline_error(self.stop, self.deadline, what));
+        };
+        let api = tokio::time::timeout(left, self.inner.own(account_id, region))
+            .await
+            .unwrap_or_else(|_| Err(deadline_error(self.stop, self.deadline, what)))?;
+        Ok(UntilApi {
+            api,
+            stop: self.stop,
+            deadline: self.deadline,
+        })
+    }
+
     fn home_region(&self) -> String {
         self.inner.home_region()
     }
@@ -1324,6 +1339,9 @@ mod tests {
     impl Connector for Hanging {
         type Api = HangingApi;
         async fn org(&self) -> Result<HangingApi, ApiError> {
+            Ok(HangingApi)
+        }
+        async fn own(&self, _: &str, _: &str) -> Result<HangingApi, ApiError> {
             Ok(HangingApi)
         }
         async fn item(&self, _: &str, _: &str, _: &RolePlan) -> Result<HangingApi, ApiError> {

@@ -34,6 +34,10 @@ pub struct Plan {
     /// Limits on actions.
     #[serde(default, skip_serializing_if = "SafetyPlan::is_empty")]
     pub safety: SafetyPlan,
+    /// `targets.scope: operations`: the item is the operations account, whose own credentials
+    /// make the calls; no role is assumed.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub operations: bool,
 }
 
 /// Role to assume.
@@ -250,12 +254,19 @@ pub struct TargetsPlan {
     /// [`crate::contract::GLOBAL_REGION`], whatever regions are asked for.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub global: bool,
+    /// `targets.scope: operations`: one item, the operations account itself, in the first
+    /// region.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub operations: bool,
 }
 
 impl TargetsPlan {
     /// The number of items when it is known without asking Organizations: explicit accounts
-    /// and explicit regions, no OUs, no tag filter.
+    /// and explicit regions, no OUs, no tag filter; one for the operations account.
     pub fn known_item_count(&self) -> Option<usize> {
+        if self.operations {
+            return Some(1);
+        }
         if self.enabled_regions
             || !self.organizational_units.is_empty()
             || !self.account_tags.is_empty()

@@ -35,6 +35,55 @@ impl std::fmt::Display for FanoutError {
     }
 }
 
+/// The one item of a runbook that runs in the operations account (`targets.scope:
+/// operations`): the caller's own account (`sts:GetCallerIdentity`), named as Organizations
+/// names it when the caller may ask (else unnamed), in the runbook's one region.
+async fn operations_item<A: AwsApi>(org: &A, targets: &TargetsPlan) -> Result<Item, FanoutError> {
+    let one = |operation: &'static str, params: Value| async move {
+        org.call(Call {
+            service: if operation == "GetCallerIdentity" {
+                "sts"
+            } else {
+                "organizations"
+            },
+            operation,
+            params: &params,
+            paginate: false,
+        })
+        .await
+        .map(|pages| pages.into_iter().next().unwrap_or(Value::Null))
+    };
+    let who = one("GetCallerIdentity", json!({}))
+        .await
+        .map_err(|error| FanoutError {
+            call: "sts:GetCallerIdentity".into(),
+            error,
+        })?;
+    let account_id = who
+        .get("Account")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    let account_name = one("DescribeAccount", json!({"AccountId": account_id}))
+        .await
+        .ok()
+        .and_then(|v| {
+            v.pointer("/Account/Name")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_default();
+    Ok(Item {
+        account_id,
+        account_name,
+        region: targets
+            .regions
+            .first()
+            .cloned()
+            .unwrap_or_else(|| orgop_plan::contract::GLOBAL_REGION.to_string()),
+    })
+}
+
 async fn all<A: AwsApi>(
     api: &A,
     service: &str,
@@ -97,6 +146,9 @@ where
     F: Fn(String) -> Fut,
     Fut: std::future::Future<Output = Result<Vec<String>, ApiError>>,
 {
+    if targets.operations {
+        return Ok((vec![operations_item(org, targets).await?], Vec::new()));
+    }
     let ous = overrides
         .organizational_units
         .clone()

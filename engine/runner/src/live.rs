@@ -118,6 +118,11 @@ impl Connector for LiveConnector {
         ))
     }
 
+    async fn own(&self, _account_id: &str, region: &str) -> Result<LiveApi, ApiError> {
+        let region = orgop_plan::contract::client_region(region);
+        Ok(LiveApi::new(self.client.clone(), Target::own(region)))
+    }
+
     fn home_region(&self) -> String {
         self.client.default_region().to_string()
     }

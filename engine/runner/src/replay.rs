@@ -49,4 +49,8 @@ impl Connector for ReplayConnector {
         }
         Ok(ReplayApi::new(self.root.join(account_id).join(region)))
     }
+
+    async fn own(&self, account_id: &str, region: &str) -> Result<ReplayApi, ApiError> {
+        Ok(ReplayApi::new(self.root.join(account_id).join(region)))
+    }
 }

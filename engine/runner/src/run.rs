@@ -35,6 +35,14 @@ pub trait Connector: Send + Sync + 'static {
         role: &RolePlan,
     ) -> impl Future<Output = Result<Self::Api, ApiError>> + Send;
 
+    /// The caller's own session in `region`, for a runbook that runs in the operations account
+    /// (`targets.scope: operations`; `account_id` is the caller's, for a replay's folder).
+    fn own(
+        &self,
+        account_id: &str,
+        region: &str,
+    ) -> impl Future<Output = Result<Self::Api, ApiError>> + Send;
+
     /// The region sessions for account-wide calls start in (`account:ListRegions`).
     fn home_region(&self) -> String {
         "us-east-1".into()
@@ -563,11 +571,18 @@ pub async fn run_one<C: Connector>(
 ) -> ItemResult {
     let role = &prepared.plan().role.for_run(facts.apply);
     let span = tracing::debug_span!("item", account = %item.account_id, region = %item.region);
-    match connector
-        .item(&item.account_id, &item.region, role)
-        .instrument(span.clone())
-        .await
-    {
+    let session = if prepared.plan().operations {
+        connector
+            .own(&item.account_id, &item.region)
+            .instrument(span.clone())
+            .await
+    } else {
+        connector
+            .item(&item.account_id, &item.region, role)
+            .instrument(span.clone())
+            .await
+    };
+    match session {
         Ok(api) => {
             run_item(prepared, item, facts, &api, budget, hooks)
                 .instrument(span)
@@ -584,7 +599,14 @@ pub async fn run_one<C: Connector>(
                 status,
                 ItemError::new(
                     &e.code,
-                    format!("assuming role {}: {}", role.name, e.message),
+                    if prepared.plan().operations {
+                        format!(
+                            "opening the operations account's own session: {}",
+                            e.message
+                        )
+                    } else {
+                        format!("assuming role {}: {}", role.name, e.message)
+                    },
                 ),
             );
             r.applied = facts.apply;

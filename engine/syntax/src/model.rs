@@ -92,6 +92,29 @@ pub struct Targets {
     /// (any of them). All keys must match.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
     pub account_tags: IndexMap<String, TagValues>,
+    /// `accounts` (the default): every targeted account x region, in the role `role.name`.
+    /// `operations`: once, in the operations account (the one running orgop: the caller, or
+    /// the orgop Lambda's), with its own credentials and no role assumed, in the one region
+    /// listed; for what only that account can read, like the organization's accounts.
+    #[serde(default, skip_serializing_if = "Scope::is_accounts")]
+    pub scope: Scope,
+}
+
+/// Where a runbook runs: see [`Targets::scope`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Scope {
+    /// Every targeted account x region.
+    #[default]
+    Accounts,
+    /// Once, in the operations account, with its own credentials.
+    Operations,
+}
+
+impl Scope {
+    fn is_accounts(&self) -> bool {
+        *self == Scope::Accounts
+    }
 }
 
 /// Regions: an explicit list or the keyword `enabled`.

@@ -1,0 +1,68 @@
+//! A runbook with `targets.scope: operations` runs once, in the operations account, with its
+//! own credentials: the accounts inventory reads Organizations without assuming any member
+//! role (issue 12).
+use orgop_testkit::{TempDir, moto, proxy, proxy_stats, repo, seed_org};
+use serde_json::Value;
+use std::process::{Command, Output};
+
+fn orgop(endpoint: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_orgop"))
+        .args(args)
+        .args(["--endpoint-url", endpoint])
+        .current_dir(repo())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .expect("orgop runs")
+}
+
+#[test]
+fn the_accounts_inventory_runs_once_in_the_operations_account_assuming_no_role() {
+    let emulator = moto();
+    let seed = seed_org(&emulator.url(), 3, "us-east-1", 0);
+    let members: Vec<&String> = seed["accounts"].as_object().unwrap().keys().collect();
+    assert_eq!(members.len(), 3, "{seed}");
+    let counting = proxy(&emulator.url(), &[]);
+    let dir = TempDir::new("operations");
+    let out = orgop(
+        &counting.url(),
+        &[
+            "run",
+            "runbooks/accounts.yaml",
+            "--out",
+            dir.path().to_str().unwrap(),
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let rows: Vec<Value> = std::fs::read_to_string(dir.path().join("results.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    // One item: moto's caller (the management account), in the region of a global service.
+    assert_eq!(rows.len(), 1, "{err}");
+    assert_eq!(rows[0]["account_id"], "123456789012", "{}", rows[0]);
+    assert_eq!(rows[0]["region"], "global", "{}", rows[0]);
+    assert_eq!(rows[0]["status"], "ok", "{}", rows[0]);
+    let mut found: Vec<&str> = rows[0]["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|f| f["resource_id"].as_str().unwrap())
+        .collect();
+    found.sort();
+    let mut expected: Vec<&str> = members.iter().map(|s| s.as_str()).collect();
+    expected.push("123456789012");
+    expected.sort();
+    assert_eq!(found, expected, "{}", rows[0]);
+    // Its own credentials: not one AssumeRole went out.
+    let stats = proxy_stats(&counting);
+    let assumed = stats["assumed_roles"]
+        .as_object()
+        .expect("the proxy counts AssumeRole calls");
+    assert!(assumed.is_empty(), "{stats}");
+}
