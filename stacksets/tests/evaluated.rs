@@ -241,11 +241,30 @@ fn every_generated_action_exists_and_none_is_a_wildcard_or_a_managed_policy() {
 #[test]
 fn each_call_is_allowed_to_the_role_it_runs_under_and_no_mutating_call_to_the_read_role() {
     let runbooks = runbooks();
-    let (member, _) = templates(&runbooks);
+    let (member, operations) = templates(&runbooks);
     let read = role_policy(&member, "ReadRole", MEMBER_ACCOUNT);
     let remediation = role_policy(&member, "RemediationRole", MEMBER_ACCOUNT);
+    let lambda = role_policy(&operations, "LambdaRole", OPS_ACCOUNT);
     let mut requests = Vec::new();
     let mut expected = Vec::new();
+    // A runbook of the operations account (`scope: operations`) runs with the orgop Lambda's
+    // own role: its calls are allowed there, and not to the member read role.
+    let (own, runbooks): (Vec<&Lowered>, Vec<&Lowered>) =
+        runbooks.iter().partition(|l| l.plan.operations);
+    assert!(
+        !own.is_empty(),
+        "the catalog has a runbook of the operations account"
+    );
+    for l in &own {
+        for call in l.plan.steps.iter().chain(l.plan.actions.iter()) {
+            for action in iam::actions_of(call) {
+                requests.push((lambda.clone(), action.clone(), "*".to_string()));
+                expected.push(format!("{action} Allowed"));
+                requests.push((read.clone(), action.clone(), "*".to_string()));
+                expected.push(format!("{action} ImplicitlyDenied"));
+            }
+        }
+    }
     // Steps run under the read role, and, in a runbook with actions, under the remediation
     // role when applied (a runbook without actions has no `apply_name`: every run of it
     // assumes the read role, `RolePlan::for_run`).
@@ -266,7 +285,7 @@ fn each_call_is_allowed_to_the_role_it_runs_under_and_no_mutating_call_to_the_re
     }
     // Actions: every action they need allowed to the remediation role; the call itself
     // denied to the read role.
-    for call in calls(&runbooks, true) {
+    for call in runbooks.iter().flat_map(|l| l.plan.actions.iter()) {
         assert!(call.mutating);
         for action in iam::actions_of(call) {
             requests.push((remediation.clone(), action.clone(), "*".to_string()));
