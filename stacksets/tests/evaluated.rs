@@ -5,7 +5,7 @@
 //! The runbooks: the shipped catalog and `tests/runbooks/broad.yaml`, whose calls exercise the
 //! IAM table (renamed actions, other prefixes, dependent actions), a schedule that applies, a
 //! distributed Map and `regions: enabled`.
-use orgop_plan::{CallPlan, Lowered};
+use orgop_plan::Lowered;
 use orgop_stacksets::{OperationsOptions, iam, member_roles, operations, to_json};
 use orgop_testkit::deploy_tools::{cfn_lint, checkov, iam_simulate};
 use orgop_testkit::{TempDir, repo};
@@ -167,19 +167,6 @@ fn decide_in(requests: &[(Value, String, String, Value)]) -> Vec<String> {
         .unwrap()
         .iter()
         .map(|r| r["decision"].as_str().unwrap().to_string())
-        .collect()
-}
-
-fn calls(runbooks: &[Lowered], actions: bool) -> Vec<&CallPlan> {
-    runbooks
-        .iter()
-        .flat_map(|l| {
-            if actions {
-                &l.plan.actions
-            } else {
-                &l.plan.steps
-            }
-        })
         .collect()
 }
 
