@@ -1,4 +1,4 @@
-//! Hostile runbooks end in a located error within a second and 64 MB, never an abort or a
+//! Hostile runbooks end in a located error, in seconds and 64 MB, never an abort or a
 //! hang: the limits of `orgop_syntax::limits` (file size, YAML depth) and `orgop_plan::limits`
 //! (JMESPath depth, template fuel, recursion and output). Before, a 3,000-deep `select`
 //! overflowed the stack in `run` (20,000: in `validate`), a doubling macro ran forever, and
@@ -9,7 +9,11 @@ use std::path::Path;
 use std::process::Command;
 use std::time::Duration;
 
-const MAX_TIME: Duration = Duration::from_secs(1);
+/// Each ends in about 0.1-0.3 s on an idle machine (the figures are printed with
+/// `--no-capture`); before the limits, the same inputs ran forever. The bound is far from both:
+/// a shared CI machine under load was seen taking 1.08 s for one of them, and this is a test of
+/// termination, not of speed (speed is measured in BENCHMARKS.md).
+const MAX_TIME: Duration = Duration::from_secs(10);
 const MAX_RSS_KIB: u64 = 64 * 1024;
 
 fn orgop() -> Command {
@@ -155,7 +159,7 @@ fn run_dry(path: &str, endpoint: &str, out: &Path) -> (Measured, Vec<serde_json:
 }
 
 #[test]
-fn runaway_templates_are_item_errors_within_a_second_and_64_mb() {
+fn runaway_templates_are_item_errors_in_bounded_time_and_64_mb() {
     let emulator = moto();
     // 8 items (7 members and the management account), as in the report of 4.7 GB.
     seed_org(&emulator.url(), 7, "us-east-1", 1);
