@@ -316,6 +316,44 @@ fn start_waits_reports_and_downloads_the_results() {
 }
 
 #[test]
+fn max_wait_stops_waiting_exits_1_and_leaves_the_execution_to_run() {
+    let server = emulator(true);
+    let url = server.url();
+    answers(&url, &run_answers("run-max-wait", "ok"));
+    // 0 s: the bound passes before the first answer to DescribeExecution can arrive.
+    let cwd = TempDir::new("start-max-wait");
+    let o = orgop(
+        &url,
+        cwd.path(),
+        &[
+            &repo().join(RUNBOOK).to_string_lossy(),
+            "--wait",
+            "--max-wait",
+            "0",
+        ],
+    );
+    let (stdout, stderr) = (text(&o.stdout), text(&o.stderr));
+    assert_eq!(o.status.code(), Some(1), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains("still running after --max-wait 0 s"),
+        "{stderr}"
+    );
+    // The execution was started and is left alone; nothing was downloaded.
+    let arn = stdout.lines().next().unwrap();
+    assert!(describe(&url, arn)["status"].is_string(), "{stdout}");
+    assert!(!cwd.path().join("orgop-results").exists());
+    // --max-wait without --wait is a usage error, before anything is sent.
+    let before = executions(&url);
+    let o = orgop(
+        &url,
+        cwd.path(),
+        &[&repo().join(RUNBOOK).to_string_lossy(), "--max-wait", "5"],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o.stderr));
+    assert_eq!(executions(&url), before);
+}
+
+#[test]
 fn a_missing_state_machine_is_refused_naming_it() {
     let server = emulator(false);
     let url = server.url();

@@ -597,10 +597,13 @@ execution input, and prints the execution's ARN. Without --apply, actions are pl
 
 --wait polls the execution until it ends, then prints its status and summary and downloads
 results.jsonl and findings.csv into --out (default orgop-results/<execution name>).
+--max-wait SECONDS bounds the waiting (a Standard execution may run for a year): past it, orgop
+says the execution is still running, leaves it running, and exits 1.
 --list shows the state machine's executions, newest first.
 
 Exit status: 0 started (with --wait: succeeded, every item ok or skipped); 1 with --wait, the
-execution failed, timed out or was aborted, or an item ended denied or error; 2 on usage or I/O
+execution failed, timed out or was aborted, an item ended denied or error, or --max-wait passed
+before it ended; 2 on usage or I/O
 errors, or when AWS refused (the state machine does not exist, access denied).";
 
 /// Arguments of `orgop start`.
@@ -626,6 +629,9 @@ pub struct StartArgs {
     /// Where --wait writes results.jsonl and findings.csv [default: orgop-results/<execution name>].
     #[arg(long, value_name = "DIR", requires = "wait")]
     out: Option<PathBuf>,
+    /// With --wait: stop waiting after this many seconds (the execution goes on); exit 1.
+    #[arg(long, value_name = "SECONDS", requires = "wait")]
+    max_wait: Option<u64>,
     /// List the state machine's executions instead of starting one.
     #[arg(long, conflicts_with_all = ["params", "apply", "regions", "accounts", "wait"])]
     list: bool,
@@ -781,26 +787,38 @@ async fn start_one(a: &StartArgs, d: &Deployed, input: &ExecutionInput) -> std::
     }
     let tty = std::io::stderr().is_terminal();
     let started = Instant::now();
-    let waited = d
-        .wait(&arn, tty, |e, p| {
-            let Some(p) = p else { return };
-            let items = if p.items > 0 {
-                format!("items {}/{} done, {} failed", p.done, p.items, p.failed)
-            } else {
-                "listing accounts x regions".to_string()
-            };
-            let line = format!(
-                "\r{} {items}, {}s   ",
-                e.status,
-                started.elapsed().as_secs()
-            );
-            let mut err = std::io::stderr();
-            let _ = err.write_all(line.as_bytes());
-            if e.ended() {
-                let _ = err.write_all(b"\n");
+    let waiting = d.wait(&arn, tty, |e, p| {
+        let Some(p) = p else { return };
+        let items = if p.items > 0 {
+            format!("items {}/{} done, {} failed", p.done, p.items, p.failed)
+        } else {
+            "listing accounts x regions".to_string()
+        };
+        let line = format!(
+            "\r{} {items}, {}s   ",
+            e.status,
+            started.elapsed().as_secs()
+        );
+        let mut err = std::io::stderr();
+        let _ = err.write_all(line.as_bytes());
+        if e.ended() {
+            let _ = err.write_all(b"\n");
+        }
+    });
+    let waited = match a.max_wait {
+        None => waiting.await,
+        Some(s) => match tokio::time::timeout(Duration::from_secs(s), waiting).await {
+            Ok(w) => w,
+            Err(_) => {
+                eprintln!(
+                    "\norgop: {arn} is still running after --max-wait {s} s; stopped waiting, the \
+                     execution goes on (follow it with `orgop start {} --list`)",
+                    a.runbook.display()
+                );
+                return Ok(EXIT_INVALID);
             }
-        })
-        .await;
+        },
+    };
     let execution = match waited {
         Ok(e) => e,
         Err(e) => return refused(&e),
