@@ -18,7 +18,8 @@ Per account and region, matching resources and traps (the ones a runbook must NO
 - VPCs: one peered with the next account's (cross-account: requested here, accepted there),
   and two peered with each other inside the account (trap);
 - Inspector: EC2 scans enabled, ECR and Lambda not;
-- public endpoints: an internet-facing and an internal (trap) application load balancer, a
+- public endpoints: an internet-facing and an internal (trap) application load balancer (both
+  tagged Name, so `tags` finds them), a
   publicly accessible and a private (trap) RDS instance, a regional and a private (trap) API
   Gateway REST API;
 - private NAT gateways (no Elastic IP, so the address runbooks see nothing new): `idle` (no
@@ -169,7 +170,10 @@ for n, a in enumerate(accounts):
         subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]][:2]
         elb = client("elbv2", a, r)
         for name, scheme in [("public-alb", "internet-facing"), ("internal-alb", "internal")]:
-            lb = elb.create_load_balancer(Name=name, Subnets=subnets, Scheme=scheme, Type="application")["LoadBalancers"][0]
+            # Tagged, so the tagging API lists them (moto lists load balancers never tagged
+            # too; AWS does not): both are then found by `tags`.
+            lb = elb.create_load_balancer(Name=name, Subnets=subnets, Scheme=scheme, Type="application", Tags=tags(Name=name))["LoadBalancers"][0]
+            expect["tags"].append([a, r, lb["LoadBalancerArn"]])
             if scheme == "internet-facing":
                 expect["public-endpoints"].append([a, r, lb["LoadBalancerArn"]])
         rds = client("rds", a, r)
