@@ -4,11 +4,15 @@
 //! open, a keep-tagged and an associated Elastic IP, a compliant instance, a peering inside an
 //! account). Every runbook moto can answer is run dry and its findings compared exactly; then
 //! sg-open-ingress, tag-remediation and inspector-activation are applied and moto's state is
-//! read back. securityhub-standards is not here: moto has no Security Hub standards API (its
+//! read back. cloudfront-distributions (global: once per account), public-endpoints (three
+//! sources in one table) and unused-nat-gateways (CloudWatch data put by the seeding) are run dry
+//! too. Then every catalog runbook with one account's role denied and one account suspended
+//! (the statuses issue 12 asks the results to show). securityhub-standards is not here: moto has no Security Hub standards API (its
 //! cases are written by hand).
-use orgop_testkit::{TempDir, moto, repo, venv_python};
+use orgop_testkit::{TempDir, moto, proxy, repo, seed_org, venv_python};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 use std::time::Instant;
 
@@ -43,6 +47,9 @@ fn script(args: &[&str]) -> Value {
     serde_json::from_slice(&out.stdout).expect("the seeding script prints JSON")
 }
 
+/// The catalog's runbooks of global services: one item per account, region `global`.
+const GLOBAL: &[&str] = &["cloudfront-distributions"];
+
 /// Runs `runbooks/<name>.yaml` across the organization; every item must end ok.
 fn run(endpoint: &str, name: &str, extra: &[&str]) -> Vec<Value> {
     let out = TempDir::new(&format!("catalog-{name}"));
@@ -57,10 +64,16 @@ fn run(endpoint: &str, name: &str, extra: &[&str]) -> Vec<Value> {
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    // 3 members and the management account, x 2 regions.
-    assert_eq!(results.len(), 8, "{name}: {results:?}");
+    // 3 members and the management account, x 2 regions (once each when global).
+    let global = GLOBAL.contains(&name);
+    assert_eq!(
+        results.len(),
+        if global { 4 } else { 8 },
+        "{name}: {results:?}"
+    );
     for r in &results {
         assert_eq!(r["status"], "ok", "{name}: {r}");
+        assert_eq!(r["region"] == "global", global, "{name}: {r}");
     }
     results
 }
@@ -194,17 +207,21 @@ fn the_catalog_across_an_emulated_organization() {
 
     // Dry runs: exactly the seeded findings, nothing sent.
     let mut dry = BTreeMap::new();
-    for name in [
-        "unused-eips",
-        "lambda-functions",
-        "vpcs",
-        "tags",
-        "public-ips",
-        "tag-remediation",
-        "sg-open-ingress",
-        "inspector-activation",
+    for (name, extra) in [
+        ("unused-eips", &[][..]),
+        ("lambda-functions", &[]),
+        ("vpcs", &[]),
+        ("tags", &[]),
+        ("public-ips", &[]),
+        ("tag-remediation", &[]),
+        ("sg-open-ingress", &[]),
+        ("inspector-activation", &[]),
+        ("cloudfront-distributions", &[]),
+        ("public-endpoints", &[]),
+        // moto dates gateways now: any age.
+        ("unused-nat-gateways", &["--param", "min_age_days=0"]),
     ] {
-        let results = run(&url, name, &[]);
+        let results = run(&url, name, extra);
         assert_eq!(found(&results), triples(&expect[name]), "{name}");
         assert!(
             outcomes(&results).iter().all(|(_, o)| o == "planned"),
@@ -217,11 +234,17 @@ fn the_catalog_across_an_emulated_organization() {
         ("unused-eips", 6),
         ("lambda-functions", 12),
         ("vpcs", 12),
-        ("tags", 12),
+        ("tags", 24),
         ("public-ips", 18),
         ("tag-remediation", 12),
         ("sg-open-ingress", 24),
         ("inspector-activation", 6),
+        // 2 per member account, global.
+        ("cloudfront-distributions", 6),
+        // a load balancer, a database and an API per member and region.
+        ("public-endpoints", 18),
+        // the idle and the zero gateway, not the busy one.
+        ("unused-nat-gateways", 12),
     ] {
         assert_eq!(found(&dry[name]).len(), n, "{name}");
     }
@@ -240,6 +263,34 @@ fn the_catalog_across_an_emulated_organization() {
             "{k:?}"
         );
     }
+    let http: Found = columns(&dry["cloudfront-distributions"])
+        .iter()
+        .filter(|(_, c)| c["allows_http"] == true)
+        .map(|(k, _)| k.clone())
+        .collect();
+    assert_eq!(http, triples(&ids["allows_http"]));
+    let mut kinds: BTreeMap<String, usize> = BTreeMap::new();
+    for (k, c) in columns(&dry["public-endpoints"]) {
+        let kind = c["kind"].as_str().unwrap().to_string();
+        let port = match kind.as_str() {
+            "load-balancer" => Value::Null,
+            "rds" => 5432.into(),
+            _ => 443.into(),
+        };
+        assert_eq!(c["port"], port, "{k:?}");
+        assert!(c["endpoint"].as_str().unwrap().contains('.'), "{k:?}: {c}");
+        *kinds.entry(kind).or_default() += 1;
+    }
+    assert_eq!(
+        kinds,
+        BTreeMap::from([
+            ("api-gateway".to_string(), 6),
+            ("load-balancer".to_string(), 6),
+            ("rds".to_string(), 6)
+        ])
+    );
+    let nat = found(&dry["unused-nat-gateways"]);
+    assert!(triples(&ids["busy_nat"]).is_disjoint(&nat));
     eprintln!("dry runs done at {:?}", start.elapsed());
 
     // sg-open-ingress applied: exactly the open sensitive rules go, by rule id.
@@ -365,4 +416,181 @@ fn the_catalog_across_an_emulated_organization() {
         );
     }
     eprintln!("done in {:?}", start.elapsed());
+}
+
+// Every catalog runbook accounts for every account it was meant to run in, with its status
+// (issue 12): an organization of 3 member accounts x 2 regions (seed_org.py, nothing else
+// seeded) behind the fault proxy, one member's role refused (`--deny-assume-role`): its items
+// are `denied` in every runbook's results, the run exits 1 and the others run. A closed
+// (SUSPENDED) member: `a_suspended_account_is_listed_in_every_runbooks_results`, ignored while
+// the runner leaves such accounts out.
+
+const MOTO_CANNOT: &[&str] = &["securityhub-standards"];
+
+fn catalog_files() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(repo().join("runbooks"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    assert!(files.len() >= 13, "{files:?}");
+    files
+}
+
+fn name_of(runbook: &std::path::Path) -> String {
+    runbook.file_stem().unwrap().to_str().unwrap().to_string()
+}
+
+/// Runs one runbook dry through `endpoint`; (exit status, stderr, results by account and
+/// region).
+fn run_status(
+    endpoint: &str,
+    runbook: &std::path::Path,
+) -> (Option<i32>, String, BTreeMap<(String, String), Value>) {
+    let name = name_of(runbook);
+    let out = TempDir::new(&format!("catalog-status-{name}"));
+    let mut args = vec![
+        "run",
+        runbook.to_str().unwrap(),
+        "--out",
+        out.path().to_str().unwrap(),
+    ];
+    if name == "unused-nat-gateways" || name == "unused-ebs" {
+        args.extend(["--param", "min_age_days=0"]);
+    }
+    let o = orgop(endpoint, &args);
+    let stderr = String::from_utf8_lossy(&o.stderr).to_string();
+    let results = std::fs::read_to_string(out.path().join("results.jsonl"))
+        .unwrap_or_else(|e| panic!("{name}: no results ({e}): {stderr}"))
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .map(|r| {
+            (
+                (
+                    r["account_id"].as_str().unwrap().to_string(),
+                    r["region"].as_str().unwrap().to_string(),
+                ),
+                r,
+            )
+        })
+        .collect();
+    (o.status.code(), stderr, results)
+}
+
+/// The organization's accounts: (members, management).
+fn organization(url: &str) -> (Vec<String>, String) {
+    let seed = seed_org(url, 3, REGIONS, 0);
+    let members: Vec<String> = seed["accounts"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(members.len(), 3, "{seed}");
+    let o = orgop(url, &["call", "organizations:DescribeOrganization"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let org: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let management = org["Organization"]["MasterAccountId"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    (members, management)
+}
+
+fn regions_of(name: &str) -> Vec<String> {
+    if GLOBAL.contains(&name) {
+        vec!["global".to_string()]
+    } else {
+        REGIONS.split(',').map(str::to_string).collect()
+    }
+}
+
+#[test]
+fn a_denied_account_is_listed_as_denied_in_every_runbooks_results() {
+    let emulator = moto();
+    let (members, management) = organization(&emulator.url());
+    let denied = members[1].clone();
+    let faulty = proxy(&emulator.url(), &["--deny-assume-role", &denied]);
+    for runbook in catalog_files() {
+        let name = name_of(&runbook);
+        let (code, stderr, results) = run_status(&faulty.url(), &runbook);
+        assert_eq!(
+            code,
+            Some(1),
+            "{name}: a denied item fails the run:\n{stderr}"
+        );
+        let accounts: Vec<&String> = members.iter().chain([&management]).collect();
+        assert_eq!(
+            results.len(),
+            accounts.len() * regions_of(&name).len(),
+            "{name}: {results:?}"
+        );
+        for a in accounts {
+            for region in regions_of(&name) {
+                let r = results
+                    .get(&(a.clone(), region.clone()))
+                    .unwrap_or_else(|| panic!("{name}: {a} {region} missing:\n{stderr}"));
+                let want = if *a == denied {
+                    "denied"
+                } else if MOTO_CANNOT.contains(&name.as_str()) {
+                    "error"
+                } else {
+                    "ok"
+                };
+                assert_eq!(r["status"], want, "{name}: {r}");
+                if *a == denied {
+                    assert_eq!(r["findings"], serde_json::json!([]), "{name}: {r}");
+                    assert!(
+                        r["error"]["message"]
+                            .as_str()
+                            .is_some_and(|m| !m.is_empty()),
+                        "{name}: a denied item says why: {r}"
+                    );
+                }
+            }
+        }
+        assert!(
+            stderr.contains(&format!("{denied} ")),
+            "{name}: the summary names the denied account:\n{stderr}"
+        );
+    }
+}
+
+/// Issue 12 wants a SUSPENDED account in every runbook's results with its status. The runner
+/// leaves every account that is not ACTIVE out of the fanout without a word
+/// (engine/runner/src/fanout.rs, `if !active ... continue`), so a closed account is simply
+/// absent: this test fails until the runner lists it (as `skipped`, with the account's state
+/// as the reason).
+#[test]
+#[ignore = "engine/runner leaves SUSPENDED accounts out of the results silently (fanout.rs)"]
+fn a_suspended_account_is_listed_in_every_runbooks_results() {
+    let emulator = moto();
+    let url = emulator.url();
+    let (members, _) = organization(&url);
+    let suspended = members[2].clone();
+    let params = format!("{{\"AccountId\": \"{suspended}\"}}");
+    let o = orgop(
+        &url,
+        &["call", "organizations:CloseAccount", "--params", &params],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    for runbook in catalog_files() {
+        let name = name_of(&runbook);
+        let (_, stderr, results) = run_status(&url, &runbook);
+        for region in regions_of(&name) {
+            let r = results
+                .get(&(suspended.clone(), region.clone()))
+                .unwrap_or_else(|| {
+                    panic!("{name}: the suspended account {suspended} is not in the results ({region}):\n{stderr}")
+                });
+            assert_eq!(r["status"], "skipped", "{name}: {r}");
+            assert!(
+                r["error"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("SUSPENDED")),
+                "{name}: {r}"
+            );
+        }
+    }
 }

@@ -17,12 +17,21 @@ Per account and region, matching resources and traps (the ones a runbook must NO
 - Lambda functions `current` (python3.12) and `old` (python3.8, deprecated);
 - VPCs: one peered with the next account's (cross-account: requested here, accepted there),
   and two peered with each other inside the account (trap);
-- Inspector: EC2 scans enabled, ECR and Lambda not.
+- Inspector: EC2 scans enabled, ECR and Lambda not;
+- public endpoints: an internet-facing and an internal (trap) application load balancer (both
+  tagged Name, so `tags` finds them), a
+  publicly accessible and a private (trap) RDS instance, a regional and a private (trap) API
+  Gateway REST API;
+- private NAT gateways (no Elastic IP, so the address runbooks see nothing new): `idle` (no
+  datapoints), `zero` (a daily sum of 0 yesterday) and `busy` (12345 bytes out yesterday: the
+  trap), with their `AWS/NATGateway` `BytesOutToDestination` data put into CloudWatch.
+Per account (CloudFront is global): a distribution serving HTTP (`allow-all`) and one
+redirecting to HTTPS with an alias, both found by cloudfront-distributions (region `global`).
 
 usage: seed_catalog.py --endpoint URL --accounts ID,ID,.. --regions us-east-1,eu-west-1
                        [--role OrgOpExecutionRole]
 """
-import argparse, io, json, sys, zipfile
+import argparse, datetime, io, json, sys, zipfile
 import boto3
 
 p = argparse.ArgumentParser()
@@ -46,8 +55,22 @@ def client(service, account, region):
     return boto3.client(service, region_name=region, endpoint_url=args.endpoint, **sessions[account])
 
 
-expect = {k: [] for k in ["unused-eips", "public-ips", "sg-open-ingress", "tag-remediation", "lambda-functions", "vpcs", "tags", "inspector-activation"]}
-ids = {"kept_rules": [], "revoked_rules": [], "partial": [], "untagged": [], "compliant": [], "deprecated": []}
+expect = {k: [] for k in ["unused-eips", "public-ips", "sg-open-ingress", "tag-remediation", "lambda-functions", "vpcs", "tags", "inspector-activation", "cloudfront-distributions", "public-endpoints", "unused-nat-gateways"]}
+ids = {"kept_rules": [], "revoked_rules": [], "partial": [], "untagged": [], "compliant": [], "deprecated": [], "allows_http": [], "busy_nat": []}
+yesterday = datetime.datetime.now(datetime.timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0) - datetime.timedelta(days=1)
+
+
+def distribution(cf, n, policy, aliases):
+    config = {
+        "CallerReference": f"orgop-catalog-{n}",
+        "Aliases": {"Quantity": len(aliases), "Items": aliases},
+        "Origins": {"Quantity": 1, "Items": [{"Id": "origin", "DomainName": f"origin-{n}.example.com", "CustomOriginConfig": {"HTTPPort": 80, "HTTPSPort": 443, "OriginProtocolPolicy": "https-only"}}]},
+        "DefaultCacheBehavior": {"TargetOriginId": "origin", "ViewerProtocolPolicy": policy, "CachePolicyId": "658327ea-f89d-4fab-a63d-7e88639e58f6"},
+        "Comment": f"orgop catalog {n}",
+        "Enabled": True,
+        "PriceClass": "PriceClass_100",
+    }
+    return cf.create_distribution(DistributionConfig=config)["Distribution"]["Id"]
 
 
 def tags(**kv):
@@ -65,6 +88,11 @@ code = zip_buf.getvalue()
 
 vpcs = {}  # (account, region) -> VPC to peer with the next account's
 for n, a in enumerate(accounts):
+    cf = client("cloudfront", a, "us-east-1")
+    plain = distribution(cf, f"{n}-plain", "allow-all", [])
+    secure = distribution(cf, f"{n}-secure", "redirect-to-https", [f"www{n}.example.com"])
+    expect["cloudfront-distributions"] += [[a, "global", plain], [a, "global", secure]]
+    ids["allows_http"].append([a, "global", plain])
     iam = client("iam", a, "us-east-1")
     role_arn = iam.create_role(RoleName="catalog-lambda", AssumeRolePolicyDocument=json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"}, "Action": "sts:AssumeRole"}]}))["Role"]["Arn"]
     for r in regions:
@@ -138,6 +166,36 @@ for n, a in enumerate(accounts):
 
         client("inspector2", a, r).enable(accountIds=[a], resourceTypes=["EC2"])
         expect["inspector-activation"].append([a, r, a])
+
+        subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=[{"Name": "default-for-az", "Values": ["true"]}])["Subnets"]][:2]
+        elb = client("elbv2", a, r)
+        for name, scheme in [("public-alb", "internet-facing"), ("internal-alb", "internal")]:
+            # Tagged, so the tagging API lists them (moto lists load balancers never tagged
+            # too; AWS does not): both are then found by `tags`.
+            lb = elb.create_load_balancer(Name=name, Subnets=subnets, Scheme=scheme, Type="application", Tags=tags(Name=name))["LoadBalancers"][0]
+            expect["tags"].append([a, r, lb["LoadBalancerArn"]])
+            if scheme == "internet-facing":
+                expect["public-endpoints"].append([a, r, lb["LoadBalancerArn"]])
+        rds = client("rds", a, r)
+        for name, public in [("public-db", True), ("private-db", False)]:
+            db = rds.create_db_instance(DBInstanceIdentifier=name, DBInstanceClass="db.t3.micro", Engine="postgres", MasterUsername="orgop", MasterUserPassword="not-a-secret-1", AllocatedStorage=20, PubliclyAccessible=public)["DBInstance"]
+            if public:
+                expect["public-endpoints"].append([a, r, db["DBInstanceArn"]])
+        apigw = client("apigateway", a, r)
+        for name, kind in [("regional-api", "REGIONAL"), ("private-api", "PRIVATE")]:
+            api = apigw.create_rest_api(name=name, endpointConfiguration={"types": [kind]})["id"]
+            if kind != "PRIVATE":
+                expect["public-endpoints"].append([a, r, api])
+
+        cw = client("cloudwatch", a, r)
+        for name, sent in [("idle", None), ("zero", 0), ("busy", 12345)]:
+            nat = ec2.create_nat_gateway(SubnetId=subnet, ConnectivityType="private")["NatGateway"]["NatGatewayId"]
+            if sent is not None:
+                cw.put_metric_data(Namespace="AWS/NATGateway", MetricData=[{"MetricName": "BytesOutToDestination", "Dimensions": [{"Name": "NatGatewayId", "Value": nat}], "Timestamp": yesterday, "Value": sent, "Unit": "Bytes"}])
+            if sent:
+                ids["busy_nat"].append([a, r, nat])
+            else:
+                expect["unused-nat-gateways"].append([a, r, nat])
 
 # Cross-account peering: each account's VPC requests the next one's, which accepts.
 if len(accounts) > 1:

@@ -29,7 +29,7 @@ SERVICES = [
     "cloudfront", "securityhub", "inspector2", "guardduty", "config", "elbv2", "elb",
     "ecs", "eks", "kms", "logs", "ssm", "sns", "sqs", "cloudtrail", "cloudformation",
     "route53", "acm", "apigateway", "apigatewayv2", "elasticache", "autoscaling",
-    "backup", "secretsmanager", "resourcegroupstaggingapi", "stepfunctions",
+    "backup", "secretsmanager", "resourcegroupstaggingapi", "stepfunctions", "cloudwatch",
 ]
 
 HERE = os.path.dirname(os.path.abspath(__file__))

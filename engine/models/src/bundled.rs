@@ -109,6 +109,17 @@ pub(crate) static SERVICES: &[Bundled] = &[
         None,
     ),
     (
+        "cloudwatch",
+        "2010-08-01",
+        include_bytes!("../models/cloudwatch/2010-08-01/service-2.json.gz"),
+        Some(include_bytes!(
+            "../models/cloudwatch/2010-08-01/paginators-1.json.gz"
+        )),
+        Some(include_bytes!(
+            "../models/cloudwatch/2010-08-01/waiters-2.json.gz"
+        )),
+    ),
+    (
         "config",
         "2014-11-12",
         include_bytes!("../models/config/2014-11-12/service-2.json.gz"),
