@@ -114,7 +114,9 @@ async fn all<A: AwsApi>(
         .collect())
 }
 
-fn account(v: &Value) -> Option<(String, String, bool)> {
+/// (id, name, status) of an Organizations account entry; status `ACTIVE` when the entry says
+/// none.
+fn account(v: &Value) -> Option<(String, String, String)> {
     let id = v.get("Id")?.as_str()?.to_string();
     let name = v
         .get("Name")
@@ -122,12 +124,13 @@ fn account(v: &Value) -> Option<(String, String, bool)> {
         .unwrap_or_default()
         .to_string();
     // `State` replaces `Status` in newer Organizations responses.
-    let active = v
+    let status = v
         .get("State")
         .or_else(|| v.get("Status"))
         .and_then(Value::as_str)
-        == Some("ACTIVE");
-    Some((id, name, active))
+        .unwrap_or("ACTIVE")
+        .to_string();
+    Some((id, name, status))
 }
 
 /// The accounts x regions to run. `org` is a session in the organization's management (or
@@ -153,11 +156,11 @@ where
         .organizational_units
         .clone()
         .unwrap_or_else(|| targets.organizational_units.clone());
-    let mut found: BTreeMap<String, (String, bool)> = BTreeMap::new();
+    let mut found: BTreeMap<String, (String, String)> = BTreeMap::new();
     if ous.is_empty() {
         for a in all(org, "organizations", "ListAccounts", json!({}), "Accounts").await? {
-            if let Some((id, name, active)) = account(&a) {
-                found.insert(id, (name, active));
+            if let Some((id, name, status)) = account(&a) {
+                found.insert(id, (name, status));
             }
         }
     } else {
@@ -176,8 +179,8 @@ where
             )
             .await?
             {
-                if let Some((id, name, active)) = account(&a) {
-                    found.insert(id, (name, active));
+                if let Some((id, name, status)) = account(&a) {
+                    found.insert(id, (name, status));
                 }
             }
             for ou in all(
@@ -233,9 +236,31 @@ where
     }
 
     let mut items = Vec::new();
-    for (id, (name, active)) in &found {
-        if !active || exclude.contains(id) || include.as_ref().is_some_and(|inc| !inc.contains(id))
-        {
+    for (id, (name, status)) in &found {
+        if exclude.contains(id) || include.as_ref().is_some_and(|inc| !inc.contains(id)) {
+            continue;
+        }
+        // A targeted account that is not ACTIVE (SUSPENDED, PENDING_CLOSURE) is not run, and
+        // says so in the results: one `skipped` item per region (`*` when its regions would
+        // have been listed from inside it).
+        if status != "ACTIVE" {
+            let why = format!("the account is {status} in Organizations: not run");
+            let skipped_regions = if use_enabled {
+                vec!["*".to_string()]
+            } else {
+                regions.clone()
+            };
+            for r in skipped_regions {
+                failed.push(ItemResult::failed(
+                    Item {
+                        account_id: id.clone(),
+                        account_name: name.clone(),
+                        region: r,
+                    },
+                    Status::Skipped,
+                    ItemError::new(Code::AccountNotActive, why.clone()),
+                ));
+            }
             continue;
         }
         if !targets.account_tags.is_empty() {

@@ -44,8 +44,10 @@ codes! {
     Expression = "OrgOp.Expression",
     /// A step names a mutating operation: refused before it is sent.
     MutatingStep = "OrgOp.MutatingStep",
-    /// An account named in the targets is not in the organization (or not ACTIVE).
+    /// An account named in the targets is not in the organization.
     AccountNotFound = "OrgOp.AccountNotFound",
+    /// A targeted account is not ACTIVE in Organizations (SUSPENDED, PENDING_CLOSURE): not run.
+    AccountNotActive = "OrgOp.AccountNotActive",
     /// Replay: no recorded response for a call.
     NoRecording = "OrgOp.NoRecording",
     /// Replay: a recorded response is not valid JSON.
@@ -138,6 +140,7 @@ mod tests {
                 "OrgOp.Expression",
                 "OrgOp.MutatingStep",
                 "OrgOp.AccountNotFound",
+                "OrgOp.AccountNotActive",
                 "OrgOp.NoRecording",
                 "OrgOp.BadRecording",
                 "OrgOp.Interrupted",
