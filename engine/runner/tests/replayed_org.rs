@@ -87,8 +87,20 @@ async fn every_active_account_and_region_is_accounted_for() {
     )
     .await
     .unwrap();
-    // 4 active accounts x 2 regions; the suspended one is not targeted.
-    assert_eq!(results.len(), 8);
+    // 4 active accounts x 2 regions, and the suspended one listed as skipped in each region
+    // (never run: it has no recordings).
+    assert_eq!(results.len(), 10);
+    let skipped: Vec<_> = results
+        .iter()
+        .filter(|r| r.status == Status::Skipped)
+        .collect();
+    assert_eq!(skipped.len(), 2);
+    assert!(skipped.iter().all(|r| {
+        let e = r.error.as_ref().unwrap();
+        r.account_id == "333333333333"
+            && e.code == "OrgOp.AccountNotActive"
+            && e.message.contains("SUSPENDED")
+    }));
     let denied: Vec<_> = results
         .iter()
         .filter(|r| r.status == Status::Denied)
@@ -111,7 +123,7 @@ async fn every_active_account_and_region_is_accounted_for() {
     assert!(!s.all_ran());
     assert_eq!(
         (s.items, s.findings, s.actions.get("planned").copied()),
-        (8, 6, Some(12))
+        (10, 6, Some(12))
     );
     assert_eq!(s.actions_sent(), 0);
     let events = events.lock().unwrap();
@@ -119,7 +131,7 @@ async fn every_active_account_and_region_is_accounted_for() {
         events[0],
         Event::Planned {
             items: 8,
-            failed: 0
+            failed: 2
         }
     ));
     assert_eq!(
@@ -127,7 +139,7 @@ async fn every_active_account_and_region_is_accounted_for() {
             .iter()
             .filter(|e| matches!(e, Event::ItemDone { .. }))
             .count(),
-        8
+        10
     );
 
     let out = root.join("out");
@@ -139,7 +151,7 @@ async fn every_active_account_and_region_is_accounted_for() {
     results.iter().cloned().for_each(|r| spool.push(r));
     let files = spool.write_dir(&out).unwrap();
     let jsonl = std::fs::read_to_string(&files[0]).unwrap();
-    assert_eq!(jsonl.lines().count(), 8);
+    assert_eq!(jsonl.lines().count(), 10);
     let first: Value = serde_json::from_str(jsonl.lines().next().unwrap()).unwrap();
     for key in [
         "account_id",
