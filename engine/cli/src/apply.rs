@@ -506,25 +506,9 @@ async fn execute<C: orgop_runner::Connector>(
             return done(out_lock, apply_lock, EXIT_USAGE);
         }
     };
-    let mut io_failed = false;
     let _ = spool.remove();
     drop(book);
-    match journal.finish() {
-        Err(e) => {
-            eprintln!("orgop: {e}");
-            io_failed = true;
-        }
-        Ok(()) if signal != 0 => eprintln!(
-            "orgop: kept the actions journal {} (interrupted)",
-            journal.path().display()
-        ),
-        Ok(()) => {
-            if let Some(Err(e)) = Arc::into_inner(journal).map(Journal::remove) {
-                eprintln!("orgop: {e}");
-                io_failed = true;
-            }
-        }
-    }
+    let io_failed = crate::run::close_journal(journal, signal != 0);
     outcomes.sort_by_key(|o| o.to_string());
     for o in &outcomes {
         if o["result"] != "applied" {

@@ -111,6 +111,33 @@ pub struct RunArgs {
     verbose: bool,
 }
 
+/// Ends an applied run's actions journal (`orgop run --apply`, `orgop apply`): flushed, then
+/// removed after a complete run and kept after an interrupted one or a write error, saying
+/// so. True when something could not be written or removed.
+pub(crate) fn close_journal(j: Arc<Journal>, interrupted: bool) -> bool {
+    match j.finish() {
+        Err(e) => {
+            eprintln!("orgop: {e}");
+            eprintln!("orgop: kept {}", j.path().display());
+            true
+        }
+        Ok(()) if interrupted => {
+            eprintln!(
+                "orgop: kept the actions journal {} (interrupted run; see `orgop run --help`)",
+                j.path().display()
+            );
+            false
+        }
+        Ok(()) => match Arc::into_inner(j).map(Journal::remove) {
+            Some(Err(e)) => {
+                eprintln!("orgop: {e}");
+                true
+            }
+            _ => false,
+        },
+    }
+}
+
 /// Logs to stderr for `-v` (or `ORGOP_LOG`): one line per AWS call, within a span naming the
 /// item's account and region.
 pub(crate) fn init_logging(verbose: bool) {
@@ -564,23 +591,7 @@ async fn execute<C: Connector>(
         io_failed = true;
     }
     if let Some(j) = journal {
-        match j.finish() {
-            Err(e) => {
-                eprintln!("orgop: {e}");
-                eprintln!("orgop: kept {}", j.path().display());
-                io_failed = true;
-            }
-            Ok(()) if signal != 0 => eprintln!(
-                "orgop: kept the actions journal {} (interrupted run; see `orgop run --help`)",
-                j.path().display()
-            ),
-            Ok(()) => {
-                if let Some(Err(e)) = Arc::into_inner(j).map(Journal::remove) {
-                    eprintln!("orgop: {e}");
-                    io_failed = true;
-                }
-            }
-        }
+        io_failed |= close_journal(j, signal != 0);
     }
     release(lock);
     printed?;
