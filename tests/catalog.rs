@@ -21,17 +21,7 @@ const REGIONS: &str = "us-east-1,eu-west-1";
 type Found = BTreeSet<(String, String, String)>;
 
 fn orgop(endpoint: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_orgop"))
-        .args(args)
-        .args(["--endpoint-url", endpoint])
-        .current_dir(repo())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .output()
-        .expect("orgop runs")
+    orgop_testkit::run_against(env!("CARGO_BIN_EXE_orgop"), endpoint, args)
 }
 
 fn script(args: &[&str]) -> Value {

@@ -2,25 +2,15 @@
 //! 12 member accounts x 2 regions, seeded with attached, unattached and keep-tagged volumes.
 //! The fault proxy (tests/support/aws_proxy.py) sits in between to deny one account's
 //! `sts:AssumeRole`, inject throttling, and count mutating requests.
-use orgop_testkit::{TempDir, moto, proxy, proxy_stats, repo, seed_org};
+use orgop_testkit::{TempDir, moto, proxy, proxy_stats, seed_org};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::process::{Command, Output};
+use std::process::Output;
 
 const REGIONS: &str = "us-east-1,eu-west-1";
 
 fn orgop(endpoint: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_orgop"))
-        .args(args)
-        .args(["--endpoint-url", endpoint])
-        .current_dir(repo())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .output()
-        .expect("orgop runs")
+    orgop_testkit::run_against(env!("CARGO_BIN_EXE_orgop"), endpoint, args)
 }
 
 /// Runs the runbook with `--out` a fresh folder (removed afterwards) and reads its results.

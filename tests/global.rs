@@ -1,22 +1,12 @@
 //! A runbook whose every call is to a global service (IAM) runs once per account, not once
 //! per region, and its results say `global` where others name a region (issue 12).
-use orgop_testkit::{TempDir, moto, repo, seed_org};
+use orgop_testkit::{TempDir, moto, seed_org};
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::process::{Command, Output};
+use std::process::Output;
 
 fn orgop(endpoint: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_orgop"))
-        .args(args)
-        .args(["--endpoint-url", endpoint])
-        .current_dir(repo())
-        .env("AWS_ACCESS_KEY_ID", "testing")
-        .env("AWS_SECRET_ACCESS_KEY", "testing")
-        .env("AWS_REGION", "us-east-1")
-        .env_remove("AWS_PROFILE")
-        .env_remove("AWS_ENDPOINT_URL")
-        .output()
-        .expect("orgop runs")
+    orgop_testkit::run_against(env!("CARGO_BIN_EXE_orgop"), endpoint, args)
 }
 
 fn text(o: &Output) -> String {

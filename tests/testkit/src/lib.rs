@@ -205,6 +205,23 @@ pub fn seed_org(
     serde_json::from_slice(&out.stdout).expect("the seeding script prints JSON")
 }
 
+/// Runs `program args... --endpoint-url endpoint` from the repository root against an
+/// emulator: test credentials, `us-east-1`, and no profile or endpoint from the environment
+/// (so a developer's own AWS settings never leak into a test). Its output, once it ended.
+pub fn run_against(program: &str, endpoint: &str, args: &[&str]) -> std::process::Output {
+    Command::new(program)
+        .args(args)
+        .args(["--endpoint-url", endpoint])
+        .current_dir(repo())
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env_remove("AWS_PROFILE")
+        .env_remove("AWS_ENDPOINT_URL")
+        .output()
+        .expect("the program runs")
+}
+
 /// What [`measure`] saw of one child process.
 pub struct Measured {
     /// Its exit status and what it printed.
