@@ -56,3 +56,80 @@ fn the_accounts_inventory_runs_once_in_the_operations_account_assuming_no_role()
         .expect("the proxy counts AssumeRole calls");
     assert!(assumed.is_empty(), "{stats}");
 }
+
+/// The accounts inventory joins each account to the OU it is in (walked from the root, five
+/// levels deep) and to its tags: one row per account, with its exact OU path and tags.
+#[test]
+fn the_accounts_inventory_gives_each_account_its_ou_path_and_tags() {
+    let emulator = moto();
+    seed_org(&emulator.url(), 4, "us-east-1", 0);
+    let out = std::process::Command::new(orgop_testkit::venv_python())
+        .arg(orgop_testkit::repo().join("tests/support/seed_ous.py"))
+        .args(["--endpoint", &emulator.url()])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let expected: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let dir = TempDir::new("operations-ous");
+    let out = orgop(
+        &emulator.url(),
+        &[
+            "run",
+            "runbooks/accounts.yaml",
+            "--out",
+            dir.path().to_str().unwrap(),
+        ],
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let row: Value = serde_json::from_str(
+        std::fs::read_to_string(dir.path().join("results.jsonl"))
+            .unwrap()
+            .lines()
+            .next()
+            .unwrap(),
+    )
+    .unwrap();
+    let findings = row["findings"].as_array().unwrap();
+    let expected = expected.as_object().unwrap();
+    // Every account once: the join keeps one row per account.
+    assert_eq!(findings.len(), expected.len(), "{row}");
+    for f in findings {
+        let id = f["resource_id"].as_str().unwrap();
+        let want = &expected[id];
+        let c = &f["columns"];
+        assert_eq!(c["ou_path"], want["ou_path"], "{id}: {f}");
+        let tags: Vec<&str> = c["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        let mut tags = tags;
+        tags.sort();
+        let mut want_tags: Vec<&str> = want["tags"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t.as_str().unwrap())
+            .collect();
+        want_tags.sort();
+        assert_eq!(tags, want_tags, "{id}: {f}");
+        assert_eq!(c["status"], "ACTIVE", "{f}");
+        assert!(c["name"].as_str().is_some_and(|n| !n.is_empty()), "{f}");
+        let ou = c["ou_id"].as_str().unwrap();
+        let at_root = want["ou_path"] == "Root";
+        assert_eq!(ou.starts_with("r-"), at_root, "{id} is in {ou}: {f}");
+    }
+    // The deepest account went through every level: five OUs below the root.
+    assert!(
+        findings
+            .iter()
+            .any(|f| f["columns"]["ou_path"] == "Root/Workloads/Prod/Web/Blue/Canary"),
+        "{row}"
+    );
+}

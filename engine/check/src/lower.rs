@@ -46,7 +46,12 @@ fn call(file: &str, spans: &SpanMap, pointer: &str, s: &Step) -> CallPlan {
         paginate: s.paginate,
         select: s.select.clone(),
         where_: s.where_.clone(),
-        for_each: s.for_each.clone(),
+        for_each: s
+            .for_each
+            .as_ref()
+            .map(|f| f.ids().to_vec())
+            .unwrap_or_default(),
+        item_as: s.item_as.clone(),
         when: s.when.clone(),
         ignore_errors: s.ignore_errors.clone(),
         wait: s.wait.as_ref().map(|w| wait_plan(service, operation, w)),

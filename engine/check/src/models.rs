@@ -96,6 +96,17 @@ enum Ty {
     /// A structure or map shape of a service's model (lists and scalars are normalized into
     /// the variants above).
     Shape(Arc<Service>, String),
+    /// An object a JMESPath multiselect builds (`{Id: Id, Tags: Tags}`): its keys, in order.
+    Fields(Vec<(String, Ty)>),
+    /// A result with its `for_each` item joined under `key` (`item_as`).
+    Joined {
+        base: Box<Ty>,
+        key: String,
+        item: Box<Ty>,
+    },
+    /// One of these (an item of a step that iterates over several): a field is read where
+    /// any of them has it.
+    Union(Vec<Ty>),
 }
 
 impl Ty {
@@ -165,6 +176,25 @@ impl Ty {
                 other => format!("a list of {}s", other.describe().trim_start_matches("a ")),
             },
             Ty::Shape(_, n) => format!("`{n}`"),
+            Ty::Fields(f) => format!(
+                "an object of {}",
+                some_names(&f.iter().map(|(k, _)| k.clone()).collect::<Vec<_>>())
+            ),
+            Ty::Joined { base, key, .. } => format!("{} joined with `{key}`", base.describe()),
+            Ty::Union(ts) => {
+                let names: Vec<String> = ts.iter().map(Ty::describe).collect();
+                format!("one of {}", names.join(", "))
+            }
+        }
+    }
+
+    /// The item of a step iterating over results of these types.
+    fn union(mut types: Vec<Ty>) -> Ty {
+        match types.len() {
+            0 => Ty::Any,
+            1 => types.remove(0),
+            _ if types.iter().any(|t| matches!(t, Ty::Any)) => Ty::Any,
+            _ => Ty::Union(types),
         }
     }
 
@@ -184,6 +214,58 @@ impl Ty {
                 Some(ShapeKind::Map { value, .. }) => Ok(Ty::of(svc, &value.shape)),
                 _ => Ok(Ty::Any),
             },
+            Ty::Fields(fields) => match fields.iter().find(|(k, _)| k == name) {
+                Some((_, t)) => Ok(t.clone()),
+                None => {
+                    let members: Vec<String> = fields.iter().map(|(k, _)| k.clone()).collect();
+                    Err(NoField::Member {
+                        shape: format!("{{{}}}", members.join(", ")),
+                        members,
+                    })
+                }
+            },
+            Ty::Joined { key, item, .. } if key == name => Ok((**item).clone()),
+            Ty::Joined { base, key, .. } => base.field(name).map_err(|e| match e {
+                NoField::Member { shape, mut members } => {
+                    members.push(key.clone());
+                    NoField::Member { shape, members }
+                }
+                other => other,
+            }),
+            Ty::Union(ts) => {
+                let mut missing: Vec<NoField> = Vec::new();
+                let mut found = Vec::new();
+                for t in ts {
+                    match t.field(name) {
+                        Ok(f) => found.push(f),
+                        Err(e) => missing.push(e),
+                    }
+                }
+                if !found.is_empty() {
+                    return Ok(Ty::union(found));
+                }
+                // None has it: name them all, with every field any of them has.
+                let (mut shapes, mut members) = (Vec::new(), Vec::new());
+                for e in &missing {
+                    if let NoField::Member { shape, members: m } = e {
+                        if !shapes.contains(shape) {
+                            shapes.push(shape.clone());
+                        }
+                        for n in m {
+                            if !members.contains(n) {
+                                members.push(n.clone());
+                            }
+                        }
+                    }
+                }
+                match shapes.len() {
+                    0 | 1 => Err(missing.remove(0)),
+                    _ => Err(NoField::Member {
+                        shape: shapes.join("` or `"),
+                        members,
+                    }),
+                }
+            }
             other => Err(NoField::NotAnObject(other.clone())),
         }
     }
@@ -359,11 +441,15 @@ impl Checker<'_> {
         let Some(op) = self.resolve(base, &step.call) else {
             return Ty::Any;
         };
-        let item = step
-            .for_each
-            .as_ref()
-            .and_then(|id| self.results.get(id).cloned())
-            .unwrap_or(Ty::Any);
+        let item = match &step.for_each {
+            Some(f) => Ty::union(
+                f.ids()
+                    .iter()
+                    .map(|id| self.results.get(id).cloned().unwrap_or(Ty::Any))
+                    .collect(),
+            ),
+            None => Ty::Any,
+        };
         self.paginate(base, &op);
         self.parameters(base, step, &op, &item);
         self.item_reads(base, step, &item);
@@ -386,7 +472,10 @@ impl Checker<'_> {
             ),
             None => output,
         };
-        let element = chosen.element();
+        let mut element = chosen.element();
+        if let (Some(key), Some(_)) = (&step.item_as, &step.for_each) {
+            element = self.item_as(base, key, element, item.clone(), &op);
+        }
         if let Some(expr) = &step.where_ {
             let whence = format!(" (one result of `{}`)", op.call);
             self.jmespath(
@@ -407,6 +496,58 @@ impl Checker<'_> {
             .and_then(Value::as_object)
             .is_some_and(|o| o.keys().any(|k| !known.iter().any(|n| n == k)));
         if unknown_key { Ty::Any } else { element }
+    }
+
+    /// One result of a step joined with its item under `key`: results must be objects
+    /// without a field of that name.
+    fn item_as(&mut self, base: &str, key: &str, element: Ty, item: Ty, op: &Op) -> Ty {
+        let node = self.node(&pointer_push(base, "item_as"));
+        let object = match &element {
+            Ty::Shape(svc, name) => !matches!(
+                svc.model.shape(name).map(|s| &s.kind),
+                Some(ShapeKind::Structure(s)) if s.document
+            ),
+            Ty::Any | Ty::Fields(_) | Ty::Joined { .. } | Ty::Union(_) => true,
+            Ty::Null | Ty::Bool | Ty::Num | Ty::Str | Ty::List(_) => false,
+        };
+        if !object {
+            self.out.push(
+                Diagnostic::error(
+                    self.file,
+                    node.value,
+                    format!(
+                        "`item_as: {key}` joins the item into each result, but each result of `{}` is {}",
+                        op.call,
+                        element.describe()
+                    ),
+                )
+                .with_hint("select an object for each result, e.g. `{Tags: Tags}` or `Things[].{Id: Id}`"),
+            );
+            return Ty::Any;
+        }
+        let collides = match &element {
+            Ty::Shape(svc, name) => matches!(
+                svc.model.shape(name).map(|s| &s.kind),
+                Some(ShapeKind::Structure(s)) if s.members.contains_key(key)
+            ),
+            Ty::Fields(fields) => fields.iter().any(|(k, _)| k == key),
+            _ => false,
+        };
+        if collides {
+            self.out.push(
+                Diagnostic::error(
+                    self.file,
+                    node.value,
+                    format!("each result of `{}` already has a field `{key}`", op.call),
+                )
+                .with_hint("choose a key the results do not have"),
+            );
+        }
+        Ty::Joined {
+            base: Box::new(element),
+            key: key.to_string(),
+            item: Box::new(item),
+        }
     }
 
     /// The service and operation of `call`, or a located error.
@@ -815,7 +956,11 @@ impl Checker<'_> {
             (ShapeKind::Integer(_) | ShapeKind::Float(_), Ty::Num) => true,
             (ShapeKind::Boolean, Ty::Bool) => true,
             (ShapeKind::List { .. }, Ty::List(_)) => true,
-            (ShapeKind::Structure(_) | ShapeKind::Map { .. }, Ty::Shape(..)) => true,
+            (
+                ShapeKind::Structure(_) | ShapeKind::Map { .. },
+                Ty::Shape(..) | Ty::Fields(_) | Ty::Joined { .. },
+            ) => true,
+            (_, Ty::Union(_)) => true,
             _ => false,
         };
         if fits {
@@ -857,7 +1002,7 @@ impl Checker<'_> {
         if matches!(item, Ty::Any) {
             return;
         }
-        let whence = format!(" (`item` is one result of `{from}`)");
+        let whence = format!(" (`item` is one result of `{}`)", from.ids().join("` or `"));
         let mut texts: Vec<(String, String)> = Vec::new();
         collect_templates(
             &Value::Object(step.parameters.clone().into_iter().collect()),
@@ -1138,6 +1283,7 @@ impl Jmes<'_> {
             Ast::Index { offset, .. } => match cur {
                 Ty::List(e) => (**e).clone(),
                 Ty::Any | Ty::Null => cur.clone(),
+                Ty::Union(_) => Ty::Any,
                 other => {
                     self.not_a_list(*offset, "[n]", other);
                     Ty::Any
@@ -1145,6 +1291,7 @@ impl Jmes<'_> {
             },
             Ast::Slice { offset, .. } => match cur {
                 Ty::List(_) | Ty::Any | Ty::Null => cur.clone(),
+                Ty::Union(_) => Ty::Any,
                 other => {
                     self.not_a_list(*offset, "[a:b]", other);
                     Ty::Any
@@ -1159,6 +1306,10 @@ impl Jmes<'_> {
                         Ty::Any
                     }
                     Ty::Null => Ty::Null,
+                    Ty::Union(_) => {
+                        self.inner(|j| j.ty(rhs, &Ty::Any));
+                        Ty::Any
+                    }
                     other => {
                         self.not_a_list(*offset, "[*]", &other);
                         Ty::Any
@@ -1172,6 +1323,7 @@ impl Jmes<'_> {
                     other => Ty::List(Box::new(other)),
                 },
                 t @ (Ty::Any | Ty::Null) => t,
+                Ty::Union(_) => Ty::Any,
                 other => {
                     self.not_a_list(*offset, "[]", &other);
                     Ty::Any
@@ -1225,12 +1377,12 @@ impl Jmes<'_> {
                 }
                 Ty::List(Box::new(Ty::Any))
             }
-            Ast::MultiHash { elements, .. } => {
-                for kv in elements {
-                    self.ty(&kv.value, cur);
-                }
-                Ty::Any
-            }
+            Ast::MultiHash { elements, .. } => Ty::Fields(
+                elements
+                    .iter()
+                    .map(|kv| (kv.key.clone(), self.ty(&kv.value, cur)))
+                    .collect(),
+            ),
             Ast::Expref { ast, .. } => {
                 self.inner(|j| j.ty(ast, &Ty::Any));
                 Ty::Any

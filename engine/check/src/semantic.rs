@@ -2,7 +2,7 @@
 //! so a file with a schema error still gets its reference and expression errors reported in
 //! the same pass.
 use crate::{jmes, schedule, suggest, template};
-use orgop_syntax::model::{ParamSpec, ParamType, Report, Step, Targets};
+use orgop_syntax::model::{ForEach, ParamSpec, ParamType, Report, Step, Targets};
 use orgop_syntax::{Diagnostic, Loaded, NodeSpans, Span, pointer_push};
 use orgop_vocab::verbs as ops;
 use serde_json::Value;
@@ -228,7 +228,7 @@ impl Checker<'_> {
             self.read_only(&base, step);
         }
         if declared.steps_ok {
-            self.for_each(&base, step, &visible, declared);
+            self.for_each(section, &base, step, &visible, declared);
         }
         for (field, expr) in [("select", &step.select), ("where", &step.where_)] {
             if let Some(expr) = expr {
@@ -295,10 +295,74 @@ impl Checker<'_> {
         }
     }
 
-    /// `for_each` names an earlier step (`visible`), not this one or a later one.
-    fn for_each(&mut self, base: &str, step: &Step, visible: &[String], declared: &Declared) {
-        let Some(target) = &step.for_each else { return };
-        let node = self.at(base, "for_each");
+    /// `for_each` names earlier steps (`visible`), not this one or a later one, each once;
+    /// an action names one. `item_as` joins the items of a step's `for_each`.
+    fn for_each(
+        &mut self,
+        section: &str,
+        base: &str,
+        step: &Step,
+        visible: &[String],
+        declared: &Declared,
+    ) {
+        if let Some(key) = &step.item_as {
+            let node = self.at(base, "item_as").key_or_value();
+            if section != "steps" {
+                self.out.push(
+                    Diagnostic::error(self.file, node, "`item_as` joins a step's results to their items; an action's are its answers")
+                        .with_hint("move the join to the step the action iterates over"),
+                );
+            } else if step.for_each.is_none() {
+                self.out.push(
+                    Diagnostic::error(self.file, node, format!("`item_as: {key}` needs `for_each`: it is the item each result came from"))
+                        .with_hint("add `for_each: <step id>`, or remove `item_as`"),
+                );
+            }
+        }
+        let Some(for_each) = &step.for_each else {
+            return;
+        };
+        let several = matches!(for_each, ForEach::Many(_));
+        if several && section != "steps" {
+            self.out.push(
+                Diagnostic::error(
+                    self.file,
+                    self.at(base, "for_each").value,
+                    "an action iterates over the results of one step",
+                )
+                .with_hint(
+                    "gather them in one step (`for_each: [a, b]` on a step), then act on that step",
+                ),
+            );
+        }
+        for (i, target) in for_each.ids().iter().enumerate() {
+            let pointer = if several {
+                pointer_push(&pointer_push(base, "for_each"), &i.to_string())
+            } else {
+                pointer_push(base, "for_each")
+            };
+            if for_each.ids()[..i].contains(target) {
+                self.out.push(Diagnostic::error(
+                    self.file,
+                    self.loaded.spans.resolve(&pointer).value,
+                    format!("`for_each` names `{target}` twice: its results would be used twice"),
+                ));
+                continue;
+            }
+            self.for_each_one(&pointer, step, target, visible, declared);
+        }
+    }
+
+    /// One id of `for_each` (at `pointer`).
+    fn for_each_one(
+        &mut self,
+        pointer: &str,
+        step: &Step,
+        target: &String,
+        visible: &[String],
+        declared: &Declared,
+    ) {
+        let node = self.loaded.spans.resolve(pointer);
         if target == &step.id {
             self.out.push(Diagnostic::error(
                 self.file,

@@ -194,6 +194,15 @@ fn readme(entries: &[Entry], base: &Path) -> Result<String, String> {
     Ok(s)
 }
 
+/// `, for each result of `a`` (or of `a` and `b`), or nothing.
+fn for_each(ids: &[String]) -> String {
+    if ids.is_empty() {
+        return String::new();
+    }
+    let named: Vec<String> = ids.iter().map(|id| format!("`{id}`")).collect();
+    format!(", for each result of {}", named.join(" and "))
+}
+
 fn section(w: &mut String, e: &Entry, base: &Path) -> Result<(), String> {
     let (r, l) = (&e.runbook, &e.lowered);
     let file = relative(&e.path, base);
@@ -204,11 +213,11 @@ fn section(w: &mut String, e: &Entry, base: &Path) -> Result<(), String> {
     // What it reads and finds.
     let _ = writeln!(w, "**Reads**\n");
     for (step, plan) in r.steps.iter().zip(&l.plan.steps) {
-        let over = plan
-            .for_each
-            .as_ref()
-            .map(|f| format!(", for each result of `{f}`"))
-            .unwrap_or_default();
+        let over = for_each(&plan.for_each);
+        let over = match &plan.item_as {
+            Some(key) => format!("{over}, each result carrying its item as `{key}`"),
+            None => over,
+        };
         let what = step
             .description
             .as_deref()
@@ -237,11 +246,7 @@ fn section(w: &mut String, e: &Entry, base: &Path) -> Result<(), String> {
         let _ = writeln!(w, "Nothing: this runbook only reports.\n");
     } else {
         for a in &l.plan.actions {
-            let over = a
-                .for_each
-                .as_ref()
-                .map(|f| format!(", for each result of `{f}`"))
-                .unwrap_or_default();
+            let over = for_each(&a.for_each);
             let when = a
                 .when
                 .as_ref()

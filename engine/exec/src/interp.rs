@@ -311,15 +311,15 @@ impl<'p> ItemRun<'p> {
 
     /// The elements a call iterates over: the results of its `for_each` step, or one pass
     /// without `item`.
-    fn elements(&self, for_each: &Option<String>) -> Vec<Option<&Value>> {
-        match for_each {
-            Some(src) => self
-                .steps
-                .get(src)
-                .map(|v| v.iter().map(Some).collect())
-                .unwrap_or_default(),
-            None => vec![None],
+    fn elements(&self, for_each: &[String]) -> Vec<Option<&Value>> {
+        if for_each.is_empty() {
+            return vec![None];
         }
+        for_each
+            .iter()
+            .filter_map(|src| self.steps.get(src))
+            .flat_map(|v| v.iter().map(Some))
+            .collect()
     }
 
     /// The `when` condition and parameters of `call` for one element: `None` when the
@@ -466,6 +466,11 @@ async fn run_step<A: AwsApi>(
         let Some(params) = ir.render(&step.id, call, element)? else {
             continue;
         };
+        // `item_as`: the item, converted once, joined into each of its results.
+        let joined = match (&step.item_as, element) {
+            (Some(key), Some(e)) => Some((key, to_var_checked(e).map_err(expr_err)?)),
+            _ => None,
+        };
         if ctl.hooks.stopping() {
             return Err(interrupted(&step.id));
         }
@@ -498,6 +503,10 @@ async fn run_step<A: AwsApi>(
                 _ => vec![chosen.clone()],
             };
             for c in candidates {
+                let c = match &joined {
+                    Some((key, item)) => join(&step.id, c, key, item)?,
+                    None => c,
+                };
                 let keep = match &call.where_ {
                     Some(f) => truthy(&*f.search_var(&c, &ir.ctx).map_err(expr_err)?),
                     None => true,
@@ -514,6 +523,25 @@ async fn run_step<A: AwsApi>(
         }
     }
     Ok((out, vars))
+}
+
+/// One result of step `id` with its `for_each` item under `key` (`item_as`).
+fn join(id: &str, result: Rcvar, key: &str, item: &Rcvar) -> Result<Rcvar, Stop> {
+    let refuse = |m: String| Err((Status::Error, fail(id, Code::Expression, m)));
+    match &*result {
+        Variable::Object(fields) if fields.contains_key(key) => refuse(format!(
+            "`item_as: {key}`: a result already has a field `{key}`; choose another key"
+        )),
+        Variable::Object(fields) => {
+            let mut fields = fields.clone();
+            fields.insert(key.to_string(), item.clone());
+            Ok(Arc::new(Variable::Object(fields)))
+        }
+        other => refuse(format!(
+            "`item_as: {key}` needs each result to be an object, and one is {}; select an object, e.g. `{{Tags: Tags}}`",
+            other.get_type()
+        )),
+    }
 }
 
 fn findings(ir: &ItemRun<'_>) -> Result<Vec<Finding>, Stop> {
@@ -619,7 +647,8 @@ impl<'a> ActionRun<'a> {
         records: &mut Vec<ActionRecord>,
     ) -> Result<Vec<Value>, Stop> {
         let action = self.prepared.action(call);
-        let source = action.for_each.clone().unwrap_or_default();
+        // An action iterates over one step (the checks refuse several).
+        let source = action.for_each.first().cloned().unwrap_or_default();
         // The results of a reported step, as converted when it ran: their resource ids.
         let reported = self
             .prepared

@@ -278,3 +278,36 @@ async fn a_stopping_run_makes_no_further_call_and_keeps_what_it_did() {
     assert_eq!(r.actions.len(), 2, "the two actions sent are in the result");
     assert!(!r.findings.is_empty());
 }
+
+/// `item_as` joins an item into objects only: a plan edited so that a join step selects
+/// strings, or objects that already have the key, fails its item with a clear error instead
+/// of dropping the item or overwriting a field.
+#[tokio::test]
+async fn a_join_of_results_that_cannot_hold_the_item_fails_the_item() {
+    for (select, says) in [
+        ("Tags[].Key", "needs each result to be an object"),
+        (
+            "{Tags: Tags, account: Tags}",
+            "already has a field `account`",
+        ),
+    ] {
+        let mut l = lowered("runbooks/accounts.yaml");
+        let tagged = l.plan.steps.iter_mut().find(|s| s.id == "tagged").unwrap();
+        tagged.select = Some(select.into());
+        let api = ReplayApi::new(repo().join("runbooks/tests/accounts/dry-run"));
+        let r = run_item(
+            &prepared(&l),
+            &item(),
+            &facts(false, json!({"include_suspended": true})),
+            &api,
+            &ActionBudget::new(None),
+            &orgop_exec::NoHooks,
+        )
+        .await;
+        assert_eq!(r.status, Status::Error, "{select}");
+        let e = r.error.unwrap();
+        assert_eq!(e.code, "OrgOp.Expression", "{select}");
+        assert_eq!(e.step.as_deref(), Some("tagged"));
+        assert!(e.message.contains(says), "{select}: {}", e.message);
+    }
+}

@@ -114,9 +114,13 @@ pub struct CallPlan {
     /// JMESPath filter per result.
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "where")]
     pub where_: Option<String>,
-    /// Earlier step to iterate over.
+    /// Earlier steps to iterate over, in order (none: one pass without `item`). One id is
+    /// written as a string, several as a list.
+    #[serde(default, skip_serializing_if = "Vec::is_empty", with = "one_or_many")]
+    pub for_each: Vec<String>,
+    /// Each result carries its `for_each` item under this key (a join).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub for_each: Option<String>,
+    pub item_as: Option<String>,
     /// minijinja condition.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub when: Option<String>,
@@ -318,4 +322,30 @@ pub struct Lowered {
     pub apply_on_schedule: bool,
     /// `file:line:col` of each top-level part, for comments: `targets`, `steps`, `report`.
     pub at: BTreeMap<String, String>,
+}
+
+/// `for_each` as the runbook writes it: one id as a string, several as a list.
+mod one_or_many {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Form {
+        One(String),
+        Many(Vec<String>),
+    }
+
+    pub fn serialize<S: Serializer>(ids: &[String], s: S) -> Result<S::Ok, S::Error> {
+        match ids {
+            [one] => one.serialize(s),
+            many => many.serialize(s),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+        Ok(match Form::deserialize(d)? {
+            Form::One(id) => vec![id],
+            Form::Many(ids) => ids,
+        })
+    }
 }

@@ -240,9 +240,16 @@ pub struct Step {
     #[serde(default, skip_serializing_if = "Option::is_none", rename = "where")]
     pub where_: Option<String>,
     /// Run once per result of this earlier step (or action); the result is `item` in
-    /// templates and `when`.
+    /// templates and `when`. A step may name several earlier steps (`[roots, ous]`): it
+    /// runs once per result of each, in that order.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub for_each: Option<String>,
+    pub for_each: Option<ForEach>,
+    /// Join: each result of this `for_each` step carries the item it came from under this
+    /// key (`item_as: account` -> `account.Id` in `where`, the report and later steps).
+    /// Each result must be an object (select one: `{Tags: Tags}`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(pattern("^[A-Za-z_][A-Za-z0-9_]{0,63}$"))]
+    pub item_as: Option<String>,
     /// A minijinja expression; the call is made only when it is true (per item with
     /// `for_each`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -257,6 +264,26 @@ pub struct Step {
     /// later actions for that resource are skipped; other items go on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wait: Option<Wait>,
+}
+
+/// What a step iterates over: one earlier step, or several (their results in order).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ForEach {
+    /// One step's id.
+    One(String),
+    /// Several steps' ids.
+    Many(#[schemars(length(min = 1, max = 16))] Vec<String>),
+}
+
+impl ForEach {
+    /// The ids named, in order.
+    pub fn ids(&self) -> &[String] {
+        match self {
+            ForEach::One(id) => std::slice::from_ref(id),
+            ForEach::Many(ids) => ids,
+        }
+    }
 }
 
 /// Waiting on an action's effect.
