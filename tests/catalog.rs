@@ -1,14 +1,17 @@
 //! The catalog's runbooks end to end against moto server: an organization of 3 member accounts
 //! x 2 regions (tests/support/seed_org.py), seeded by tests/support/seed_catalog.py with what
 //! each runbook must find and the traps it must not (a 443 rule and a 22 rule from 10.0.0.0/8
-//! open, a keep-tagged and an associated Elastic IP, a compliant instance, a peering inside an
-//! account). Every runbook moto can answer is run dry and its findings compared exactly; then
-//! sg-open-ingress, tag-remediation and inspector-activation are applied and moto's state is
-//! read back. cloudfront-distributions (global: once per account), public-endpoints (three
-//! sources in one table) and unused-nat-gateways (CloudWatch data put by the seeding) are run dry
-//! too. Then every catalog runbook with one account's role denied and one account suspended
-//! (the statuses issue 12 asks the results to show). securityhub-standards is not here: moto has no Security Hub standards API (its
-//! cases are written by hand).
+//! open, a keep-tagged and an associated Elastic IP, a compliant instance and a compliant volume,
+//! a peering inside an account), each also checked by id. Every runbook moto can answer is run
+//! dry and its findings compared exactly; vpcs' columns are checked per kind (VPCs, subnets,
+//! route tables with their igw/NAT/peering routes, peerings from each side); then
+//! sg-open-ingress, tag-remediation (instances and volumes) and inspector-activation are
+//! applied and moto's state is read back. cloudfront-distributions (global: once per account),
+//! public-endpoints (three sources in one table) and unused-nat-gateways (CloudWatch data put by
+//! the seeding) are run dry too. Then every catalog runbook with one account's role denied and
+//! one account suspended (the statuses issue 12 asks the results to show).
+//! securityhub-standards is not here: moto has no Security Hub standards API,
+//! DescribeStandardsControls included (its cases are written by hand).
 use orgop_testkit::{TempDir, moto, proxy, repo, seed_org, venv_python};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -223,10 +226,10 @@ fn the_catalog_across_an_emulated_organization() {
     for (name, n) in [
         ("unused-eips", 6),
         ("lambda-functions", 12),
-        ("vpcs", 12),
-        ("tags", 24),
+        ("tags", 54),
         ("public-ips", 18),
-        ("tag-remediation", 12),
+        // 2 instances, 3 root volumes and a volume per member and region.
+        ("tag-remediation", 36),
         ("sg-open-ingress", 24),
         ("inspector-activation", 6),
         // 2 per member account, global.
@@ -281,6 +284,26 @@ fn the_catalog_across_an_emulated_organization() {
     );
     let nat = found(&dry["unused-nat-gateways"]);
     assert!(triples(&ids["busy_nat"]).is_disjoint(&nat));
+    // The traps, by id: not found.
+    for (name, trap) in [
+        ("unused-eips", "associated_eip"),
+        ("tag-remediation", "compliant"),
+        ("tag-remediation", "vol_compliant"),
+        ("vpcs", "inside_peering"),
+    ] {
+        let trap = triples(&ids[trap]);
+        assert_eq!(trap.len(), 6, "{name}");
+        assert!(trap.is_disjoint(&found(&dry[name])), "{name}: {trap:?}");
+    }
+    for (k, c) in columns(&dry["tag-remediation"]) {
+        let volume = k.2.starts_with("vol-");
+        assert_eq!(
+            c["kind"],
+            if volume { "volume" } else { "instance" },
+            "{k:?}"
+        );
+    }
+    vpcs_columns(&columns(&dry["vpcs"]), ids, &seed["routes"]);
     eprintln!("dry runs done at {:?}", start.elapsed());
 
     // sg-open-ingress applied: exactly the open sensitive rules go, by rule id.
@@ -384,6 +407,80 @@ fn the_catalog_across_an_emulated_organization() {
             );
         }
     }
+    let volume_tags = |a: &str, region: &str| -> BTreeMap<String, BTreeMap<String, String>> {
+        call(&url, a, region, "ec2:DescribeVolumes")["Volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| {
+                let tags = v["Tags"]
+                    .as_array()
+                    .map(|t| {
+                        t.iter()
+                            .map(|t| {
+                                (
+                                    t["Key"].as_str().unwrap().to_string(),
+                                    t["Value"].as_str().unwrap().to_string(),
+                                )
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                (v["VolumeId"].as_str().unwrap().to_string(), tags)
+            })
+            .collect()
+    };
+    // One CreateTags per instance and volume found, and on volumes exactly the missing tags.
+    let volumes_found = found(&dry["tag-remediation"])
+        .iter()
+        .filter(|(_, _, id)| id.starts_with("vol-"))
+        .count();
+    assert_eq!(volumes_found, 24);
+    let volume_actions = outcomes(&applied)
+        .iter()
+        .filter(|(a, _)| a == "tag_volume")
+        .count();
+    assert_eq!(volume_actions, volumes_found);
+    assert_eq!(outcomes(&applied).len(), 36);
+    for a in &accounts {
+        for region in REGIONS.split(',') {
+            let tags = volume_tags(a, region);
+            let mine = |kind: &str| -> Vec<String> {
+                triples(&ids[kind])
+                    .into_iter()
+                    .filter(|(x, r, _)| x == a && r == region)
+                    .map(|(_, _, id)| id)
+                    .collect()
+            };
+            let roots = mine("root_volumes");
+            assert_eq!(roots.len(), 3, "{a} {region}");
+            for id in roots {
+                assert_eq!(
+                    tags[&id],
+                    want(&[("owner", "unassigned"), ("cost-center", "unassigned")]),
+                    "{a} {region} {id}"
+                );
+            }
+            for id in mine("vol_partial") {
+                assert_eq!(
+                    tags[&id],
+                    want(&[("owner", "team-c"), ("cost-center", "unassigned")]),
+                    "{a} {region} {id}"
+                );
+            }
+            for id in mine("vol_compliant") {
+                assert_eq!(
+                    tags[&id],
+                    want(&[
+                        ("owner", "team-d"),
+                        ("cost-center", "cc-2"),
+                        ("Name", "compliant")
+                    ]),
+                    "{a} {region} {id}"
+                );
+            }
+        }
+    }
     assert!(found(&run(&url, "tag-remediation", &[])).is_empty());
 
     // inspector-activation applied: every scan type enabled, nothing left to enable.
@@ -406,6 +503,110 @@ fn the_catalog_across_an_emulated_organization() {
         );
     }
     eprintln!("done in {:?}", start.elapsed());
+}
+
+/// vpcs' one table, per kind: every VPC, subnet and route table and the cross-account peerings
+/// (their ids are compared exactly before); the columns of the seeded ones.
+fn vpcs_columns(vpcs: &BTreeMap<(String, String, String), Value>, ids: &Value, routes: &Value) {
+    let of_kind = |kind: &str| -> Found {
+        vpcs.iter()
+            .filter(|(_, c)| c["kind"] == kind)
+            .map(|(k, _)| k.clone())
+            .collect()
+    };
+    // Every row is one of the four kinds, by its id's prefix.
+    for (k, c) in vpcs {
+        let prefix = match c["kind"].as_str().unwrap() {
+            "vpc" => "vpc-",
+            "subnet" => "subnet-",
+            "route-table" => "rtb-",
+            "peering" => "pcx-",
+            other => panic!("{k:?}: kind {other}"),
+        };
+        assert!(k.2.starts_with(prefix), "{k:?}: {c}");
+    }
+    // Each member and region requests one cross-account peering and accepts one: 12, seen from
+    // each side, with this account's VPC in `vpc` and the other one's in `peer_*`.
+    let peerings = of_kind("peering");
+    assert_eq!(peerings.len(), 12);
+    let named = triples(&ids["named_vpcs"]);
+    for k in &peerings {
+        let c = &vpcs[k];
+        let (a, r, _) = k;
+        assert_eq!(c["state"], "active", "{k:?}");
+        assert_ne!(c["peer_account"], a.as_str(), "{k:?}: {c}");
+        let mine = named.iter().find(|(x, y, _)| x == a && y == r).unwrap();
+        assert_eq!(c["vpc"], mine.2.as_str(), "{k:?}: {c}");
+        let theirs = named
+            .iter()
+            .find(|(x, y, _)| c["peer_account"] == x.as_str() && y == r)
+            .unwrap();
+        assert_eq!(c["peer_vpc"], theirs.2.as_str(), "{k:?}: {c}");
+        assert_eq!(c["peer_region"], r.as_str(), "{k:?}: {c}");
+    }
+    // 3 members and the management account x 2 regions: one default VPC each.
+    let defaults: Found = of_kind("vpc")
+        .into_iter()
+        .filter(|k| vpcs[k]["default"] == true)
+        .collect();
+    assert_eq!(defaults.len(), 8);
+    assert!(triples(&ids["default_vpcs"]).is_subset(&defaults));
+    for (i, k) in named.iter().enumerate() {
+        let c = &vpcs[k];
+        assert_eq!(c["default"], false, "{k:?}");
+        assert_eq!(c["state"], "available", "{k:?}");
+        assert!(
+            c["name"].as_str().unwrap().starts_with("catalog-"),
+            "{i} {k:?}: {c}"
+        );
+        assert!(
+            c["cidr"].as_str().unwrap().starts_with("10.10"),
+            "{k:?}: {c}"
+        );
+    }
+    let subnets = of_kind("subnet");
+    for k in triples(&ids["public_subnets"]) {
+        assert!(subnets.contains(&k), "{k:?}");
+        let c = &vpcs[&k];
+        assert_eq!(c["public_ip_on_launch"], true, "{k:?}: {c}");
+        assert_eq!(c["default"], false, "{k:?}: {c}");
+        let vpc = named
+            .iter()
+            .find(|(x, y, _)| *x == k.0 && *y == k.1)
+            .unwrap();
+        assert_eq!(c["vpc"], vpc.2.as_str(), "{k:?}: {c}");
+        assert!(c["az"].as_str().unwrap().starts_with(&k.1), "{k:?}: {c}");
+    }
+    // Route tables: the seeded ones' routes to the internet gateway, the NAT gateway and the
+    // peering, and their subnets; every VPC's main table is flagged, and has no such route.
+    let tables = of_kind("route-table");
+    let seeded: Found = triples(&ids["public_rts"])
+        .union(&triples(&ids["nat_rts"]))
+        .cloned()
+        .collect();
+    assert_eq!(seeded.len(), 12);
+    for k in &seeded {
+        let c = &vpcs[k];
+        assert_eq!(c["main"], false, "{k:?}: {c}");
+        assert_eq!(c["routes"], routes[&k.2], "{k:?}: {c}");
+    }
+    for k in triples(&ids["public_rts"]) {
+        let subnet = triples(&ids["public_subnets"])
+            .into_iter()
+            .find(|(x, y, _)| *x == k.0 && *y == k.1)
+            .unwrap();
+        assert_eq!(vpcs[&k]["subnets"], serde_json::json!([subnet.2]), "{k:?}");
+        assert_eq!(vpcs[&k]["name"], "public-rt", "{k:?}");
+    }
+    let main: Found = tables
+        .iter()
+        .filter(|k| vpcs[*k]["main"] == true)
+        .cloned()
+        .collect();
+    assert_eq!(main.len(), of_kind("vpc").len(), "one main table per VPC");
+    for k in &main {
+        assert_eq!(vpcs[k]["routes"], serde_json::json!([]), "{k:?}");
+    }
 }
 
 // Every catalog runbook accounts for every account it was meant to run in, with its status

@@ -162,3 +162,25 @@ fn every_catalog_runbook_has_a_dry_run_case_and_an_apply_case_when_it_changes_th
         "README.md's command table"
     );
 }
+
+/// A runbook reporting from several steps (`report.also`) says so under **Finds**, each source
+/// with its id, and a call two actions send is listed once in the summary table.
+#[test]
+fn the_readme_names_every_source_of_findings_and_each_call_once() {
+    let o = orgop_in(&repo().join("runbooks"), &["catalog", "."]);
+    assert_eq!(o.status.code(), Some(0), "{}", both(&o));
+    let readme = String::from_utf8(o.stdout).unwrap();
+    assert!(
+        readme.contains("**Finds** one row per result of `instances` (identified by `InstanceId`), then `volumes` (identified by `VolumeId`), in one table"),
+        "{readme}"
+    );
+    assert!(
+        readme.contains("then `controls` (identified by `StandardsControlArn`), in one table"),
+        "{readme}"
+    );
+    let row = readme
+        .lines()
+        .find(|l| l.starts_with("| [tag-remediation]"))
+        .unwrap();
+    assert!(row.ends_with("| `ec2:CreateTags` |"), "{row}");
+}

@@ -6,7 +6,10 @@ what each runbook must find, as JSON: {"<runbook>": [[account, region, resource 
 
 Per account and region, matching resources and traps (the ones a runbook must NOT find):
 - instances (default subnet, so each gets a public IPv4 address): `untagged` (no tags),
-  `partial` (owner=team-a only), `compliant` (owner, cost-center and Name: the trap);
+  `partial` (owner=team-a only), `compliant` (owner, cost-center and Name: the trap), each
+  with an untagged root volume (found by tag-remediation);
+- volumes: `vol_partial` (owner=team-c only) and `vol_compliant` (owner, cost-center and
+  Name: the trap);
 - a network interface with no public address (trap for public-ips);
 - Elastic IPs: `idle` (unused), `kept` (unused, keep=true: trap), `associated` (to
   `compliant`: trap);
@@ -15,8 +18,14 @@ Per account and region, matching resources and traps (the ones a runbook must NO
   sensitive), 22/tcp from 10.0.0.0/8 (not the world), 8000-8100/tcp from 0.0.0.0/0 and ICMP
   from 0.0.0.0/0; a group `orgop-catalog-all` with every protocol from 0.0.0.0/0;
 - Lambda functions `current` (python3.12) and `old` (python3.8, deprecated);
-- VPCs: one peered with the next account's (cross-account: requested here, accepted there),
-  and two peered with each other inside the account (trap);
+- VPCs: one (tagged Name) peered with the next account's (cross-account: requested here,
+  accepted there), and two peered with each other inside the account (trap); in the first, a
+  subnet launching public addresses, an internet gateway and a route table `public-rt`
+  associated with that subnet, routing 0.0.0.0/0 to the gateway and the next account's CIDR
+  to the peering; in the default VPC, a route table `nat-rt` routing 0.0.0.0/0 to the `busy`
+  NAT gateway. The vpcs runbook lists every VPC, subnet and route table (the default VPC's
+  included, the management account's too: read after seeding) and the cross-account
+  peerings;
 - Inspector: EC2 scans enabled, ECR and Lambda not;
 - public endpoints: an internet-facing and an internal (trap) application load balancer (both
   tagged Name, so `tags` finds them), a
@@ -25,6 +34,8 @@ Per account and region, matching resources and traps (the ones a runbook must NO
 - private NAT gateways (no Elastic IP, so the address runbooks see nothing new): `idle` (no
   datapoints), `zero` (a daily sum of 0 yesterday) and `busy` (12345 bytes out yesterday: the
   trap), with their `AWS/NATGateway` `BytesOutToDestination` data put into CloudWatch.
+Everything tagged (instances, volumes, the named VPC, the two route tables, the load balancers)
+is what `tags` must find.
 Per account (CloudFront is global): a distribution serving HTTP (`allow-all`) and one
 redirecting to HTTPS with an alias, both found by cloudfront-distributions (region `global`).
 
@@ -56,7 +67,10 @@ def client(service, account, region):
 
 
 expect = {k: [] for k in ["unused-eips", "public-ips", "sg-open-ingress", "tag-remediation", "lambda-functions", "vpcs", "tags", "inspector-activation", "cloudfront-distributions", "public-endpoints", "unused-nat-gateways"]}
-ids = {"kept_rules": [], "revoked_rules": [], "partial": [], "untagged": [], "compliant": [], "deprecated": [], "allows_http": [], "busy_nat": []}
+ids = {"kept_rules": [], "revoked_rules": [], "partial": [], "untagged": [], "compliant": [], "deprecated": [], "allows_http": [], "busy_nat": [],
+       "root_volumes": [], "vol_partial": [], "vol_compliant": [], "associated_eip": [], "inside_peering": [], "default_vpcs": [], "named_vpcs": [],
+       "public_subnets": [], "public_rts": [], "nat_rts": []}
+routes = {}  # route table id -> the `routes` column vpcs must show
 yesterday = datetime.datetime.now(datetime.timezone.utc).replace(hour=12, minute=0, second=0, microsecond=0) - datetime.timedelta(days=1)
 
 
@@ -102,6 +116,9 @@ for n, a in enumerate(accounts):
         def instance(name_tags):
             spec = [{"ResourceType": "instance", "Tags": name_tags}] if name_tags else []
             i = ec2.run_instances(ImageId=image, MinCount=1, MaxCount=1, InstanceType="t3.micro", TagSpecifications=spec)["Instances"][0]
+            for bdm in i.get("BlockDeviceMappings", []):
+                expect["tag-remediation"].append([a, r, bdm["Ebs"]["VolumeId"]])
+                ids["root_volumes"].append([a, r, bdm["Ebs"]["VolumeId"]])
             return i["InstanceId"], i["NetworkInterfaces"][0]["NetworkInterfaceId"], i["SubnetId"]
 
         untagged, eni_u, subnet = instance([])
@@ -112,6 +129,13 @@ for n, a in enumerate(accounts):
         ids["partial"].append([a, r, partial])
         ids["compliant"].append([a, r, compliant])
         expect["tags"] += [[a, r, arn_of_instance(a, r, partial)], [a, r, arn_of_instance(a, r, compliant)]]
+        az = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["AvailabilityZone"]
+        for kind, vol_tags in [("vol_partial", tags(owner="team-c")), ("vol_compliant", tags(owner="team-d", **{"cost-center": "cc-2"}, Name="compliant"))]:
+            vol = ec2.create_volume(AvailabilityZone=az, Size=1, TagSpecifications=[{"ResourceType": "volume", "Tags": vol_tags}])["VolumeId"]
+            ids[kind].append([a, r, vol])
+            expect["tags"].append([a, r, f"arn:aws:ec2:{r}:{a}:volume/{vol}"])
+            if kind == "vol_partial":
+                expect["tag-remediation"].append([a, r, vol])
         # Every instance got a public address at launch; a bare interface has none.
         ec2.create_network_interface(SubnetId=subnet, Description="private only")
         expect["public-ips"] += [[a, r, eni_u], [a, r, eni_p], [a, r, eni_c]]
@@ -120,6 +144,7 @@ for n, a in enumerate(accounts):
         kept = ec2.allocate_address(Domain="vpc", TagSpecifications=[{"ResourceType": "elastic-ip", "Tags": tags(keep="true")}])["AllocationId"]
         assoc = ec2.allocate_address(Domain="vpc")["AllocationId"]
         ec2.associate_address(AllocationId=assoc, InstanceId=compliant)
+        ids["associated_eip"].append([a, r, assoc])
         expect["unused-eips"].append([a, r, idle])
         # (moto's tagging API lists no Elastic IPs, so the kept one's tag is not expected there)
 
@@ -158,11 +183,27 @@ for n, a in enumerate(accounts):
             if runtime == "python3.8":
                 ids["deprecated"].append([a, r, f["FunctionArn"]])
 
-        vpcs[(a, r)] = ec2.create_vpc(CidrBlock=f"10.{100 + n}.0.0/16")["Vpc"]["VpcId"]
+        vpc = ec2.create_vpc(CidrBlock=f"10.{100 + n}.0.0/16", TagSpecifications=[{"ResourceType": "vpc", "Tags": tags(Name=f"catalog-{n}")}])["Vpc"]["VpcId"]
+        vpcs[(a, r)] = vpc
+        ids["named_vpcs"].append([a, r, vpc])
+        expect["tags"].append([a, r, f"arn:aws:ec2:{r}:{a}:vpc/{vpc}"])
         one = ec2.create_vpc(CidrBlock="10.201.0.0/16")["Vpc"]["VpcId"]
         two = ec2.create_vpc(CidrBlock="10.202.0.0/16")["Vpc"]["VpcId"]
         inside = ec2.create_vpc_peering_connection(VpcId=one, PeerVpcId=two)["VpcPeeringConnection"]["VpcPeeringConnectionId"]
         ec2.accept_vpc_peering_connection(VpcPeeringConnectionId=inside)
+        ids["inside_peering"].append([a, r, inside])
+        public = ec2.create_subnet(VpcId=vpc, CidrBlock=f"10.{100 + n}.1.0/24", AvailabilityZone=az)["Subnet"]["SubnetId"]
+        ec2.modify_subnet_attribute(SubnetId=public, MapPublicIpOnLaunch={"Value": True})
+        ids["public_subnets"].append([a, r, public])
+        igw = ec2.create_internet_gateway()["InternetGateway"]["InternetGatewayId"]
+        ec2.attach_internet_gateway(InternetGatewayId=igw, VpcId=vpc)
+        rt = ec2.create_route_table(VpcId=vpc, TagSpecifications=[{"ResourceType": "route-table", "Tags": tags(Name="public-rt")}])["RouteTable"]["RouteTableId"]
+        ec2.create_route(RouteTableId=rt, DestinationCidrBlock="0.0.0.0/0", GatewayId=igw)
+        ec2.associate_route_table(RouteTableId=rt, SubnetId=public)
+        ids["public_rts"].append([a, r, rt])
+        expect["tags"].append([a, r, f"arn:aws:ec2:{r}:{a}:route-table/{rt}"])
+        routes[rt] = [f"0.0.0.0/0 {igw}"]
+        ids["default_vpcs"] += [[a, r, v["VpcId"]] for v in ec2.describe_vpcs(Filters=[{"Name": "is-default", "Values": ["true"]}])["Vpcs"]]
 
         client("inspector2", a, r).enable(accountIds=[a], resourceTypes=["EC2"])
         expect["inspector-activation"].append([a, r, a])
@@ -194,6 +235,12 @@ for n, a in enumerate(accounts):
                 cw.put_metric_data(Namespace="AWS/NATGateway", MetricData=[{"MetricName": "BytesOutToDestination", "Dimensions": [{"Name": "NatGatewayId", "Value": nat}], "Timestamp": yesterday, "Value": sent, "Unit": "Bytes"}])
             if sent:
                 ids["busy_nat"].append([a, r, nat])
+                default_vpc = ec2.describe_subnets(SubnetIds=[subnet])["Subnets"][0]["VpcId"]
+                rt = ec2.create_route_table(VpcId=default_vpc, TagSpecifications=[{"ResourceType": "route-table", "Tags": tags(Name="nat-rt")}])["RouteTable"]["RouteTableId"]
+                ec2.create_route(RouteTableId=rt, DestinationCidrBlock="0.0.0.0/0", NatGatewayId=nat)
+                ids["nat_rts"].append([a, r, rt])
+                expect["tags"].append([a, r, f"arn:aws:ec2:{r}:{a}:route-table/{rt}"])
+                routes[rt] = [f"0.0.0.0/0 {nat}"]
             else:
                 expect["unused-nat-gateways"].append([a, r, nat])
 
@@ -205,10 +252,27 @@ if len(accounts) > 1:
             pcx = client("ec2", a, r).create_vpc_peering_connection(VpcId=vpcs[(a, r)], PeerVpcId=vpcs[(b, r)], PeerOwnerId=b)["VpcPeeringConnection"]["VpcPeeringConnectionId"]
             client("ec2", b, r).accept_vpc_peering_connection(VpcPeeringConnectionId=pcx)
             expect["vpcs"] += [[a, r, pcx], [b, r, pcx]]
+            # The requester's public route table reaches the peer VPC through the peering.
+            ec2 = client("ec2", a, r)
+            rt = next(t for (x, y, t) in ids["public_rts"] if (x, y) == (a, r))
+            peer_cidr = f"10.{100 + (n + 1) % len(accounts)}.0.0/16"
+            ec2.create_route(RouteTableId=rt, DestinationCidrBlock=peer_cidr, VpcPeeringConnectionId=pcx)
+            routes[rt].append(f"{peer_cidr} {pcx}")
+
+# Every VPC, subnet and route table, the management account's (the caller's, whose default VPC
+# only is there) included.
+management = sts.get_caller_identity()["Account"]
+sessions[management] = creds
+for a in accounts + [management]:
+    for r in regions:
+        ec2 = client("ec2", a, r)
+        expect["vpcs"] += [[a, r, v["VpcId"]] for v in ec2.describe_vpcs()["Vpcs"]]
+        expect["vpcs"] += [[a, r, v["SubnetId"]] for v in ec2.describe_subnets()["Subnets"]]
+        expect["vpcs"] += [[a, r, v["RouteTableId"]] for v in ec2.describe_route_tables()["RouteTables"]]
 
 for k in expect:
     expect[k].sort()
 for k in ids:
     ids[k].sort()
-json.dump({"expect": expect, "ids": ids}, sys.stdout, indent=1, sort_keys=True)
+json.dump({"expect": expect, "ids": ids, "routes": routes}, sys.stdout, indent=1, sort_keys=True)
 print()

@@ -174,7 +174,13 @@ fn readme(entries: &[Entry], base: &Path) -> Result<String, String> {
     let _ = writeln!(w, "| --- | --- | --- | --- |");
     for e in entries {
         let l = &e.lowered;
-        let changes: Vec<String> = l.plan.actions.iter().map(call_name).collect();
+        // Each call once: two actions may send the same call to different resources.
+        let mut changes: Vec<String> = Vec::new();
+        for call in l.plan.actions.iter().map(call_name) {
+            if !changes.contains(&call) {
+                changes.push(call);
+            }
+        }
         let _ = writeln!(
             w,
             "| [{n}](#{n}) | {d} | {s} | {c} |",
@@ -232,13 +238,26 @@ fn section(w: &mut String, e: &Entry, base: &Path) -> Result<(), String> {
         .iter()
         .map(|c| c.name.clone())
         .collect();
-    let _ = writeln!(
-        w,
-        "\n**Finds** one row per result of `{}`, identified by {}; columns: {}.\n",
-        l.plan.report.from,
-        code(&l.plan.report.resource_id),
-        codes(&columns)
-    );
+    let sources: Vec<String> = std::iter::once((&l.plan.report.from, &l.plan.report.resource_id))
+        .chain(l.plan.report.also.iter().map(|s| (&s.from, &s.resource_id)))
+        .map(|(from, id)| format!("`{from}` (identified by {})", code(id)))
+        .collect();
+    if sources.len() == 1 {
+        let _ = writeln!(
+            w,
+            "\n**Finds** one row per result of `{}`, identified by {}; columns: {}.\n",
+            l.plan.report.from,
+            code(&l.plan.report.resource_id),
+            codes(&columns)
+        );
+    } else {
+        let _ = writeln!(
+            w,
+            "\n**Finds** one row per result of {}, in one table; columns: {}.\n",
+            sources.join(", then "),
+            codes(&columns)
+        );
+    }
 
     // What it changes.
     let _ = writeln!(w, "**When applied**\n");
