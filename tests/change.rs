@@ -747,3 +747,101 @@ fn a_lock_table_keeps_appliers_apart_and_an_expired_lock_is_taken_over() {
     );
     assert_eq!(lock_item(&url), Value::Null);
 }
+
+/// An applier holding a lock in the table extends it while it runs (every third of its
+/// lifetime): with a 3-second lock, a second applier started well after those 3 seconds is
+/// still refused, and the item's expiry has moved on. An invalid lifetime is refused.
+#[test]
+fn a_long_apply_keeps_its_table_lock_alive() {
+    let emulator = moto();
+    let url = emulator.url();
+    seed_org(&url, 2, REGIONS, 1);
+    boto(&url, LOCK_TABLE);
+    // Very slow answers: the first applier runs for many seconds.
+    let slow = proxy(&url, &["--latency-ms", "700", "--serialize", "dynamodb"]);
+    let tmp = TempDir::new("change-heartbeat");
+    let state = TempDir::new("change-heartbeat-state");
+    let args = |out: &str| -> Vec<String> {
+        [
+            "run",
+            "runbooks/unused-ebs.yaml",
+            "--param",
+            "min_age_days=0",
+            "--apply",
+            "--endpoint-url",
+            &slow.url(),
+            "--out",
+            out,
+            "--lock-table",
+            "orgop-results",
+            "--concurrency",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let out = |n: &str| tmp.path().join(n).to_str().unwrap().to_string();
+    let bad = orgop_cmd(state.path(), &[])
+        .args(args(&out("bad")))
+        .env("ORGOP_LOCK_TTL_SECONDS", "soon")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(
+        text(&bad).contains("ORGOP_LOCK_TTL_SECONDS=soon is not valid"),
+        "{}",
+        text(&bad)
+    );
+
+    let mut first = orgop_cmd(state.path(), &[])
+        .args(args(&out("a")))
+        .env("ORGOP_LOCK_TTL_SECONDS", "3")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let taken = loop {
+        let item = lock_item(&url);
+        if !item.is_null() {
+            break item;
+        }
+        if let Ok(Some(s)) = first.try_wait() {
+            panic!("the applier ended ({s}) before it took the lock");
+        }
+        assert!(Instant::now() < deadline, "no lock item within 60 s");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let expiry = |item: &Value| {
+        item["expires_at"]["N"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first applier ended too soon for this test"
+    );
+    let now_item = lock_item(&url);
+    assert!(
+        expiry(&now_item) > expiry(&taken) + 2,
+        "{taken} then {now_item}"
+    );
+    let second = orgop_cmd(state.path(), &[])
+        .args(args(&out("b")))
+        .output()
+        .unwrap();
+    let first_pid = first.id();
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert_eq!(second.status.code(), Some(2), "{}", text(&second));
+    assert!(
+        text(&second).contains(&format!("pid {first_pid} on ")),
+        "{}",
+        text(&second)
+    );
+    assert_eq!(lock_item(&url), Value::Null);
+}
