@@ -606,12 +606,12 @@ fn a_lock_table_keeps_appliers_apart_and_an_expired_lock_is_taken_over() {
         .collect();
 
     // A dry run never touches the table: a missing one is no error for it ...
+    let plan = out("plan.json");
+    let mut dry_args = args(&out("dry"), false, "no-such-table");
+    dry_args.extend(["--plan-out".to_string(), plan.clone()]);
     let dry = orgop(
         states[0].path(),
-        &args(&out("dry"), false, "no-such-table")
-            .iter()
-            .map(String::as_str)
-            .collect::<Vec<_>>(),
+        &dry_args.iter().map(String::as_str).collect::<Vec<_>>(),
     );
     assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
     // ... and is the applier's: refused before anything is sent, naming the table.
@@ -714,6 +714,27 @@ fn a_lock_table_keeps_appliers_apart_and_an_expired_lock_is_taken_over() {
         text(&live).contains("holder id 4000000@elsewhere/1767225600"),
         "{}",
         text(&live)
+    );
+    // `orgop apply` takes the same lock.
+    let applied = orgop(
+        states[4].path(),
+        &[
+            "apply",
+            &plan,
+            "--endpoint-url",
+            &slow.url(),
+            "--out",
+            &out("plan-applied"),
+            "--lock-table",
+            "orgop-results",
+        ],
+    );
+    assert_eq!(applied.status.code(), Some(2), "{}", text(&applied));
+    assert!(
+        text(&applied).contains("another orgop is applying")
+            && text(&applied).contains("holder id 4000000@elsewhere/1767225600"),
+        "{}",
+        text(&applied)
     );
     let mut forced = args(&out("e"), true, "orgop-results");
     forced.push("--force-unlock".into());
