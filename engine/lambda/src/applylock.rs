@@ -4,9 +4,9 @@
 //!
 //! The holder is the execution's ARN. A refused fanout fails with `OrgOp.LockHeld` naming the
 //! holder and when its lock expires; the state machine ends there (`LockHeld`), no worker
-//! runs. An execution that never reaches its results handler (aborted, timed out, its fanout
-//! failing after the lock was taken cannot happen: the lock is the fanout's last step) leaves
-//! the lock until it expires: [`orgop_lock::EXECUTION_TTL_SECS`] after the last worker
+//! runs. The lock is the fanout's last step, so no fanout failure leaves it held. An
+//! execution that never reaches its results handler (stopped, timed out, its Map failing)
+//! leaves the lock until it expires: [`orgop_lock::EXECUTION_TTL_SECS`] after the last worker
 //! started, or `ORGOP_LOCK_TTL_SECONDS`. A worker that finds the lock no longer its
 //! execution's (expired and taken by another applier) sends nothing and records its item as
 //! `error` (`OrgOp.LockHeld`).
