@@ -517,3 +517,352 @@ fn an_action_sent_again_carries_the_same_idempotency_token() {
         .count();
     assert_eq!(copies, 2);
 }
+
+/// Runs boto3 `code` against the emulator at `url` (`ddb`, `org` and `org_id` defined);
+/// answers what it prints.
+fn boto(url: &str, code: &str) -> String {
+    let script = format!(
+        "import boto3, json, sys, time
+kw = dict(endpoint_url='{url}', region_name='us-east-1', aws_access_key_id='testing', aws_secret_access_key='testing')
+ddb = boto3.client('dynamodb', **kw)
+org = boto3.client('organizations', **kw)
+org_id = org.describe_organization()['Organization']['Id']
+{code}"
+    );
+    let o = Command::new(venv_python())
+        .args(["-c", &script])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+const LOCK_TABLE: &str = "ddb.create_table(TableName='orgop-results', BillingMode='PAY_PER_REQUEST',
+  AttributeDefinitions=[{'AttributeName': 'execution', 'AttributeType': 'S'}, {'AttributeName': 'item', 'AttributeType': 'S'}],
+  KeySchema=[{'AttributeName': 'execution', 'KeyType': 'HASH'}, {'AttributeName': 'item', 'KeyType': 'RANGE'}])";
+
+/// The lock item of `unused-ebs` in the lock table, `null` when there is none.
+fn lock_item(url: &str) -> Value {
+    serde_json::from_str(&boto(
+        url,
+        "r = ddb.get_item(TableName='orgop-results', Key={'execution': {'S': f'#lock/{org_id}/unused-ebs'}, 'item': {'S': '#lock'}}, ConsistentRead=True)
+print(json.dumps(r.get('Item')))",
+    ))
+    .unwrap()
+}
+
+/// Records a lock of `unused-ebs` held by `holder` (`pid 4000000 on elsewhere`) until
+/// `expires_at`, relative to now in seconds.
+fn hold_lock(url: &str, holder: &str, expires_in: i64) {
+    boto(
+        url,
+        &format!(
+            "ddb.put_item(TableName='orgop-results', Item={{'execution': {{'S': f'#lock/{{org_id}}/unused-ebs'}}, 'item': {{'S': '#lock'}},
+  'holder': {{'S': '{holder}'}}, 'what': {{'S': 'pid 4000000 on elsewhere (orgop run)'}}, 'started_at': {{'N': '1767225600'}},
+  'expires_at': {{'N': str(int(time.time()) + ({expires_in}))}}}})"
+        ),
+    );
+}
+
+/// The DynamoDB form of the apply lock (`--lock-table`, `ORGOP_LOCK_TABLE`): two appliers
+/// started together with different state folders (so no lock file can keep them apart): one
+/// applies, the other is refused naming it and its lock's expiry, and each volume is
+/// snapshotted once. A dry run never touches the table; a crashed holder's expired lock is
+/// taken over; a live one is removed by `--force-unlock` only when its holder is named.
+#[test]
+fn a_lock_table_keeps_appliers_apart_and_an_expired_lock_is_taken_over() {
+    let emulator = moto();
+    let url = emulator.url();
+    let seed = seed_org(&url, 2, REGIONS, 2);
+    boto(&url, LOCK_TABLE);
+    // Slow answers so that both appliers overlap; DynamoDB requests one at a time, as the
+    // service applies conditional writes atomically and moto server does not.
+    let slow = proxy(&url, &["--latency-ms", "150", "--serialize", "dynamodb"]);
+    let tmp = TempDir::new("change-table-lock");
+    let args = |out: &str, apply: bool, table: &str| -> Vec<String> {
+        let mut a: Vec<String> = [
+            "run",
+            "runbooks/unused-ebs.yaml",
+            "--param",
+            "min_age_days=0",
+            "--endpoint-url",
+            &slow.url(),
+            "--out",
+            out,
+            "--lock-table",
+            table,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        if apply {
+            a.push("--apply".into());
+        }
+        a
+    };
+    let out = |n: &str| tmp.path().join(n).to_str().unwrap().to_string();
+    let states: Vec<TempDir> = (0..6)
+        .map(|i| TempDir::new(&format!("change-table-state-{i}")))
+        .collect();
+
+    // A dry run never touches the table: a missing one is no error for it ...
+    let plan = out("plan.json");
+    let mut dry_args = args(&out("dry"), false, "no-such-table");
+    dry_args.extend(["--plan-out".to_string(), plan.clone()]);
+    let dry = orgop(
+        states[0].path(),
+        &dry_args.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert_eq!(dry.status.code(), Some(0), "{}", text(&dry));
+    // ... and is the applier's: refused before anything is sent, naming the table.
+    let missing = orgop(
+        states[0].path(),
+        &args(&out("missing"), true, "no-such-table")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(missing.status.code(), Some(2), "{}", text(&missing));
+    assert!(
+        text(&missing).contains("no-such-table"),
+        "{}",
+        text(&missing)
+    );
+    assert!(snapshots(&url, &seed).is_empty());
+
+    let spawn = |state: &Path, out: &str| {
+        orgop_cmd(state, &[])
+            .args(args(out, true, "orgop-results"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let a = spawn(states[1].path(), &out("a"));
+    let b = spawn(states[2].path(), &out("b"));
+    let (pid_a, pid_b) = (a.id(), b.id());
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    let ((winner, won), (_, refused)) = match (a.status.code(), b.status.code()) {
+        (Some(0), Some(2)) => ((pid_a, &a), (pid_b, &b)),
+        (Some(2), Some(0)) => ((pid_b, &b), (pid_a, &a)),
+        _ => panic!(
+            "not one applied and one refused:\n{}\n{}",
+            text(&a),
+            text(&b)
+        ),
+    };
+    let refusal = text(refused);
+    assert!(refusal.contains("another orgop is applying"), "{refusal}");
+    assert!(refusal.contains(&format!("pid {winner} on ")), "{refusal}");
+    assert!(
+        refusal.contains("runbook unused-ebs in organization o-"),
+        "{refusal}"
+    );
+    assert!(refusal.contains("its lock expires at"), "{refusal}");
+    assert!(
+        refusal.contains("DynamoDB table orgop-results"),
+        "{refusal}"
+    );
+    assert_eq!(
+        lock_item(&url),
+        Value::Null,
+        "the winner did not release its lock: {}",
+        text(won)
+    );
+    let expected: BTreeMap<String, usize> = findings(&seed).into_iter().map(|f| (f.2, 1)).collect();
+    assert_eq!(
+        snapshots(&url, &seed),
+        expected,
+        "a volume was not snapshotted exactly once"
+    );
+    // No lock file was involved.
+    for s in &states[1..3] {
+        assert!(!s.path().join("locks").exists());
+    }
+
+    // A crashed holder's lock (expired, still in the table: TTL deletes it only eventually)
+    // is taken over; the table is named by ORGOP_LOCK_TABLE this time.
+    hold_lock(&url, "4000000@elsewhere/1767225600", -10);
+    let mut env_args = args(&out("c"), true, "x");
+    env_args.truncate(env_args.len() - 3);
+    env_args.push("--apply".into());
+    let next = orgop_cmd(states[3].path(), &[])
+        .args(&env_args)
+        .env("ORGOP_LOCK_TABLE", "orgop-results")
+        .output()
+        .unwrap();
+    assert_eq!(next.status.code(), Some(0), "{}", text(&next));
+    assert!(
+        text(&next).contains("took over the expired apply lock")
+            && text(&next).contains("pid 4000000 on elsewhere"),
+        "{}",
+        text(&next)
+    );
+    assert_eq!(lock_item(&url), Value::Null);
+
+    // A live lock: refused; --force-unlock alone never removes it; naming its holder does.
+    hold_lock(&url, "4000000@elsewhere/1767225600", 600);
+    let live = orgop(
+        states[4].path(),
+        &args(&out("d"), true, "orgop-results")
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert_eq!(live.status.code(), Some(2), "{}", text(&live));
+    assert!(
+        text(&live).contains("holder id 4000000@elsewhere/1767225600"),
+        "{}",
+        text(&live)
+    );
+    // `orgop apply` takes the same lock.
+    let applied = orgop(
+        states[4].path(),
+        &[
+            "apply",
+            &plan,
+            "--endpoint-url",
+            &slow.url(),
+            "--out",
+            &out("plan-applied"),
+            "--lock-table",
+            "orgop-results",
+        ],
+    );
+    assert_eq!(applied.status.code(), Some(2), "{}", text(&applied));
+    assert!(
+        text(&applied).contains("another orgop is applying")
+            && text(&applied).contains("holder id 4000000@elsewhere/1767225600"),
+        "{}",
+        text(&applied)
+    );
+    let mut forced = args(&out("e"), true, "orgop-results");
+    forced.push("--force-unlock".into());
+    let o = orgop(
+        states[4].path(),
+        &forced.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("--force-unlock-holder '4000000@elsewhere/1767225600'"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        lock_item(&url)["holder"]["S"],
+        "4000000@elsewhere/1767225600"
+    );
+    forced.extend([
+        "--force-unlock-holder".into(),
+        "4000000@elsewhere/1767225600".into(),
+    ]);
+    let o = orgop(
+        states[5].path(),
+        &forced.iter().map(String::as_str).collect::<Vec<_>>(),
+    );
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(
+        text(&o).contains("--force-unlock: removed the apply lock"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(lock_item(&url), Value::Null);
+}
+
+/// An applier holding a lock in the table extends it while it runs (every third of its
+/// lifetime): with a 3-second lock, a second applier started well after those 3 seconds is
+/// still refused, and the item's expiry has moved on. An invalid lifetime is refused.
+#[test]
+fn a_long_apply_keeps_its_table_lock_alive() {
+    let emulator = moto();
+    let url = emulator.url();
+    seed_org(&url, 2, REGIONS, 1);
+    boto(&url, LOCK_TABLE);
+    // Very slow answers: the first applier runs for many seconds.
+    let slow = proxy(&url, &["--latency-ms", "700", "--serialize", "dynamodb"]);
+    let tmp = TempDir::new("change-heartbeat");
+    let state = TempDir::new("change-heartbeat-state");
+    let args = |out: &str| -> Vec<String> {
+        [
+            "run",
+            "runbooks/unused-ebs.yaml",
+            "--param",
+            "min_age_days=0",
+            "--apply",
+            "--endpoint-url",
+            &slow.url(),
+            "--out",
+            out,
+            "--lock-table",
+            "orgop-results",
+            "--concurrency",
+            "1",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect()
+    };
+    let out = |n: &str| tmp.path().join(n).to_str().unwrap().to_string();
+    let bad = orgop_cmd(state.path(), &[])
+        .args(args(&out("bad")))
+        .env("ORGOP_LOCK_TTL_SECONDS", "soon")
+        .output()
+        .unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(
+        text(&bad).contains("ORGOP_LOCK_TTL_SECONDS=soon is not valid"),
+        "{}",
+        text(&bad)
+    );
+
+    let mut first = orgop_cmd(state.path(), &[])
+        .args(args(&out("a")))
+        .env("ORGOP_LOCK_TTL_SECONDS", "3")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let taken = loop {
+        let item = lock_item(&url);
+        if !item.is_null() {
+            break item;
+        }
+        if let Ok(Some(s)) = first.try_wait() {
+            panic!("the applier ended ({s}) before it took the lock");
+        }
+        assert!(Instant::now() < deadline, "no lock item within 60 s");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let expiry = |item: &Value| {
+        item["expires_at"]["N"]
+            .as_str()
+            .unwrap()
+            .parse::<u64>()
+            .unwrap()
+    };
+    std::thread::sleep(Duration::from_secs(5));
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the first applier ended too soon for this test"
+    );
+    let now_item = lock_item(&url);
+    assert!(
+        expiry(&now_item) > expiry(&taken) + 2,
+        "{taken} then {now_item}"
+    );
+    let second = orgop_cmd(state.path(), &[])
+        .args(args(&out("b")))
+        .output()
+        .unwrap();
+    let first_pid = first.id();
+    let first = first.wait_with_output().unwrap();
+    assert_eq!(first.status.code(), Some(0), "{}", text(&first));
+    assert_eq!(second.status.code(), Some(2), "{}", text(&second));
+    assert!(
+        text(&second).contains(&format!("pid {first_pid} on ")),
+        "{}",
+        text(&second)
+    );
+    assert_eq!(lock_item(&url), Value::Null);
+}

@@ -209,7 +209,17 @@ fn error_names_in_retry_and_catch_come_from_orgop_plan() {
     assert_eq!(fanout_retry["IntervalSeconds"], 2);
     assert_eq!(fanout_retry["MaxAttempts"], 3);
     assert_eq!(fanout_retry["BackoffRate"], 2);
-    assert_eq!(def["States"]["Fanout"]["Catch"][0]["Next"], "FanoutFailed");
+    // A refused apply lock ends the execution as LockHeld, with the holder in its cause;
+    // any other fanout failure as FanoutFailed.
+    assert_eq!(
+        def["States"]["Fanout"]["Catch"][0]["ErrorEquals"],
+        serde_json::json!(["OrgOp.LockHeld"])
+    );
+    assert_eq!(def["States"]["Fanout"]["Catch"][0]["Next"], "LockHeld");
+    assert_eq!(def["States"]["LockHeld"]["Type"], "Fail");
+    assert_eq!(def["States"]["LockHeld"]["Error"], "OrgOp.LockHeld");
+    assert_eq!(def["States"]["LockHeld"]["CausePath"], "$.error.Cause");
+    assert_eq!(def["States"]["Fanout"]["Catch"][1]["Next"], "FanoutFailed");
     assert_eq!(def["States"]["FanoutFailed"]["Type"], "Fail");
     // Every state says where it comes from.
     for (name, state) in def["States"].as_object().unwrap() {

@@ -560,3 +560,254 @@ fn five_hundred_failing_inline_items_stay_below_the_payload_limit() {
     );
     assert!(max < 256 * 1024, "{}", out["payloads"]);
 }
+
+/// Runs `orgop-lambda --invoke` on `payload` with the results table `orgop-results`:
+/// (succeeded, stdout, stderr).
+fn invoke(url: &str, payload: &Value) -> (bool, String, String) {
+    use std::io::Write;
+    use std::process::Stdio;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_orgop-lambda"))
+        .arg("--invoke")
+        .env("AWS_ENDPOINT_URL", url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("ORGOP_RESULTS_TABLE", "orgop-results")
+        .env("ORGOP_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(payload.to_string().as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    (
+        o.status.success(),
+        String::from_utf8(o.stdout).unwrap(),
+        String::from_utf8(o.stderr).unwrap(),
+    )
+}
+
+/// The apply lock item of `unused-ebs` in the emulator's organization, as JSON (`null`: none).
+fn lock_item(url: &str) -> Value {
+    let got = python(
+        &format!(
+            "{AWS}
+org = boto3.client('organizations', **kw).describe_organization()['Organization']['Id']
+r = ddb.get_item(TableName='orgop-results', Key={{'execution': {{'S': f'#lock/{{org}}/unused-ebs'}}, 'item': {{'S': '#lock'}}}}, ConsistentRead=True)
+print(json.dumps(r.get('Item')))"
+        ),
+        &[("AWS_ENDPOINT_URL", url)],
+    );
+    serde_json::from_str(&got).unwrap()
+}
+
+/// Records a lock of `unused-ebs` held by `holder` until `expires_at` (what another
+/// execution, or a crashed one, leaves in the table).
+fn hold_lock(url: &str, holder: &str, expires_at: u64) {
+    python(
+        &format!(
+            "{AWS}
+org = boto3.client('organizations', **kw).describe_organization()['Organization']['Id']
+ddb.put_item(TableName='orgop-results', Item={{'execution': {{'S': f'#lock/{{org}}/unused-ebs'}}, 'item': {{'S': '#lock'}},
+  'holder': {{'S': '{holder}'}}, 'what': {{'S': 'execution {holder}'}}, 'started_at': {{'N': '1767225600'}}, 'expires_at': {{'N': '{expires_at}'}}}})"
+        ),
+        &[("AWS_ENDPOINT_URL", url)],
+    );
+}
+
+/// Snapshots orgop took, by volume id (`tests/support/ebs_ops.py`).
+fn snapshots_of(url: &str, seed: &Value) -> Vec<String> {
+    let accounts: Vec<&str> = seed["accounts"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .map(String::as_str)
+        .collect();
+    let o = Command::new(venv_python())
+        .arg(repo().join("tests/support/ebs_ops.py"))
+        .args([
+            "--endpoint",
+            url,
+            "snapshots",
+            &accounts.join(","),
+            "us-east-1",
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let list: Vec<Value> = serde_json::from_slice(&o.stdout).unwrap();
+    let mut ids: Vec<String> = list
+        .iter()
+        .map(|s| s["volume_id"].as_str().unwrap().to_string())
+        .collect();
+    ids.sort();
+    ids
+}
+
+fn epoch_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// One applier at a time in the deployed form: an applying execution whose runbook's lock is
+/// held by another execution ends `OrgOp.LockHeld` naming that holder, no worker runs and
+/// nothing is snapshotted; a dry run is not refused and leaves the lock as it was; once the
+/// other's lock expired (it crashed), the next applying execution takes it over, its workers
+/// carry it, each volume is snapshotted once, and the results handler releases it though an
+/// item failed. A results handler never releases a lock that is not its execution's.
+#[test]
+fn an_applying_execution_holds_the_apply_lock_and_a_refused_one_sends_nothing() {
+    let emulator = moto();
+    let url = emulator.url();
+    let seed = seed_org(&url, 2, "us-east-1", 1);
+    python(
+        &format!("{AWS}{TABLE}"),
+        &[("AWS_ENDPOINT_URL", url.as_str())],
+    );
+    let volumes: Vec<String> = {
+        let mut v: Vec<String> = seed["findings"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["volume_id"].as_str().unwrap().to_string())
+            .collect();
+        v.sort();
+        v
+    };
+    assert_eq!(volumes.len(), 2, "{seed}");
+    let definition = compiled(MapKind::Inline);
+    let scenario = |apply: bool, fail: &[&str]| {
+        json!({
+            "input": {"apply": apply, "params": {"min_age_days": 0}},
+            "lambda": env!("CARGO_BIN_EXE_orgop-lambda"),
+            "fail_accounts": fail,
+        })
+    };
+    let other = "arn:aws:states:us-east-1:123456789012:execution:orgop-test:other";
+    hold_lock(&url, other, epoch_now() + 3600);
+
+    let out = execute(&definition, scenario(true, &[]), &url);
+    assert_eq!(out["status"], "FAILED", "{out:#}");
+    assert_eq!(out["error"], "OrgOp.LockHeld", "{out:#}");
+    let cause = out["cause"].as_str().unwrap();
+    assert!(
+        cause.contains(&format!("being applied by execution {other}"))
+            && cause.contains("expires at"),
+        "{cause}"
+    );
+    assert_eq!(out["workers"], json!([]), "{out:#}");
+    assert_eq!(snapshots_of(&url, &seed), Vec::<String>::new());
+    assert_eq!(lock_item(&url)["holder"]["S"], other);
+
+    // A dry run never locks: not refused, the other's lock untouched.
+    let before = lock_item(&url);
+    let out = execute(&definition, scenario(false, &[]), &url);
+    assert_eq!(out["status"], "SUCCEEDED", "{out:#}");
+    assert!(out["fanout"].is_object());
+    assert!(
+        out["workers"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|w| w["run"].get("lock").is_none()),
+        "{out:#}"
+    );
+    assert_eq!(lock_item(&url), before);
+
+    // The other execution crashed: its lock expired. The next applying execution takes it
+    // over; one account's worker fails, and the lock is still released at the end.
+    hold_lock(&url, other, epoch_now() - 1);
+    // (Every execution here is `run-1`: the dry run's results go first.)
+    python(
+        &format!(
+            "{AWS}
+for i in ddb.scan(TableName='orgop-results')['Items']:
+    if i['execution']['S'].startswith('arn:'):
+        ddb.delete_item(TableName='orgop-results', Key={{'execution': i['execution'], 'item': i['item']}})"
+        ),
+        &[("AWS_ENDPOINT_URL", url.as_str())],
+    );
+    let failing = seed["accounts"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .next()
+        .unwrap()
+        .clone();
+    let out = execute(&definition, scenario(true, &[&failing]), &url);
+    assert_eq!(out["status"], "FAILED", "{out:#}");
+    assert_eq!(out["error"], "OrgOp.ItemsFailed", "{out:#}");
+    let workers = out["workers"].as_array().unwrap();
+    assert!(!workers.is_empty());
+    for w in workers {
+        assert!(
+            w["run"]["lock"]
+                .as_str()
+                .is_some_and(|l| l.starts_with("#lock/o-") && l.ends_with("/unused-ebs")),
+            "{w}"
+        );
+    }
+    assert_eq!(
+        lock_item(&url),
+        Value::Null,
+        "the results handler left the lock"
+    );
+    let snapped = snapshots_of(&url, &seed);
+    let expected: Vec<String> = seed["findings"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["account_id"] != failing.as_str())
+        .map(|f| f["volume_id"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        snapped, expected,
+        "each volume of the working account snapshotted once"
+    );
+
+    // A results handler releases only its own execution's lock.
+    hold_lock(&url, other, epoch_now() + 3600);
+    let partition = workers[0]["run"]["lock"].as_str().unwrap();
+    let execution = "arn:aws:states:us-east-1:123456789012:execution:orgop-test:run-1";
+    let (ok, _, stderr) = invoke(
+        &url,
+        &json!({
+            "handler": "results", "runbook": "unused-ebs", "count": 0, "columns": [],
+            "run": {"execution": execution, "apply": true, "lock": partition},
+            "execution": execution,
+        }),
+    );
+    assert!(ok, "{stderr}");
+    assert_eq!(lock_item(&url)["holder"]["S"], other);
+    // ... and a worker of an execution that lost its lock sends nothing for its item.
+    let text = std::fs::read_to_string(repo().join("runbooks/unused-ebs.yaml")).unwrap();
+    let plan = orgop_check::check_source("runbooks/unused-ebs.yaml", &text)
+        .lowered
+        .unwrap()
+        .plan;
+    let (ok, stdout, stderr) = invoke(
+        &url,
+        &json!({
+            "handler": "worker", "plan": plan,
+            "run": {"execution": execution, "apply": true, "lock": partition, "params": {"min_age_days": 0}},
+            "item": {"account_id": failing, "account_name": "x", "region": "us-east-1"},
+        }),
+    );
+    assert!(ok, "{stderr}");
+    let summary: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(summary["status"], "error", "{summary}");
+    assert_eq!(summary["error_code"], "OrgOp.LockHeld", "{summary}");
+    assert_eq!(
+        snapshots_of(&url, &seed),
+        expected,
+        "the lost lock's worker sent nothing"
+    );
+}

@@ -300,6 +300,7 @@ fn lambda_role(own_calls: &std::collections::BTreeSet<String>) -> Value {
                         "Sid": "Organization",
                         "Effect": "Allow",
                         "Action": [
+                            "organizations:DescribeOrganization",
                             "organizations:ListAccounts",
                             "organizations:ListAccountsForParent",
                             "organizations:ListOrganizationalUnitsForParent",
@@ -310,7 +311,13 @@ fn lambda_role(own_calls: &std::collections::BTreeSet<String>) -> Value {
                     {
                         "Sid": "ResultsTable",
                         "Effect": "Allow",
-                        "Action": ["dynamodb:PutItem", "dynamodb:Query", "dynamodb:UpdateItem"],
+                        "Action": [
+                            "dynamodb:DeleteItem",
+                            "dynamodb:GetItem",
+                            "dynamodb:PutItem",
+                            "dynamodb:Query",
+                            "dynamodb:UpdateItem"
+                        ],
                         "Resource": {"Fn::GetAtt": ["ResultsTable", "Arn"]}
                     },
                     {

@@ -489,3 +489,31 @@ fn the_operations_roles_reach_only_their_own_resources() {
         .collect();
     assert_eq!(got, want, "{labels:#?}");
 }
+
+/// The apply lock (`orgop_lock`): the Lambda reads the organization's id and takes, reads,
+/// extends and releases the lock item in its own results table, and in no other table.
+#[test]
+fn the_lambda_role_may_take_and_release_the_apply_lock_in_its_own_table_only() {
+    let (_, operations) = templates(&runbooks());
+    let lambda = role_policy(&operations, "LambdaRole", OPS_ACCOUNT);
+    let table = format!("arn:aws:dynamodb:us-east-1:{OPS_ACCOUNT}:table/orgop-ResultsTable-1");
+    let other = format!("arn:aws:dynamodb:us-east-1:{OPS_ACCOUNT}:table/someone-elses");
+    let mut requests = vec![(
+        lambda.clone(),
+        "organizations:DescribeOrganization".to_string(),
+        "*".to_string(),
+    )];
+    let mut expected = vec!["Allowed".to_string()];
+    for action in [
+        "dynamodb:PutItem",
+        "dynamodb:GetItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+    ] {
+        requests.push((lambda.clone(), action.to_string(), table.clone()));
+        expected.push("Allowed".into());
+        requests.push((lambda.clone(), action.to_string(), other.clone()));
+        expected.push("ImplicitlyDenied".into());
+    }
+    assert_eq!(decide(&requests), expected);
+}

@@ -4,7 +4,8 @@
 //! them):
 //!
 //! ```text
-//! Fanout (Task: orgop Lambda, handler "fanout") --Catch--> FanoutFailed (Fail)
+//! Fanout (Task: orgop Lambda, handler "fanout") --Catch OrgOp.LockHeld--> LockHeld (Fail)
+//!                                                --Catch--> FanoutFailed (Fail)
 //!   -> Accounts (Map, inline or distributed; ItemSelector = item + run + shared + plan)
 //!        Worker (Task: orgop Lambda, handler "worker") --Catch--> RecordFailure (Task: orgop
 //!          Lambda, handler "failure": the error's name and a bounded cause)
@@ -55,6 +56,8 @@ pub mod states {
     pub const FANOUT: &str = "Fanout";
     /// Ends the run when the fanout fails.
     pub const FANOUT_FAILED: &str = "FanoutFailed";
+    /// Ends an applying run refused by the apply lock: another applier holds it.
+    pub const LOCK_HELD: &str = "LockHeld";
     /// Runs the worker per item.
     pub const MAP: &str = "Accounts";
     /// The worker task.
@@ -114,6 +117,7 @@ pub fn compile(l: &Lowered) -> Value {
         "States": {
             states::FANOUT: fanout(l),
             states::FANOUT_FAILED: fanout_failed(l),
+            states::LOCK_HELD: lock_held(l),
             states::MAP: map(l),
             states::RESULTS: results(l),
             states::ALL_ITEMS_OK: all_items_ok(l),
@@ -159,7 +163,10 @@ fn fanout(l: &Lowered) -> Value {
         },
         "ResultSelector": fanout_selector(distributed),
         "Retry": [lambda_retry(), orgop_retry()],
-        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": states::FANOUT_FAILED}],
+        "Catch": [
+            {"ErrorEquals": [WorkerError::LockHeld.name()], "ResultPath": "$.error", "Next": states::LOCK_HELD},
+            {"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": states::FANOUT_FAILED}
+        ],
         "Next": states::MAP
     })
 }
@@ -185,6 +192,17 @@ fn fanout_failed(l: &Lowered) -> Value {
         "Comment": format!("{} the fanout could not list the targets", at(l, "targets")),
         "Error": Code::FanoutFailed.name(),
         "Cause": "The fanout could not list the target accounts and regions; the Fanout task's error in the execution history says why."
+    })
+}
+
+/// The execution ends with `OrgOp.LockHeld` and the fanout's message as its cause: who holds
+/// the apply lock and when it expires. Nothing was sent.
+fn lock_held(l: &Lowered) -> Value {
+    json!({
+        "Type": "Fail",
+        "Comment": format!("{} another applier holds the apply lock of this runbook in the organization: nothing was sent", at(l, "runbook")),
+        "Error": Code::LockHeld.name(),
+        "CausePath": "$.error.Cause"
     })
 }
 

@@ -25,7 +25,9 @@ pub const AFTER_HELP: &str = "\
 Refuses (exit 2) a plan whose digest does not match its content (edited by hand), or whose
 runbook file (--runbook, else the path stored in the plan) is not byte for byte the one the
 plan was made from. Takes the apply lock of the runbook in the organization (see
-`orgop run --help`); a held lock refuses the apply (exit 2), naming its holder.
+`orgop run --help`: a lock file, or with --lock-table / ORGOP_LOCK_TABLE an item of that
+DynamoDB table, shared with the deployed state machine); a held lock refuses the apply
+(exit 2), naming its holder and, in a table, when its lock expires.
 
 Writes DIR/results.jsonl, DIR/findings.csv and the actions journal like `orgop run --apply`.
 A planned action not sent has outcome `skipped` and a reason starting with `changed:`,
@@ -51,9 +53,19 @@ pub struct ApplyArgs {
     /// Where to write results.jsonl, findings.csv and the actions journal.
     #[arg(long, value_name = "DIR", default_value = "orgop-results")]
     out: PathBuf,
-    /// Remove the apply lock file first if no process holds it (a held one is never removed).
+    /// Remove the apply lock file first if no process holds it (a held one is never removed;
+    /// with a lock table: the lock item if it expired).
     #[arg(long)]
     force_unlock: bool,
+    /// Take the apply lock in this DynamoDB table (the operations stack's results table)
+    /// instead of a local lock file, as `orgop run --apply --lock-table`. Default:
+    /// ORGOP_LOCK_TABLE.
+    #[arg(long, value_name = "NAME")]
+    lock_table: Option<String>,
+    /// With --force-unlock and a lock table: also remove a live lock, if and only if its
+    /// holder id is HOLDER (as the refusal printed it). Stop that holder first.
+    #[arg(long, value_name = "HOLDER", requires = "force_unlock")]
+    force_unlock_holder: Option<String>,
     /// Print the outcome of every planned action as JSON on stdout.
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     format: String,
@@ -356,8 +368,15 @@ async fn execute<C: orgop_runner::Connector>(
         );
         return Ok(EXIT_USAGE);
     }
+    let choice = crate::tablelock::TableChoice::new(
+        a.lock_table.as_deref(),
+        a.endpoint_url.as_deref(),
+        a.force_unlock_holder.as_deref(),
+    );
     let apply_lock =
-        match crate::applylock::take(&plan.runbook.name, org.as_deref(), a.force_unlock) {
+        match crate::applylock::take(&plan.runbook.name, org.as_deref(), a.force_unlock, &choice)
+            .await
+        {
             Ok(l) => l,
             Err(code) => return Ok(code),
         };
@@ -375,7 +394,7 @@ async fn execute<C: orgop_runner::Connector>(
             return Ok(code);
         }
     };
-    let done = |out_lock: OutLock, apply_lock: crate::applylock::ApplyLock, code: u8| {
+    let done = |out_lock: OutLock, apply_lock: crate::applylock::Held, code: u8| {
         if let Err(e) = out_lock.release() {
             eprintln!("orgop: {e}");
         }

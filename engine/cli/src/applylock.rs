@@ -6,6 +6,9 @@
 //! crashed or killed applier never leaves it held, and its file is taken over. The file holds
 //! the holder (pid, host, start time, command) for the one refused. `--force-unlock` removes a
 //! lock file no process holds (it never removes a held one). Dry runs never lock.
+//!
+//! With a lock table (`--lock-table`, `ORGOP_LOCK_TABLE`) the lock is an item of that DynamoDB
+//! table instead ([`crate::tablelock`]), shared with the deployed state machine.
 use serde::{Deserialize, Serialize};
 use std::fs::File;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -113,7 +116,7 @@ pub fn lock_path(runbook: &str, organization: &str) -> Result<PathBuf, LockError
         .join(format!("{}@{}.lock", safe(runbook), safe(organization))))
 }
 
-fn host() -> String {
+pub(crate) fn host() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
         .or_else(|_| std::fs::read_to_string("/etc/hostname"))
         .map(|s| s.trim().to_string())
@@ -250,10 +253,39 @@ pub async fn organization_id<C: orgop_runner::Connector>(c: &C) -> Option<String
         .map(str::to_string)
 }
 
+/// A held apply lock: a lock file, or an item of the lock table. Dropping it releases it.
+pub enum Held {
+    /// The local lock file.
+    File(#[allow(dead_code)] ApplyLock),
+    /// The item in the DynamoDB lock table.
+    Table(#[allow(dead_code)] crate::tablelock::TableLock),
+}
+
 /// Takes the apply lock of `runbook` in `organization` (`None`: unknown, which is locked as
-/// `unknown-organization`), first removing a lock file no one holds when `force_unlock`.
-/// Prints what it did; `Err` is the exit status, the reason printed.
-pub fn take(
+/// `unknown-organization`): in the lock table when `choice` names one, else the local lock
+/// file; first removing a lock no one holds (file) or an expired one (table) when
+/// `force_unlock`. Prints what it did; `Err` is the exit status, the reason printed.
+pub async fn take(
+    runbook: &str,
+    organization: Option<&str>,
+    force_unlock: bool,
+    choice: &crate::tablelock::TableChoice,
+) -> Result<Held, u8> {
+    if let Some(table) = &choice.table {
+        return crate::tablelock::take(choice, table, runbook, organization, force_unlock)
+            .await
+            .map(Held::Table);
+    }
+    if choice.force_unlock_holder.is_some() {
+        eprintln!(
+            "orgop: --force-unlock-holder names a holder in a lock table: give --lock-table (or ORGOP_LOCK_TABLE)"
+        );
+        return Err(crate::EXIT_USAGE);
+    }
+    take_file(runbook, organization, force_unlock).map(Held::File)
+}
+
+fn take_file(
     runbook: &str,
     organization: Option<&str>,
     force_unlock: bool,

@@ -24,6 +24,7 @@ mod run;
 mod scrub;
 mod stacks;
 pub mod start;
+mod tablelock;
 mod testcmd;
 
 pub use files::{collect_runbooks, load_all};

@@ -46,6 +46,14 @@ With --apply, one applier per runbook and organization: a lock file under
 ORGOP_STATE_DIR (else $XDG_STATE_HOME/orgop, else ~/.local/state/orgop)/locks/, held with
 flock (a killed holder never blocks the next run) and naming its holder; a second applier
 exits 2. --force-unlock removes such a file when no process holds it.
+With --lock-table NAME (or ORGOP_LOCK_TABLE), the lock is an item of that DynamoDB table (the
+operations stack's results table, where the deployed state machine's applying executions take
+the same lock) instead: taken with a conditional write, naming its holder (pid, host, command),
+living 15 minutes (ORGOP_LOCK_TTL_SECONDS) and extended every 5 while the run goes on, so a
+crashed applier blocks the next one until it expires; released at the end. --force-unlock
+removes an expired lock item; a live one only with --force-unlock-holder ID, its holder id
+exactly as the refusal printed it (stop that holder first). Dry runs never lock and never
+touch the table.
 
 Exit status: 0 when every item ended ok or skipped; 1 when any item ended denied or error (or
 the runbook is invalid); 2 on usage or I/O errors (writing results too), when DIR is in use by
@@ -84,9 +92,19 @@ pub struct RunArgs {
     /// apply (`orgop apply`). A dry run only.
     #[arg(long, value_name = "FILE", conflicts_with = "apply")]
     plan_out: Option<PathBuf>,
-    /// With --apply: first remove the runbook's apply lock file if no process holds it.
+    /// With --apply: first remove the runbook's apply lock file if no process holds it (with
+    /// a lock table: the lock item if it expired).
     #[arg(long, requires = "apply")]
     force_unlock: bool,
+    /// With --apply: take the apply lock in this DynamoDB table (the operations stack's
+    /// results table) instead of a local lock file. Default: ORGOP_LOCK_TABLE. Dry runs never
+    /// lock.
+    #[arg(long, value_name = "NAME")]
+    lock_table: Option<String>,
+    /// With --force-unlock and a lock table: also remove a live lock, if and only if its
+    /// holder id is HOLDER (as the refusal printed it). Stop that holder first.
+    #[arg(long, value_name = "HOLDER", requires = "force_unlock")]
+    force_unlock_holder: Option<String>,
     /// Send every AWS request to this endpoint (e.g. a local emulator).
     #[arg(long, value_name = "URL")]
     endpoint_url: Option<String>,
@@ -406,7 +424,19 @@ async fn execute<C: Connector>(
     };
     // A replay sends nothing to AWS: there is nothing for a lock to protect.
     let _apply_lock = if apply && a.replay.is_none() {
-        match crate::applylock::take(&lowered.plan.runbook, org.as_deref(), a.force_unlock) {
+        let choice = crate::tablelock::TableChoice::new(
+            a.lock_table.as_deref(),
+            a.endpoint_url.as_deref(),
+            a.force_unlock_holder.as_deref(),
+        );
+        match crate::applylock::take(
+            &lowered.plan.runbook,
+            org.as_deref(),
+            a.force_unlock,
+            &choice,
+        )
+        .await
+        {
             Ok(l) => Some(l),
             Err(code) => return Ok(code),
         }

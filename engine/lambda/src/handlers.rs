@@ -48,7 +48,7 @@ pub struct HandlerError {
 }
 
 impl HandlerError {
-    fn new(kind: WorkerError, message: impl Into<String>) -> HandlerError {
+    pub(crate) fn new(kind: WorkerError, message: impl Into<String>) -> HandlerError {
         HandlerError {
             kind,
             message: message.into(),
@@ -207,10 +207,11 @@ async fn fanout<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
     for f in &failed {
         deps.store.put(&req.execution, f).await?;
     }
-    let run = RunContext {
+    let mut run = RunContext {
         execution: req.execution.clone(),
         params,
         apply: input.apply,
+        lock: None,
     };
     let count = items.len();
     tracing::info!(
@@ -221,13 +222,20 @@ async fn fanout<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
         map = ?req.map,
         "fanout finished"
     );
+    // The apply lock is the fanout's last step: nothing after it can fail and leave it held
+    // (a dry run never locks).
     match req.map {
-        MapKind::Inline => Ok(FanoutResponse {
-            run,
-            count,
-            items: Some(items),
-            items_location: None,
-        }),
+        MapKind::Inline => {
+            if run.apply {
+                run.lock = crate::applylock::take(deps, &org, &req.runbook, &req.execution).await?;
+            }
+            Ok(FanoutResponse {
+                run,
+                count,
+                items: Some(items),
+                items_location: None,
+            })
+        }
         MapKind::Distributed => {
             let bucket = deps.bucket.clone().ok_or_else(|| {
                 HandlerError::new(
@@ -245,6 +253,9 @@ async fn fanout<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
             deps.objects
                 .put(&bucket, &key, body, "application/json")
                 .await?;
+            if run.apply {
+                run.lock = crate::applylock::take(deps, &org, &req.runbook, &req.execution).await?;
+            }
             Ok(FanoutResponse {
                 run,
                 count,
@@ -432,6 +443,12 @@ async fn worker<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
     span.record("account", req.item.account_id.as_str());
     span.record("region", req.item.region.as_str());
     let prepared = prepared(&req)?;
+    // An applying execution's worker extends its apply lock first; a lock lost to another
+    // applier sends nothing for this item.
+    if let Some(lost) = crate::applylock::extend(deps, &req.run, &req.item).await? {
+        deps.store.put(&req.run.execution, &lost).await?;
+        return Ok(summary_of(&lost));
+    }
     let facts = RunFacts {
         execution: req.run.execution.clone(),
         params: req.run.params.clone(),
@@ -788,6 +805,9 @@ async fn results<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
     deps: &Deps<C, S, O, N>,
 ) -> Result<ResultsSummary, HandlerError> {
     let started = Instant::now();
+    // Every worker has ended: the execution's apply lock is released first, whether items
+    // failed or not (and whatever happens to the report below).
+    crate::applylock::release(deps, &req.run).await?;
     // Results pass through a spool file in the temporary directory (Lambda's /tmp): memory
     // holds the files' text at the end, not every result as values.
     let internal = |e: sink::SinkError| HandlerError::new(WorkerError::Internal, e.to_string());

@@ -17,11 +17,16 @@
 //!   files in S3), else `lost` with the reason; results.jsonl and findings.csv to S3, a
 //!   summary; optionally a Slack and an SNS notification.
 //!
+//! An applying execution holds the runbook's apply lock in the organization (an item of the
+//! results table, [`orgop_lock`]) from its fanout to its results handler; a second applying
+//! execution's fanout fails with `OrgOp.LockHeld`, naming the holder.
+//!
 //! Handlers take their dependencies as traits ([`orgop_runner::Connector`], [`ResultsStore`],
 //! [`ObjectStore`], [`Notifier`]) so tests call them directly with the JSON the compiled ASL
 //! produces.
 #![deny(missing_docs)]
 
+mod applylock;
 mod handlers;
 mod live;
 mod store;

@@ -201,7 +201,8 @@ impl std::error::Error for MissingSetting {}
 /// as every AWS SDK reads them; `ORGOP_RESULTS_TABLE` (required), `ORGOP_RESULTS_BUCKET`,
 /// `ORGOP_SNS_TOPIC_ARN`, `ORGOP_SLACK_WEBHOOK_URL`, `ORGOP_RESULTS_TTL_DAYS` (days a result
 /// is kept in the table: its TTL attribute `expires_at`; a value that is not a whole number of
-/// days is an error, not ignored).
+/// days is an error, not ignored), `ORGOP_LOCK_TTL_SECONDS` (an applying execution's lock
+/// lifetime, default [`orgop_lock::EXECUTION_TTL_SECS`]).
 pub async fn deps_from_env()
 -> Result<Deps<LiveConnector, DynamoStore<S3Objects>, S3Objects, LiveNotifier>, MissingSetting> {
     let table = std::env::var("ORGOP_RESULTS_TABLE").map_err(|_| MissingSetting {
@@ -219,6 +220,12 @@ pub async fn deps_from_env()
             invalid: true,
         })?),
     };
+    let lock_ttl =
+        orgop_lock::ttl_from_env(orgop_lock::EXECUTION_TTL_SECS).map_err(|_| MissingSetting {
+            name: orgop_lock::TTL_ENV,
+            purpose: "the apply lock's lifetime in whole seconds (1 to 604800)",
+            invalid: true,
+        })?;
     let client = AwsClient::from_env(ClientOptions::default()).await;
     let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
     let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
@@ -230,7 +237,8 @@ pub async fn deps_from_env()
             S3Objects::new(client.clone()),
             bucket.clone(),
         )
-        .with_retention_days(retention_days),
+        .with_retention_days(retention_days)
+        .with_lock_ttl(lock_ttl),
         objects: S3Objects::new(client.clone()),
         bucket,
         now: || {

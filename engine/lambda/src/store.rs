@@ -101,6 +101,12 @@ pub trait ResultsStore: Send + Sync {
     fn run_budget(&self, _execution: &str, max: u32) -> ActionBudget {
         ActionBudget::new(Some(max))
     }
+
+    /// The apply locks this store keeps, with the lifetime of an execution's lock in seconds
+    /// (`crate::applylock`). The default keeps none: nothing is locked.
+    fn apply_lock(&self) -> Option<(&orgop_lock::DynamoLock, u64)> {
+        None
+    }
 }
 
 /// A finished run, as announced to people (SNS, Slack).
@@ -213,12 +219,16 @@ pub const INLINE_LIMIT: usize = 300 * 1024;
 /// The DynamoDB results table: partition key `execution` (S), sort key `item` (S,
 /// `<account>#<region>`), the result as JSON in `result` or, when large, its S3 key in
 /// `result_s3`; with a retention, each item's `expires_at` (epoch seconds) for the table's TTL.
+/// The same table holds the run-wide action counters (`item` = `#budget`) and the apply
+/// locks ([`orgop_lock`]: partition `#lock/<organization>/<runbook>`, `item` = `#lock`).
 pub struct DynamoStore<O> {
     client: aws_sdk_dynamodb::Client,
     table: String,
     objects: O,
     bucket: Option<String>,
     retention_days: Option<u32>,
+    locks: orgop_lock::DynamoLock,
+    lock_ttl: u64,
 }
 
 impl<O: ObjectStore> DynamoStore<O> {
@@ -229,13 +239,23 @@ impl<O: ObjectStore> DynamoStore<O> {
         objects: O,
         bucket: Option<String>,
     ) -> Self {
+        let table = table.into();
         DynamoStore {
+            locks: orgop_lock::DynamoLock::new(client.clone(), table.clone()),
             client,
-            table: table.into(),
+            table,
             objects,
             bucket,
             retention_days: None,
+            lock_ttl: orgop_lock::EXECUTION_TTL_SECS,
         }
+    }
+
+    /// An execution's apply lock lives `secs` from its fanout and from each worker's start
+    /// (default [`orgop_lock::EXECUTION_TTL_SECS`]).
+    pub fn with_lock_ttl(mut self, secs: u64) -> Self {
+        self.lock_ttl = secs;
+        self
     }
 
     /// Items expire `days` after they are written (the table's TTL attribute `expires_at`).
@@ -314,6 +334,10 @@ impl<O: ObjectStore> ResultsStore for DynamoStore<O> {
             req = req.item("result", A::S(json));
         }
         req.send().await.map(|_| ()).map_err(sdk_error)
+    }
+
+    fn apply_lock(&self) -> Option<(&orgop_lock::DynamoLock, u64)> {
+        Some((&self.locks, self.lock_ttl))
     }
 
     fn run_budget(&self, execution: &str, max: u32) -> ActionBudget {

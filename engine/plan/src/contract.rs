@@ -128,6 +128,11 @@ pub struct RunContext {
     pub params: Map<String, Value>,
     /// Whether actions are sent.
     pub apply: bool,
+    /// The apply lock this execution holds (set by the fanout of an applying execution): the
+    /// lock item's partition key in the results table (`#lock/<organization>/<runbook>`).
+    /// Workers extend it; the results handler releases it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lock: Option<String>,
 }
 
 /// Where the distributed Map reads its items.

@@ -20,16 +20,21 @@ pub enum WorkerError {
     InvalidInput,
     /// A bug in orgop.
     Internal,
+    /// The fanout of an applying execution: another applier holds the runbook's apply lock in
+    /// the organization (the message names it). Not retried: the execution ends, sending
+    /// nothing.
+    LockHeld,
 }
 
 impl WorkerError {
     /// Every name, in a fixed order.
-    pub const ALL: [WorkerError; 5] = [
+    pub const ALL: [WorkerError; 6] = [
         WorkerError::Throttled,
         WorkerError::Transient,
         WorkerError::ResultsStore,
         WorkerError::InvalidInput,
         WorkerError::Internal,
+        WorkerError::LockHeld,
     ];
 
     /// The code it is raised with.
@@ -40,6 +45,7 @@ impl WorkerError {
             WorkerError::ResultsStore => Code::ResultsStore,
             WorkerError::InvalidInput => Code::InvalidInput,
             WorkerError::Internal => Code::Internal,
+            WorkerError::LockHeld => Code::LockHeld,
         }
     }
 

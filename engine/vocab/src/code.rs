@@ -65,6 +65,8 @@ codes! {
     ItemLost = "OrgOp.ItemLost",
     /// An action's `wait:` polled its waiter as often as its timeout allows without success.
     WaiterTimeout = "OrgOp.WaiterTimeout",
+    /// Another applier holds the runbook's apply lock in the organization: nothing was sent.
+    LockHeld = "OrgOp.LockHeld",
     /// The client: the service name is not in any loaded model (nothing was sent).
     UnknownService = "UnknownService",
     /// The client: the operation is not in the service's model (nothing was sent).
@@ -149,6 +151,7 @@ mod tests {
                 "OrgOp.LambdaTimeout",
                 "OrgOp.ItemLost",
                 "OrgOp.WaiterTimeout",
+                "OrgOp.LockHeld",
                 "UnknownService",
                 "UnknownOperation",
                 "ValidationError",
