@@ -65,6 +65,11 @@ codes! {
     ItemLost = "OrgOp.ItemLost",
     /// An action's `wait:` polled its waiter as often as its timeout allows without success.
     WaiterTimeout = "OrgOp.WaiterTimeout",
+    /// A deployed run waiting for approval was rejected (`orgop reject`): nothing applied.
+    Rejected = "OrgOp.Rejected",
+    /// A deployed run waiting for approval was neither approved nor rejected within the
+    /// runbook's `approval.timeout_hours`: nothing applied.
+    ApprovalTimedOut = "OrgOp.ApprovalTimedOut",
     /// The client: the service name is not in any loaded model (nothing was sent).
     UnknownService = "UnknownService",
     /// The client: the operation is not in the service's model (nothing was sent).
@@ -149,6 +154,8 @@ mod tests {
                 "OrgOp.LambdaTimeout",
                 "OrgOp.ItemLost",
                 "OrgOp.WaiterTimeout",
+                "OrgOp.Rejected",
+                "OrgOp.ApprovalTimedOut",
                 "UnknownService",
                 "UnknownOperation",
                 "ValidationError",
