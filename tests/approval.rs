@@ -372,6 +372,94 @@ fn rejected_changes_nothing_and_the_execution_says_rejected_with_the_reason() {
     // The run proper never started: no worker of the Accounts Map ran.
     assert_eq!(out["workers"].as_array().unwrap().len(), 0);
     assert_eq!(approval_item(&w), ("rejected".to_string(), true));
+
+    // The workers' own guard: a worker of the run proper that is asked to apply without an
+    // approved plan, or with a plan whose digest is not the approved one, refuses before it
+    // runs, and nothing is snapshotted.
+    let plan = plan_file(&w);
+    let worker = out["plan_workers"][0].clone();
+    let mut apply = worker.clone();
+    apply["phase"] = json!("apply");
+    apply["run"]["apply"] = json!(true);
+    let (ok, stderr) = invoke(&w, &apply);
+    assert!(!ok);
+    assert!(
+        stderr.contains("OrgOp.InvalidInput") && stderr.contains("apply only an approved plan"),
+        "{stderr}"
+    );
+    apply["run"]["approved"] = json!({
+        "plan": {"bucket": "orgop-results", "key": "orgop/approval-ebs-snapshots/run-1/plan.json"},
+        "digest": "sha256:0000",
+    });
+    let (ok, stderr) = invoke(&w, &apply);
+    assert!(!ok);
+    assert!(
+        stderr.contains(&format!(
+            "its digest is {}, the approved plan's sha256:0000: not applied",
+            plan["digest"].as_str().unwrap()
+        )),
+        "{stderr}"
+    );
+    assert_eq!(snapshots(&w), Vec::<String>::new());
+}
+
+/// Runs `orgop-lambda --invoke` on `payload` against the world: (succeeded, stderr).
+fn invoke(w: &World, payload: &Value) -> (bool, String) {
+    use std::io::Write;
+    let mut child = Command::new(lambda_binary())
+        .arg("--invoke")
+        .env("AWS_ENDPOINT_URL", &w.url)
+        .env("AWS_ACCESS_KEY_ID", "testing")
+        .env("AWS_SECRET_ACCESS_KEY", "testing")
+        .env("AWS_REGION", "us-east-1")
+        .env("ORGOP_RESULTS_TABLE", "orgop-results")
+        .env("ORGOP_RESULTS_BUCKET", "orgop-results")
+        .env("ORGOP_LOG", "warn")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(payload.to_string().as_bytes())
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    (
+        o.status.success(),
+        String::from_utf8_lossy(&o.stderr).to_string(),
+    )
+}
+
+/// asl-validator accepts the inline form this file executes (tests/compile.rs validates the
+/// distributed form the runbook compiles to by default).
+#[test]
+fn asl_validator_accepts_the_inline_approval_definition() {
+    let tmp = TempDir::new("approval-asl");
+    let path = tmp.path().join("approval.asl.json");
+    std::fs::write(&path, definition()).unwrap();
+    let o = Command::new(repo().join("tests/asl/node_modules/.bin/asl-validator"))
+        .arg("--json-path")
+        .arg(&path)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(o.status.success() && text.contains("is valid"), "{text}");
+    let d: Value = serde_json::from_str(&definition()).unwrap();
+    assert_eq!(
+        d["States"]["Approval"]["Resource"],
+        "arn:aws:states:::lambda:invoke.waitForTaskToken"
+    );
+    assert_eq!(
+        d["States"]["PlanAccounts"]["ItemProcessor"]["ProcessorConfig"]["Mode"],
+        "INLINE"
+    );
 }
 
 #[test]
