@@ -238,13 +238,22 @@ pub(crate) async fn plan<C: Connector, S: ResultsStore, O: ObjectStore, N: Notif
     }
     .seal(&req.actions);
     let key = plan_key(&req.runbook, &req.execution);
+    let text = plan.to_text();
+    // The workers read the plan whole, and refuse one over the limit: refuse it here first,
+    // before anyone is asked to approve what cannot be applied.
+    if text.len() as u64 > orgop_change::MAX_PLAN_BYTES {
+        return Err(HandlerError::new(
+            WorkerError::InvalidInput,
+            format!(
+                "the plan of {} actions is {} bytes, over the {} MiB a plan may be (MAX_PLAN_BYTES): nothing was asked or applied; run fewer accounts or regions per execution (--accounts, --regions) or lower safety.max_actions_per_run",
+                plan.actions.len(),
+                text.len(),
+                orgop_change::MAX_PLAN_BYTES >> 20
+            ),
+        ));
+    }
     deps.objects
-        .put(
-            &bucket,
-            &key,
-            plan.to_text().into_bytes(),
-            "application/json",
-        )
+        .put(&bucket, &key, text.into_bytes(), "application/json")
         .await?;
     let mut by_action: BTreeMap<String, usize> = BTreeMap::new();
     for a in &plan.actions {

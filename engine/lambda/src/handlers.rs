@@ -448,7 +448,12 @@ async fn worker<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
     };
     let hooks = change.hooks();
     // The run-wide cap is one counter for the whole execution, kept by the results store.
+    // The plan phase of a runbook with `approval` counts apart: planning takes units of the
+    // cap, and the approved run that follows must find them all.
     let budget = match req.plan.safety.max_actions_per_run {
+        Some(max) if change.planning() => deps
+            .store
+            .run_budget(&format!("{}#plan", req.run.execution), max),
         Some(max) => deps.store.run_budget(&req.run.execution, max),
         None => ActionBudget::new(None),
     };
