@@ -373,6 +373,23 @@ fn rejected_changes_nothing_and_the_execution_says_rejected_with_the_reason() {
     assert_eq!(out["workers"].as_array().unwrap().len(), 0);
     assert_eq!(approval_item(&w), ("rejected".to_string(), true));
 
+    // The plan file is the CLI's: `orgop plan show` reviews it as it is.
+    let tmp = TempDir::new("approval-plan");
+    let file = tmp.path().join("plan.json");
+    std::fs::write(
+        &file,
+        python(
+            "print(s3.get_object(Bucket='orgop-results', Key='orgop/approval-ebs-snapshots/run-1/plan.json')['Body'].read().decode(), end='')",
+            &w.url,
+        ),
+    )
+    .unwrap();
+    let shown = orgop(&["plan", "show", file.to_str().unwrap()], &w.url);
+    let text = String::from_utf8_lossy(&shown.stdout);
+    assert_eq!(shown.status.code(), Some(0), "{text}");
+    assert!(text.contains("actions  4"), "{text}");
+    assert!(text.contains("runbook approval-ebs-snapshots v1"), "{text}");
+
     // The workers' own guard: a worker of the run proper that is asked to apply without an
     // approved plan, or with a plan whose digest is not the approved one, refuses before it
     // runs, and nothing is snapshotted.
