@@ -139,6 +139,14 @@ pub fn operations(
             add(&format!("{id}Schedule"), schedule(id, l, expression));
         }
     }
+    // Runbooks with `approval`: who runs `orgop approve` / `orgop reject` needs exactly this.
+    if named.iter().any(|(_, l)| l.approval.is_some()) {
+        resources.insert("ApproverPolicy".to_string(), approver_policy());
+        outputs.insert(
+            "ApproverPolicyArn".to_string(),
+            json!({"Value": {"Ref": "ApproverPolicy"}, "Description": "attach to who approves runs of runbooks with `approval` (orgop approve / orgop reject)"}),
+        );
+    }
     for (name, value) in [
         ("FunctionArn", json!({"Fn::GetAtt": ["Function", "Arn"]})),
         (
@@ -242,6 +250,36 @@ fn results_table() -> Value {
             "TimeToLiveSpecification": {"AttributeName": "expires_at", "Enabled": true},
             "PointInTimeRecoverySpecification": {"PointInTimeRecoveryEnabled": true},
             "SSESpecification": {"SSEEnabled": true}
+        }
+    })
+}
+
+/// What `orgop approve` / `orgop reject` need: the approval item of the results table (read
+/// it, mark it answered) and the task-token calls. `states:SendTaskSuccess` and
+/// `states:SendTaskFailure` authorize on the token, not on a resource ARN: `*` is the only
+/// resource they take.
+fn approver_policy() -> Value {
+    json!({
+        "Type": "AWS::IAM::ManagedPolicy",
+        "Properties": {
+            "Description": "orgop approvers: answer the approval a run of a runbook with `approval` waits for",
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [
+                    {
+                        "Sid": "ApprovalItem",
+                        "Effect": "Allow",
+                        "Action": ["dynamodb:GetItem", "dynamodb:UpdateItem"],
+                        "Resource": {"Fn::GetAtt": ["ResultsTable", "Arn"]}
+                    },
+                    {
+                        "Sid": "AnswerTheTask",
+                        "Effect": "Allow",
+                        "Action": ["states:SendTaskSuccess", "states:SendTaskFailure"],
+                        "Resource": "*"
+                    }
+                ]
+            }
         }
     })
 }
@@ -432,11 +470,16 @@ fn states_role(named: &[(String, &Lowered)]) -> Value {
             "Action": ["s3:GetObject"],
             "Resource": bucket_arn(&format!("/orgop/{runbook}/*"))
         }));
+        // A runbook with `approval` has a second Map, the plan phase's.
+        let mut written = vec![bucket_arn(&format!("/orgop/{runbook}/map-results/*"))];
+        if l.approval.is_some() {
+            written.push(bucket_arn(&format!("/orgop/{runbook}/plan-map-results/*")));
+        }
         statements.push(json!({
             "Sid": format!("{id}MapResults"),
             "Effect": "Allow",
             "Action": ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
-            "Resource": bucket_arn(&format!("/orgop/{runbook}/map-results/*"))
+            "Resource": if written.len() == 1 { written.remove(0) } else { Value::Array(written) }
         }));
         statements.push(json!({
             "Sid": format!("{id}MapRun"),

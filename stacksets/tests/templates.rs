@@ -364,3 +364,56 @@ fn the_checked_in_templates_match_the_catalog() {
         );
     }
 }
+
+/// A runbook with `approval`: the approvers' policy (the approval item and the task-token
+/// calls, nothing else) and, for its distributed plan phase, the second Map's result prefix;
+/// without one, neither.
+#[test]
+fn approval_adds_the_approvers_policy_and_the_plan_maps_results() {
+    let with = lower(
+        "a.yaml",
+        &runbook(
+            "a",
+            "{name: R, apply_name: W}",
+            &format!("approval: {{timeout_hours: 2}}\nexecution: {{map: distributed}}\n{DELETE}"),
+        ),
+    );
+    let t = operations(&[&with], &no_key()).unwrap();
+    let policy = &t["Resources"]["ApproverPolicy"]["Properties"]["PolicyDocument"];
+    let actions: Vec<&Value> = policy["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|s| s["Action"].as_array().unwrap())
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "dynamodb:GetItem",
+            "dynamodb:UpdateItem",
+            "states:SendTaskSuccess",
+            "states:SendTaskFailure"
+        ]
+    );
+    assert_eq!(
+        policy["Statement"][0]["Resource"],
+        json!({"Fn::GetAtt": ["ResultsTable", "Arn"]})
+    );
+    assert!(t["Outputs"]["ApproverPolicyArn"].is_object());
+    let states = serde_json::to_string(&t["Resources"]["StatesRole"]).unwrap();
+    assert!(states.contains("/orgop/a/plan-map-results/*"), "{states}");
+
+    let without = lower(
+        "a.yaml",
+        &runbook(
+            "a",
+            "{name: R, apply_name: W}",
+            &format!("execution: {{map: distributed}}\n{DELETE}"),
+        ),
+    );
+    let t = operations(&[&without], &no_key()).unwrap();
+    assert!(t["Resources"].get("ApproverPolicy").is_none());
+    assert!(t["Outputs"].get("ApproverPolicyArn").is_none());
+    let states = serde_json::to_string(&t["Resources"]["StatesRole"]).unwrap();
+    assert!(!states.contains("plan-map-results"), "{states}");
+}

@@ -14,6 +14,23 @@
 //!   -> AllItemsOk (Choice) -> Done (Succeed) | ItemsFailed (Fail)
 //! ```
 //!
+//! A runbook with `approval` adds, for executions whose input has `apply: true`, a plan
+//! phase and a wait for a person before the same Map applies:
+//!
+//! ```text
+//! Fanout -> ApplyRequested (Choice: $.run.apply?) --no--> Accounts (a dry run, as above)
+//!   --yes--> PlanAccounts (Map: PlanWorker per item, a dry run storing each planned action
+//!              with its element; --Catch--> PlanRecordFailure --Catch--> PlanRecordFailureCode)
+//!   -> Plan (Task: handler "plan": the plan file, orgop-change-plan/1, to S3)
+//!   -> AnythingPlanned (Choice) --no--> NothingToApprove (Pass: apply off) -> Accounts
+//!   -> Approval (Task: lambda:invoke.waitForTaskToken, handler "approval": stores the task
+//!        token, publishes the plan's summary and link; TimeoutSeconds from the runbook)
+//!        --States.Timeout--> ApprovalTimedOut (Fail)   --OrgOp.Rejected--> Rejected (Fail,
+//!        the reviewer's reason as its cause)   --other--> ApprovalFailed (Fail)
+//!   -> Accounts (the workers apply only the approved plan's actions, each re-read first)
+//!   -> Results -> ...
+//! ```
+//!
 //! Guarantees:
 //! - deterministic: the same lowered runbook gives the same bytes ([`to_json`] sorts keys);
 //! - the runbook's `shared` data and plan appear once, as literals in the Map's
@@ -33,7 +50,7 @@
 //! This crate never links the AWS SDK: compiling is fast and offline.
 #![deny(missing_docs)]
 
-use orgop_plan::contract::{self, fields};
+use orgop_plan::contract::{self, Phase, fields};
 use orgop_plan::{LAMBDA_TRANSIENT_ERRORS, Lowered, MapKind, WorkerError};
 use orgop_vocab::Code;
 use serde_json::{Value, json};
@@ -74,9 +91,54 @@ pub mod states {
     pub const ITEMS_FAILED: &str = "ItemsFailed";
     /// Every item ran.
     pub const DONE: &str = "Done";
+    /// Approval runbooks: does the execution apply?
+    pub const APPLY_REQUESTED: &str = "ApplyRequested";
+    /// Approval runbooks: the plan phase's Map.
+    pub const PLAN_MAP: &str = "PlanAccounts";
+    /// The plan phase's worker task.
+    pub const PLAN_WORKER: &str = "PlanWorker";
+    /// The plan phase's failure recorder.
+    pub const PLAN_RECORD_FAILURE: &str = "PlanRecordFailure";
+    /// The plan phase's failure recorder of last resort.
+    pub const PLAN_RECORD_FAILURE_CODE: &str = "PlanRecordFailureCode";
+    /// Writes the plan file.
+    pub const PLAN: &str = "Plan";
+    /// Routes on the planned actions' count.
+    pub const ANYTHING_PLANNED: &str = "AnythingPlanned";
+    /// No planned action: the run goes on as a dry run.
+    pub const NOTHING_TO_APPROVE: &str = "NothingToApprove";
+    /// Waits for `orgop approve` / `orgop reject`.
+    pub const APPROVAL: &str = "Approval";
+    /// Nobody answered in time.
+    pub const APPROVAL_TIMED_OUT: &str = "ApprovalTimedOut";
+    /// `orgop reject`.
+    pub const REJECTED: &str = "Rejected";
+    /// The approval task failed otherwise.
+    pub const APPROVAL_FAILED: &str = "ApprovalFailed";
 }
 
+/// The names of a Map's inner states: the run's, or the plan phase's.
+#[derive(Clone, Copy)]
+struct Inner {
+    worker: &'static str,
+    record_failure: &'static str,
+    record_failure_code: &'static str,
+}
+
+const RUN_STATES: Inner = Inner {
+    worker: states::WORKER,
+    record_failure: states::RECORD_FAILURE,
+    record_failure_code: states::RECORD_FAILURE_CODE,
+};
+
+const PLAN_STATES: Inner = Inner {
+    worker: states::PLAN_WORKER,
+    record_failure: states::PLAN_RECORD_FAILURE,
+    record_failure_code: states::PLAN_RECORD_FAILURE_CODE,
+};
+
 const LAMBDA_INVOKE: &str = "arn:aws:states:::lambda:invoke";
+const LAMBDA_INVOKE_WAIT: &str = "arn:aws:states:::lambda:invoke.waitForTaskToken";
 const FUNCTION: &str = "${OrgOpFunctionArn}";
 
 fn lambda_retry() -> Value {
@@ -111,19 +173,180 @@ fn path(field: &str) -> String {
 /// Compiles a lowered runbook to an ASL definition.
 pub fn compile(l: &Lowered) -> Value {
     let plan = &l.plan;
-    json!({
+    let mut definition = json!({
         "Comment": format!("orgop runbook {} v{} from {}", plan.runbook, plan.version, plan.source),
         "StartAt": states::FANOUT,
         "States": {
             states::FANOUT: fanout(l),
             states::FANOUT_FAILED: fanout_failed(l),
             states::LOCK_HELD: lock_held(l),
-            states::MAP: map(l),
+            states::MAP: map(l, None),
             states::RESULTS: results(l),
             states::ALL_ITEMS_OK: all_items_ok(l),
             states::ITEMS_FAILED: items_failed(l),
             states::DONE: done(l)
         }
+    });
+    if let Some(approval) = &l.approval {
+        let s = &mut definition["States"];
+        s[states::FANOUT]["Next"] = json!(states::APPLY_REQUESTED);
+        s[states::MAP] = map(l, Some(Phase::Apply));
+        s[states::APPLY_REQUESTED] = apply_requested(l);
+        s[states::PLAN_MAP] = map(l, Some(Phase::Plan));
+        s[states::PLAN] = plan_state(l);
+        s[states::ANYTHING_PLANNED] = anything_planned(l);
+        s[states::NOTHING_TO_APPROVE] = nothing_to_approve(l);
+        s[states::APPROVAL] = approval_state(l, approval.timeout_seconds);
+        s[states::APPROVAL_TIMED_OUT] = approval_timed_out(l, approval.timeout_seconds);
+        s[states::REJECTED] = rejected(l);
+        s[states::APPROVAL_FAILED] = approval_failed(l);
+    }
+    definition
+}
+
+/// Where the plan handler's answer goes: `$.change.plan`.
+const CHANGE: &str = "change";
+/// Where a caught approval failure goes.
+const APPROVAL_ERROR: &str = "approval_error";
+
+fn apply_requested(l: &Lowered) -> Value {
+    json!({
+        "Type": "Choice",
+        "Comment": format!("{} approval: an execution that applies plans first and waits for `orgop approve`", at(l, "approval")),
+        "Choices": [{
+            "Variable": format!("$.{}.apply", fields::RUN),
+            "BooleanEquals": true,
+            "Next": states::PLAN_MAP
+        }],
+        "Default": states::MAP
+    })
+}
+
+/// Hex SHA-256 of the compiled plan and shared data: what a deployed plan is made from.
+fn plan_sha256(l: &Lowered) -> String {
+    use sha2::Digest as _;
+    let v = json!({"plan": l.plan, "shared": l.shared});
+    let text = orgop_plan::canonical::to_string(&v);
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The plan handler: the workers' planned actions -> the plan file in S3, and its summary.
+fn plan_state(l: &Lowered) -> Value {
+    let plan = &l.plan;
+    let mut state = json!({
+        "Type": "Task",
+        "Comment": format!("{} the change plan (orgop-change-plan/1) to S3: what approval would apply", at(l, "approval")),
+        "Resource": LAMBDA_INVOKE,
+        "Parameters": {
+            "FunctionName": FUNCTION,
+            "Payload": {
+                contract::HANDLER: contract::PLAN,
+                "runbook": plan.runbook,
+                "version": plan.version,
+                "source": plan.source,
+                "sha256": plan_sha256(l),
+                "actions": plan.actions.iter().map(|a| a.id.clone()).collect::<Vec<_>>(),
+                "run.$": path(fields::RUN),
+                "count.$": path(fields::COUNT),
+                "execution.$": "$$.Execution.Id"
+            }
+        },
+        "ResultSelector": {"plan.$": "$.Payload"},
+        "ResultPath": path(CHANGE),
+        "Retry": [lambda_retry(), orgop_retry()],
+        "Next": states::ANYTHING_PLANNED
+    });
+    let listed = if distributed(l) {
+        fields::ITEMS_LOCATION
+    } else {
+        fields::ITEMS
+    };
+    state["Parameters"]["Payload"][format!("{listed}.$")] = json!(path(listed));
+    state
+}
+
+fn anything_planned(l: &Lowered) -> Value {
+    json!({
+        "Type": "Choice",
+        "Comment": format!("{} any planned action to approve?", at(l, "approval")),
+        "Choices": [{
+            "Variable": format!("$.{CHANGE}.plan.actions"),
+            "NumericGreaterThan": 0,
+            "Next": states::APPROVAL
+        }],
+        "Default": states::NOTHING_TO_APPROVE
+    })
+}
+
+fn nothing_to_approve(l: &Lowered) -> Value {
+    json!({
+        "Type": "Pass",
+        "Comment": format!("{} nothing planned: the run goes on as a dry run, nothing to approve", at(l, "approval")),
+        "Result": false,
+        "ResultPath": format!("$.{}.apply", fields::RUN),
+        "Next": states::MAP
+    })
+}
+
+/// Waits for `orgop approve` / `orgop reject`: the handler stores the task token and
+/// publishes the plan's summary; the approval (the plan and its digest) becomes the run's
+/// `approved`.
+fn approval_state(l: &Lowered, timeout_seconds: u64) -> Value {
+    let retry_or_timeout = |error: &str, next: &str| json!({"ErrorEquals": [error], "ResultPath": path(APPROVAL_ERROR), "Next": next});
+    json!({
+        "Type": "Task",
+        "Comment": format!("{} waits up to {} s for `orgop approve` or `orgop reject`", at(l, "approval"), timeout_seconds),
+        "Resource": LAMBDA_INVOKE_WAIT,
+        "Parameters": {
+            "FunctionName": FUNCTION,
+            "Payload": {
+                contract::HANDLER: contract::APPROVAL,
+                "token.$": "$$.Task.Token",
+                "runbook": l.plan.runbook,
+                "plan.$": format!("$.{CHANGE}.plan"),
+                "timeout_seconds": timeout_seconds,
+                "execution.$": "$$.Execution.Id"
+            }
+        },
+        "TimeoutSeconds": timeout_seconds,
+        "ResultPath": format!("$.{}.approved", fields::RUN),
+        "Retry": [lambda_retry(), orgop_retry()],
+        "Catch": [
+            retry_or_timeout("States.Timeout", states::APPROVAL_TIMED_OUT),
+            retry_or_timeout(Code::Rejected.name(), states::REJECTED),
+            retry_or_timeout("States.ALL", states::APPROVAL_FAILED)
+        ],
+        "Next": states::MAP
+    })
+}
+
+fn approval_timed_out(l: &Lowered, timeout_seconds: u64) -> Value {
+    json!({
+        "Type": "Fail",
+        "Comment": format!("{} nobody approved or rejected in time", at(l, "approval")),
+        "Error": Code::ApprovalTimedOut.name(),
+        "Cause": format!("No `orgop approve` or `orgop reject` within {timeout_seconds} s (approval.timeout_hours): nothing was applied.")
+    })
+}
+
+fn rejected(l: &Lowered) -> Value {
+    json!({
+        "Type": "Fail",
+        "Comment": format!("{} `orgop reject`: nothing was applied; the cause is the reviewer's reason", at(l, "approval")),
+        "Error": Code::Rejected.name(),
+        "CausePath": format!("$.{APPROVAL_ERROR}.Cause")
+    })
+}
+
+fn approval_failed(l: &Lowered) -> Value {
+    json!({
+        "Type": "Fail",
+        "Comment": format!("{} the approval task failed (not a rejection, not the timeout): nothing was applied", at(l, "approval")),
+        "ErrorPath": format!("$.{APPROVAL_ERROR}.Error"),
+        "CausePath": format!("$.{APPROVAL_ERROR}.Cause")
     })
 }
 
@@ -208,39 +431,56 @@ fn lock_held(l: &Lowered) -> Value {
 
 /// The Map: one worker per item, with the shared data and plan hoisted into its
 /// `ItemSelector`; a distributed Map reads its items from and writes its results to S3.
-fn map(l: &Lowered) -> Value {
+fn map(l: &Lowered, phase: Option<Phase>) -> Value {
     let distributed = distributed(l);
+    let planning = phase == Some(Phase::Plan);
+    let names = if planning { PLAN_STATES } else { RUN_STATES };
+    let what = if planning {
+        "the plan phase: a dry run storing each planned action"
+    } else {
+        "one worker per account x region"
+    };
     let mut map = json!({
         "Type": "Map",
         "Comment": format!(
-            "{} one worker per account x region ({} Map); shared data and plan hoisted here once",
+            "{} {what} ({} Map); shared data and plan hoisted here once",
             at(l, "steps"),
             if distributed { "distributed" } else { "inline" }
         ),
-        "ItemSelector": item_selector(l),
+        "ItemSelector": item_selector(l, phase),
         "MaxConcurrency": l.concurrency,
         "ItemProcessor": {
             "ProcessorConfig": processor_config(distributed),
-            "StartAt": states::WORKER,
+            "StartAt": names.worker,
             "States": {
-                states::WORKER: worker(l),
-                states::RECORD_FAILURE: record_failure(l),
-                states::RECORD_FAILURE_CODE: record_failure_code(l)
+                names.worker: worker(l, names),
+                names.record_failure: record_failure(l, names),
+                names.record_failure_code: record_failure_code(l)
             }
         },
-        "Next": states::RESULTS
+        "Next": if planning { states::PLAN } else { states::RESULTS }
     });
     if distributed {
         map["ItemReader"] = item_reader();
-        map["ResultWriter"] = result_writer(&l.plan.runbook);
+        let prefix = if planning {
+            "plan-map-results"
+        } else {
+            "map-results"
+        };
+        map["ResultWriter"] = result_writer(&l.plan.runbook, prefix);
         map["ToleratedFailurePercentage"] = json!(l.tolerated_failure_percentage);
-        map["Label"] = json!("Accounts");
-        map["ResultPath"] = json!(path(map_output(l)));
+        map["Label"] = json!(if planning { "PlanAccounts" } else { "Accounts" });
     } else {
         map["ItemsPath"] = json!(path(fields::ITEMS));
-        // The summaries replace the items: the payload shrinks rather than grows.
-        map["ResultPath"] = json!(path(map_output(l)));
     }
+    // The run's summaries replace the items: the payload shrinks rather than grows. The plan
+    // phase's are dropped: the plan handler reads the stored results, and the items stay for
+    // the run proper.
+    map["ResultPath"] = if planning {
+        Value::Null
+    } else {
+        json!(path(map_output(l)))
+    };
     map
 }
 
@@ -255,14 +495,18 @@ fn map_output(l: &Lowered) -> &'static str {
 }
 
 /// Each worker's input: its item, the run, and the runbook's shared data and plan.
-fn item_selector(l: &Lowered) -> Value {
-    json!({
+fn item_selector(l: &Lowered, phase: Option<Phase>) -> Value {
+    let mut selector = json!({
         contract::HANDLER: contract::WORKER,
         "item.$": "$$.Map.Item.Value",
         "run.$": path(fields::RUN),
         "shared": Value::Object(l.shared.clone().into_iter().collect()),
         "plan": serde_json::to_value(&l.plan).expect("plan serializes")
-    })
+    });
+    if let Some(phase) = phase {
+        selector["phase"] = serde_json::to_value(phase).expect("a phase serializes");
+    }
+    selector
 }
 
 fn processor_config(distributed: bool) -> Value {
@@ -286,15 +530,15 @@ fn item_reader() -> Value {
 }
 
 /// A distributed Map writes its results to the results bucket.
-fn result_writer(runbook: &str) -> Value {
+fn result_writer(runbook: &str, prefix: &str) -> Value {
     json!({
         "Resource": "arn:aws:states:::s3:putObject",
-        "Parameters": {"Bucket": "${ResultsBucket}", "Prefix": format!("orgop/{runbook}/map-results")}
+        "Parameters": {"Bucket": "${ResultsBucket}", "Prefix": format!("orgop/{runbook}/{prefix}")}
     })
 }
 
 /// The worker task, commented with the calls it makes.
-fn worker(l: &Lowered) -> Value {
+fn worker(l: &Lowered, names: Inner) -> Value {
     json!({
         "Type": "Task",
         "Comment": worker_comment(l),
@@ -302,7 +546,7 @@ fn worker(l: &Lowered) -> Value {
         "Parameters": {"FunctionName": FUNCTION, "Payload.$": "$"},
         "OutputPath": "$.Payload",
         "Retry": [lambda_retry(), orgop_retry()],
-        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": states::RECORD_FAILURE}],
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.error", "Next": names.record_failure}],
         "End": true
     })
 }
@@ -329,7 +573,7 @@ fn worker_comment(l: &Lowered) -> String {
 
 /// A caught worker failure becomes its item's summary, so the Map goes on. The Lambda keeps
 /// the error's name and a bounded part of its cause (ASL cannot cut a string).
-fn record_failure(l: &Lowered) -> Value {
+fn record_failure(l: &Lowered, names: Inner) -> Value {
     json!({
         "Type": "Task",
         "Comment": format!("{} a worker failure is recorded for its item (its cause bounded); the other items go on", at(l, "runbook")),
@@ -345,7 +589,7 @@ fn record_failure(l: &Lowered) -> Value {
         },
         "OutputPath": "$.Payload",
         "Retry": [lambda_retry()],
-        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.record_error", "Next": states::RECORD_FAILURE_CODE}],
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.record_error", "Next": names.record_failure_code}],
         "End": true
     })
 }

@@ -19,6 +19,25 @@
 // `<Prefix>/<map run id>/`), the Map's output becoming {MapRunArn, ResultWriterDetails}.
 // "results_bucket" substitutes ${ResultsBucket}.
 //
+// Approval (runbooks with `approval`, executed with the real handlers): aws-local-stepfunctions
+// 3.0.0 has no `.waitForTaskToken` (it calls the local handler and takes its answer as the
+// task's result at once) and sets no `$$.Task.Token`. This script emulates exactly that part:
+// the context carries a `Task.Token` (one approval task per execution), and the Approval
+// task's local handler (1) invokes the real handler binary with the payload the definition
+// builds (it stores the token in DynamoDB and publishes to SNS, in moto), (2) runs the
+// scenario's "between" boto3 script (a change between plan and decision), (3) starts the
+// scenario's "decision" command (the real `orgop approve`/`orgop reject` binary) with
+// AWS_ENDPOINT_URL_SFN pointed at a SendTaskSuccess/SendTaskFailure endpoint this script
+// serves on 127.0.0.1 (AWS JSON 1.0, `AWSStepFunctions.*` targets, as Step Functions does),
+// and (4) waits until that endpoint receives the task's token: SendTaskSuccess's output
+// becomes the task's result, SendTaskFailure's error and cause its failure. A token that no
+// longer waits is answered `TaskTimedOut`, as Step Functions answers. The state's
+// TimeoutSeconds is enforced by aws-local-stepfunctions itself (States.Timeout);
+// "approval_timeout_seconds" shortens it (and the payload's timeout_seconds) for the test.
+// Scenario: "decision": [program, args...] (none: nobody answers), "between": python script,
+// "approval_timeout_seconds": N. Prints also "decision": {code, stdout, stderr}, "approval":
+// the handler's payload, "sfn_requests": [{target, body}] the endpoint received.
+//
 // usage: node execute.mjs DEFINITION.json SCENARIO.json
 // scenario: {"input": {...}, "items": [{account_id, account_name, region}], "fail_accounts": ["..."],
 //            "cause_bytes": N, "lambda": "/path/to/orgop-lambda", "failure_lambda": "...",
@@ -137,6 +156,69 @@ const writeResults = async (payload) => {
   return { ...payload, map_results: { MapRunArn: mapRun, ResultWriterDetails: { Bucket: bucket, Key: `${prefix}/manifest.json` } } };
 };
 
+// The approval emulation (see the top of this file).
+const http = await import('node:http');
+const { randomUUID } = await import('node:crypto');
+const taskToken = `orgop-test-token-${randomUUID()}`;
+const waiting = new Map();
+seen.sfn_requests = [];
+const sfnServer = http.createServer((req, res) => {
+  let body = '';
+  req.on('data', (d) => { body += d; });
+  req.on('end', () => {
+    const target = String(req.headers['x-amz-target'] ?? '');
+    const answer = (status, value) => {
+      res.writeHead(status, { 'content-type': 'application/x-amz-json-1.0' });
+      res.end(JSON.stringify(value));
+    };
+    let request;
+    try { request = JSON.parse(body || '{}'); } catch { return answer(400, { __type: 'SerializationException', message: 'not JSON' }); }
+    seen.sfn_requests.push({ target, body: { ...request, taskToken: request.taskToken === taskToken ? '<the task token>' : request.taskToken } });
+    const op = target.replace('AWSStepFunctions.', '');
+    if (op !== 'SendTaskSuccess' && op !== 'SendTaskFailure') return answer(400, { __type: 'UnknownOperationException', message: `${target} is not emulated` });
+    const task = waiting.get(request.taskToken);
+    if (!task) return answer(400, { __type: 'TaskTimedOut', message: 'Task Timed Out' });
+    waiting.delete(request.taskToken);
+    if (op === 'SendTaskSuccess') task.resolve(JSON.parse(request.output));
+    else {
+      const e = new Error(request.cause ?? '');
+      e.name = request.error ?? 'States.TaskFailed';
+      task.reject(e);
+    }
+    return answer(200, {});
+  });
+});
+const approvalTasks = definition.States.Approval !== undefined;
+if (approvalTasks) {
+  await new Promise((resolve) => sfnServer.listen(0, '127.0.0.1', resolve));
+  if (scenario.approval_timeout_seconds) {
+    definition.States.Approval.TimeoutSeconds = scenario.approval_timeout_seconds;
+    definition.States.Approval.Parameters.Payload.timeout_seconds = scenario.approval_timeout_seconds;
+  }
+}
+const sfnUrl = () => `http://127.0.0.1:${sfnServer.address().port}`;
+// Runs the decision command without blocking the event loop (the endpoint must answer it).
+const runDecision = (argv) => new Promise((resolve) => {
+  const child = spawn(argv[0], argv.slice(1), { env: { ...process.env, AWS_ENDPOINT_URL_SFN: sfnUrl() } });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => { out += d; });
+  child.stderr.on('data', (d) => { err += d; });
+  child.on('close', (code) => resolve({ code, stdout: out, stderr: err }));
+});
+const approvalTask = async (input) => {
+  const payload = input.Payload;
+  seen.approval = { ...payload, token: payload.token === taskToken ? '<the task token>' : payload.token };
+  const { promise, resolve, reject } = Promise.withResolvers();
+  waiting.set(payload.token, { resolve, reject });
+  // The answer may come while the decision command still runs: handled when returned below.
+  promise.catch(() => {});
+  await invokeBinary(payload);
+  if (scenario.between) boto3(scenario.between, []);
+  if (scenario.decision) seen.decision = await runDecision(scenario.decision);
+  return promise;
+};
+
 const real = {
   Fanout: async (input) => { seen.fanout = input.Payload; return readItems(await invokeBinary(input.Payload)); },
   Worker: async (input) => {
@@ -151,6 +233,12 @@ const real = {
     return invokeBinary(request);
   },
   RecordFailure: async (input) => { seen.failures.push(input.Payload); return invokeBinary(input.Payload); },
+  // The plan phase (runbooks with `approval`): its workers and failure recorder, the plan
+  // handler, and the approval task.
+  PlanWorker: async (input) => { (seen.plan_workers ??= []).push(input.Payload); return invokeBinary(input.Payload); },
+  PlanRecordFailure: async (input) => { seen.failures.push(input.Payload); return invokeBinary(input.Payload); },
+  Plan: async (input) => { const answer = await invokeBinary(input.Payload); seen.plan = answer.Payload; return answer; },
+  Approval: approvalTask,
   Results: async (input) => {
     const payload = await writeResults(input.Payload);
     seen.results = payload;
@@ -197,6 +285,8 @@ const context = {
     RoleArn: 'arn:aws:iam::123456789012:role/orgop-test',
   },
   StateMachine: { Id: 'arn:aws:states:us-east-1:123456789012:stateMachine:orgop-test', Name: 'orgop-test' },
+  // The one waitForTaskToken task's token (see the top of this file).
+  Task: { Token: taskToken },
 };
 const handlers = scenario.lambda ? real : standIns;
 const execution = machine.run(input, { overrides: { taskResourceLocalHandlers: handlers }, context });
@@ -225,4 +315,5 @@ try {
   out = { status: 'FAILED', error: e?.cause?.name ?? e?.name, cause: String(e?.cause?.message ?? e?.message) };
 }
 await measured;
+if (approvalTasks) sfnServer.close();
 process.stdout.write(JSON.stringify({ ...out, ...seen, payloads }));

@@ -137,6 +137,9 @@ pub fn lower(file: &str, rb: &Runbook, spans: &SpanMap) -> Lowered {
             .unwrap_or(100),
         schedule: rb.schedule.clone(),
         apply_on_schedule: rb.apply_on_schedule,
+        approval: rb.approval.as_ref().map(|a| orgop_plan::ApprovalPlan {
+            timeout_seconds: u64::from(a.timeout_hours) * 3600,
+        }),
         at: places(file, rb, spans),
     }
 }
@@ -293,7 +296,9 @@ fn param(p: &ParamSpec) -> ParamDef {
 /// `file:line:col` of each top-level part present, for the state machine's comments.
 fn places(file: &str, rb: &Runbook, spans: &SpanMap) -> BTreeMap<String, String> {
     let mut places = BTreeMap::new();
-    for part in ["targets", "steps", "actions", "report", "role", "shared"] {
+    for part in [
+        "targets", "steps", "actions", "report", "role", "shared", "approval",
+    ] {
         if rb_has(rb, part) {
             places.insert(part.to_string(), at(file, spans, &pointer_push("", part)));
         }
@@ -306,6 +311,7 @@ fn rb_has(rb: &Runbook, part: &str) -> bool {
     match part {
         "actions" => !rb.actions.is_empty(),
         "shared" => !rb.shared.is_empty(),
+        "approval" => rb.approval.is_some(),
         _ => true,
     }
 }

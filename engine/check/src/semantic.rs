@@ -23,6 +23,8 @@ pub(crate) struct Parts {
     pub(crate) apply_on_schedule: bool,
     /// `role.apply_name` is set.
     pub(crate) apply_role: bool,
+    /// `approval` is set.
+    pub(crate) approval: bool,
     /// `steps` is a non-empty list: references to step ids can be judged.
     pub(crate) steps_ok: bool,
 }
@@ -85,6 +87,7 @@ pub(crate) fn parts(v: &Value) -> Parts {
             .is_some_and(|a| !a.is_empty()),
         apply_on_schedule: v.get("apply_on_schedule") == Some(&Value::Bool(true)),
         apply_role: v.pointer("/role/apply_name").is_some(),
+        approval: v.get("approval").is_some(),
         inline_concurrency: if inline {
             v.get("concurrency").and_then(Value::as_u64)
         } else {
@@ -666,6 +669,13 @@ impl Checker<'_> {
                 "/apply_on_schedule",
                 "`apply_on_schedule` in a runbook without `actions`: there is nothing to apply",
                 "remove `apply_on_schedule`, or add the remediation `actions`",
+            );
+        }
+        if p.approval && no_actions {
+            refuse(
+                "/approval",
+                "`approval` in a runbook without `actions`: there is nothing to approve",
+                "remove `approval`, or add the remediation `actions`",
             );
         }
         if p.apply_role && no_actions {

@@ -6,19 +6,19 @@
 //! planned action is reported: `changed` (the resource is still there but no longer matches
 //! the selection, or reads differently) or `gone` (the steps no longer return it). Anything
 //! the steps find now that is not in the plan is skipped (`not planned`).
-use crate::changeplan::{ChangePlan, resource_key, sha256_hex};
+use crate::changeplan::{ChangePlan, sha256_hex};
 use crate::run::{GRACE, init_logging, on_signals, prepare_dir};
 use crate::{EXIT_INVALID, EXIT_OK, EXIT_USAGE, load_all, render};
 use clap::Args;
-use orgop_exec::{ActionOutcome, ActionRecord, Item, ItemHooks, ItemResult, Status};
+use orgop_change::Admission;
+use orgop_exec::{ActionOutcome, ActionRecord, Item, ItemHooks};
 use orgop_runner::outdir::{ACTIONS_JOURNAL, Journal, OutLock, SPOOL};
 use orgop_runner::sink::{Spool, columns};
 use orgop_runner::{Control, Event, Interrupt, Overrides, RunOptions};
 use serde_json::Value;
-use std::collections::{BTreeMap, HashSet};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicI32, Ordering};
-use std::sync::{Arc, Mutex};
 
 /// Shown after `orgop apply --help`.
 pub const AFTER_HELP: &str = "\
@@ -79,58 +79,11 @@ pub fn utc_now() -> String {
     crate::run::utc_stamp()
 }
 
-/// What became of one planned action.
-#[derive(Debug, Clone, PartialEq)]
-enum State {
-    Pending,
-    Admitted,
-    Changed(String),
-}
-
-#[derive(Debug)]
-struct Entry {
-    action: String,
-    call: String,
-    resource_id: Value,
-    key: String,
-    item: Value,
-    parameters: Value,
-    state: State,
-}
-
-#[derive(Debug, Default)]
-struct ItemBook {
-    entries: Vec<Entry>,
-    /// Resource keys seen by an action now (admitted or not).
-    seen: HashSet<String>,
-    /// Resource ids the `where` filter dropped.
-    unselected: HashSet<String>,
-}
-
-/// The plan's actions per item, and what the apply saw of them.
+/// The plan's re-check ([`Admission`], shared with the Lambda), with the actions journal
+/// written before each action is sent and after its answer.
 struct Book {
-    items: Mutex<BTreeMap<(String, String), ItemBook>>,
+    admission: Admission,
     journal: Arc<Journal>,
-}
-
-fn item_key(item: &Item) -> (String, String) {
-    (item.account_id.clone(), item.region.clone())
-}
-
-/// The top-level fields whose values differ between two elements.
-fn differing_fields(then: &Value, now: Option<&Value>) -> Vec<String> {
-    let empty = serde_json::Map::new();
-    let (a, b) = (
-        then.as_object().unwrap_or(&empty),
-        now.and_then(Value::as_object).unwrap_or(&empty),
-    );
-    let mut keys: Vec<&String> = a.keys().chain(b.keys()).collect();
-    keys.sort();
-    keys.dedup();
-    keys.into_iter()
-        .filter(|k| a.get(*k) != b.get(*k))
-        .cloned()
-        .collect()
 }
 
 impl ItemHooks for Book {
@@ -148,90 +101,15 @@ impl ItemHooks for Book {
         record: &ActionRecord,
         element: Option<&Value>,
     ) -> Result<(), orgop_exec::NotAdmitted> {
-        let key = resource_key(&record.resource_id, element);
-        let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(book) = items.get_mut(&item_key(item)) else {
-            return Err(orgop_exec::NotAdmitted(
-                "not planned: not in the plan".into(),
-            ));
-        };
-        book.seen.insert(key.clone());
-        let Some(entry) = book
-            .entries
-            .iter_mut()
-            .find(|e| e.state == State::Pending && e.action == record.action && e.key == key)
-        else {
-            return Err(orgop_exec::NotAdmitted(
-                "not planned: found now, not in the plan (make a new plan to act on it)".into(),
-            ));
-        };
-        let now = element.cloned().unwrap_or(Value::Null);
-        if entry.item != now {
-            let why = format!(
-                "it reads differently since the plan (fields {})",
-                differing_fields(&entry.item, element).join(", ")
-            );
-            entry.state = State::Changed(why.clone());
-            return Err(orgop_exec::NotAdmitted(format!("changed: {why}")));
-        }
-        if entry.parameters != record.parameters {
-            let why = "its parameters render differently since the plan".to_string();
-            entry.state = State::Changed(why.clone());
-            return Err(orgop_exec::NotAdmitted(format!("changed: {why}")));
-        }
-        entry.state = State::Admitted;
-        Ok(())
+        self.admission.admit(item, record, element)
     }
 
     fn wants_unselected(&self) -> bool {
-        true
+        self.admission.wants_unselected()
     }
 
     fn unselected(&self, item: &Item, resource_id: &Value) {
-        let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(book) = items.get_mut(&item_key(item)) {
-            book.unselected.insert(resource_key(resource_id, None));
-        }
-    }
-}
-
-impl Book {
-    /// Adds to `r` a skipped record for every planned action of its item that was neither
-    /// sent nor already reported as changed by [`Book::admit`].
-    fn complete(&self, r: &mut ItemResult) {
-        let mut items = self.items.lock().unwrap_or_else(|p| p.into_inner());
-        let Some(book) = items.get_mut(&(r.account_id.clone(), r.region.clone())) else {
-            return;
-        };
-        let ran = r.status == Status::Ok;
-        for e in &mut book.entries {
-            if e.state != State::Pending {
-                continue;
-            }
-            let reason = if !ran {
-                let why = r
-                    .error
-                    .as_ref()
-                    .map(|e| format!("{}: {}", e.code, e.message))
-                    .unwrap_or_default();
-                format!("not run: the item ended {} ({why})", r.status.as_str())
-            } else if book.unselected.contains(&e.key) {
-                "changed: it no longer matches the runbook's selection".to_string()
-            } else if book.seen.contains(&e.key) {
-                "changed: its `when` condition no longer holds".to_string()
-            } else {
-                "gone: the runbook's steps no longer find it".to_string()
-            };
-            e.state = State::Changed(reason.clone());
-            r.actions.push(ActionRecord {
-                action: e.action.clone(),
-                call: e.call.clone(),
-                resource_id: e.resource_id.clone(),
-                parameters: e.parameters.clone(),
-                outcome: ActionOutcome::Skipped,
-                reason: Some(reason),
-            });
-        }
+        self.admission.unselected(item, resource_id)
     }
 }
 
@@ -417,27 +295,10 @@ async fn execute<C: orgop_runner::Connector>(
         }
     };
     // The plan's items, and its actions per item.
-    let mut books: BTreeMap<(String, String), ItemBook> = BTreeMap::new();
-    let mut items: BTreeMap<(String, String), Item> = BTreeMap::new();
-    for p in &plan.actions {
-        let k = (p.account_id.clone(), p.region.clone());
-        items.entry(k.clone()).or_insert_with(|| Item {
-            account_id: p.account_id.clone(),
-            account_name: p.account_name.clone(),
-            region: p.region.clone(),
-        });
-        books.entry(k).or_default().entries.push(Entry {
-            action: p.action.clone(),
-            call: p.call.clone(),
-            resource_id: p.resource_id.clone(),
-            key: resource_key(&p.resource_id, Some(&p.item)),
-            item: p.item.clone(),
-            parameters: p.parameters.clone(),
-            state: State::Pending,
-        });
-    }
+    let admission = Admission::new(&plan.actions);
+    let items = admission.items();
     let book = Arc::new(Book {
-        items: Mutex::new(books),
+        admission,
         journal: journal.clone(),
     });
     let now = std::time::SystemTime::now()
@@ -482,13 +343,13 @@ async fn execute<C: orgop_runner::Connector>(
     let mut outcomes = Vec::new();
     let ran = orgop_runner::run_items(
         lowered,
-        items.into_values().collect(),
+        items,
         connector,
         opts,
         control,
         on_event,
         |mut r| {
-            book.complete(&mut r);
+            book.admission.complete(&mut r);
             for rec in &r.actions {
                 let kind = Tally::kind(rec);
                 tally.add(kind);

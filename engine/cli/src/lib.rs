@@ -11,6 +11,7 @@ use std::process::ExitCode;
 
 mod apply;
 mod applylock;
+mod approve;
 mod call;
 pub mod cases;
 mod catalog;
@@ -92,6 +93,14 @@ enum Command {
     /// Apply exactly a reviewed plan: re-read each planned resource, act only on unchanged ones.
     #[command(after_help = apply::AFTER_HELP)]
     Apply(apply::ApplyArgs),
+    /// Approve the plan a deployed run of a runbook with `approval` waits on: its workers then
+    /// apply exactly that plan (each planned resource re-read first).
+    #[command(after_help = approve::AFTER_HELP)]
+    Approve(approve::DecisionArgs),
+    /// Reject the plan a deployed run waits on: the execution ends `OrgOp.Rejected`, nothing
+    /// applied.
+    #[command(after_help = approve::AFTER_HELP)]
+    Reject(approve::DecisionArgs),
     /// Write the catalog's README from the runbooks: what each finds and changes, its
     /// parameters, schedule, IAM actions and offline cases.
     #[command(after_help = catalog::AFTER_HELP)]
@@ -139,6 +148,8 @@ pub fn main_orgop() -> ExitCode {
         Command::Plan(a) => changeplan::plan_command(a),
         Command::Apply(a) => apply::apply(a),
         Command::Catalog(a) => catalog::catalog(&a),
+        Command::Approve(a) => approve::approve(a),
+        Command::Reject(a) => approve::reject(a),
     })
 }
 

@@ -134,9 +134,16 @@ pub(crate) async fn extend<C: Connector, S: ResultsStore, O: ObjectStore, N: Not
             format!("run.lock `{partition}` is not an apply lock's key"),
         )
     })?;
-    match locks.extend(&key, &run.execution, now(deps), ttl).await {
+    // Taken again rather than only extended: a run that waited for approval longer than the
+    // lock's lifetime gets it back if nobody took it meanwhile, and sends nothing if someone
+    // did (the same holder retaking its own lock is a plain extension).
+    let holder = format!("execution {}", run.execution);
+    match locks
+        .acquire(&key, &run.execution, &holder, now(deps), ttl)
+        .await
+    {
         Ok(_) => Ok(None),
-        Err(e @ LockError::Lost { .. }) => Ok(Some(ItemResult::failed(
+        Err(e @ (LockError::Lost { .. } | LockError::Held { .. })) => Ok(Some(ItemResult::failed(
             item.clone(),
             Status::Error,
             ItemError::new(

@@ -73,7 +73,7 @@ impl From<StoreError> for HandlerError {
     }
 }
 
-fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, HandlerError> {
+pub(crate) fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, HandlerError> {
     serde_json::from_value(v).map_err(|e| {
         HandlerError::new(
             WorkerError::InvalidInput,
@@ -82,7 +82,7 @@ fn parse<T: serde::de::DeserializeOwned>(v: Value) -> Result<T, HandlerError> {
     })
 }
 
-fn elapsed_ms(started: Instant) -> u64 {
+pub(crate) fn elapsed_ms(started: Instant) -> u64 {
     u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX)
 }
 
@@ -158,10 +158,14 @@ pub async fn handle_until<C: Connector, S: ResultsStore, O: ObjectStore, N: Noti
         contract::WORKER => serde_json::to_value(worker(parse(payload)?, deps, deadline).await?),
         contract::FAILURE => serde_json::to_value(failure(parse(payload)?)),
         contract::RESULTS => serde_json::to_value(results(parse(payload)?, deps).await?),
+        contract::PLAN => serde_json::to_value(crate::approval::plan(parse(payload)?, deps).await?),
+        contract::APPROVAL => Ok(crate::approval::approval(parse(payload)?, deps).await?),
         other => {
             return Err(HandlerError::new(
                 WorkerError::InvalidInput,
-                format!("unknown handler `{other}`: expected fanout, worker, failure or results"),
+                format!(
+                    "unknown handler `{other}`: expected fanout, worker, failure, results, plan or approval"
+                ),
             ));
         }
     };
@@ -212,6 +216,7 @@ async fn fanout<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
         params,
         apply: input.apply,
         lock: None,
+        approved: None,
     };
     let count = items.len();
     tracing::info!(
@@ -449,14 +454,23 @@ async fn worker<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
         deps.store.put(&req.run.execution, &lost).await?;
         return Ok(summary_of(&lost));
     }
+    // A runbook with `approval`: the plan phase is a dry run that keeps each planned action
+    // with its element; an approved run admits only the approved plan's actions.
+    let change = crate::approval::WorkerChange::of(&req, deps).await?;
     let facts = RunFacts {
         execution: req.run.execution.clone(),
         params: req.run.params.clone(),
-        apply: req.run.apply,
+        apply: req.run.apply && !change.planning(),
         now: (deps.now)(),
     };
+    let hooks = change.hooks();
     // The run-wide cap is one counter for the whole execution, kept by the results store.
+    // The plan phase of a runbook with `approval` counts apart: planning takes units of the
+    // cap, and the approved run that follows must find them all.
     let budget = match req.plan.safety.max_actions_per_run {
+        Some(max) if change.planning() => deps
+            .store
+            .run_budget(&format!("{}#plan", req.run.execution), max),
         Some(max) => deps.store.run_budget(&req.run.execution, max),
         None => ActionBudget::new(None),
     };
@@ -469,15 +483,7 @@ async fn worker<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
                 stop: stop_before(deadline, started),
                 deadline,
             };
-            orgop_runner::run_one(
-                &until,
-                &prepared,
-                &req.item,
-                &facts,
-                &budget,
-                &orgop_exec::NoHooks,
-            )
-            .await
+            orgop_runner::run_one(&until, &prepared, &req.item, &facts, &budget, hooks).await
         }
         None => {
             orgop_runner::run_one(
@@ -486,11 +492,13 @@ async fn worker<C: Connector, S: ResultsStore, O: ObjectStore, N: Notifier>(
                 &req.item,
                 &facts,
                 &budget,
-                &orgop_exec::NoHooks,
+                hooks,
             )
             .await
         }
     };
+    let mut result = result;
+    change.finish(&req, &mut result, deps).await?;
     deps.store.put(&req.run.execution, &result).await?;
     tracing::info!(
         duration_ms = elapsed_ms(started),
@@ -563,7 +571,7 @@ struct ChildExecution {
     cause: Option<String>,
 }
 
-fn invalid(what: &str, e: impl std::fmt::Display) -> HandlerError {
+pub(crate) fn invalid(what: &str, e: impl std::fmt::Display) -> HandlerError {
     HandlerError::new(
         WorkerError::InvalidInput,
         format!("{what} is not valid: {e}"),
@@ -885,6 +893,10 @@ mod tests {
     impl Notifier for Recorder {
         async fn notify(&self, n: &RunNotice) -> Result<(), NotifyError> {
             self.notices.lock().unwrap().push(n.clone());
+            self.fail.clone().map_or(Ok(()), Err)
+        }
+
+        async fn approval(&self, _: &crate::store::ApprovalNotice) -> Result<(), NotifyError> {
             self.fail.clone().map_or(Ok(()), Err)
         }
     }

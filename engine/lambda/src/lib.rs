@@ -10,6 +10,14 @@
 //!   The worker stops sending calls shortly before the invocation's deadline
 //!   ([`stop_before`]) and records the item as `error` (`OrgOp.LambdaTimeout`) rather than
 //!   being killed with nothing stored.
+//! - `plan` (runbooks with `approval`): the plan phase's workers stored each planned action
+//!   with the element it came from; this assembles them into the change plan file
+//!   (`orgop-change-plan/1`, the format `orgop run --plan-out` writes) in S3.
+//! - `approval`: stores the approval task's token in the results table for `orgop approve` /
+//!   `orgop reject`, and publishes the plan's summary and link (SNS; Slack when configured).
+//!   In the run proper, a worker of an approved run re-reads the plan file, checks its digest
+//!   is the approved one, and admits only its item's planned actions whose element reads the
+//!   same ([`orgop_change::Admission`]).
 //! - `failure`: a worker failure the state machine caught -> the item's summary with the
 //!   error's name and a bounded cause (a caught cause can be 32 KB).
 //! - `results`: accounts for every item of the execution: its stored result, else the failure
@@ -27,6 +35,7 @@
 #![deny(missing_docs)]
 
 mod applylock;
+mod approval;
 mod handlers;
 mod live;
 mod store;
@@ -34,8 +43,8 @@ mod store;
 pub use handlers::{Deps, HandlerError, handle, handle_until, invoke, stop_before};
 pub use live::{LiveNotifier, MissingSetting, S3Objects, SlackWebhook, SnsTopic, deps_from_env};
 pub use store::{
-    DynamoBudget, DynamoStore, Notifier, NotifyError, NotifyErrorKind, ObjectStore, ResultsStore,
-    RunNotice, StoreError, StoreErrorKind,
+    ApprovalNotice, DynamoBudget, DynamoStore, Notifier, NotifyError, NotifyErrorKind, ObjectStore,
+    PendingApproval, ResultsStore, RunNotice, StoreError, StoreErrorKind,
 };
 
 impl From<HandlerError> for lambda_runtime::Diagnostic {

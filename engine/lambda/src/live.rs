@@ -3,8 +3,8 @@
 //! configured from the Lambda's environment.
 use crate::handlers::Deps;
 use crate::store::{
-    DynamoStore, Notifier, NotifyError, NotifyErrorKind, ObjectStore, RunNotice, StoreError,
-    StoreErrorKind,
+    ApprovalNotice, DynamoStore, Notifier, NotifyError, NotifyErrorKind, ObjectStore, RunNotice,
+    StoreError, StoreErrorKind,
 };
 use orgop_aws::{AwsClient, CallError, ClientOptions, Target, Timeouts, Transport};
 use orgop_runner::LiveConnector;
@@ -75,6 +75,17 @@ impl SnsTopic {
 
 impl Notifier for SnsTopic {
     async fn notify(&self, notice: &RunNotice) -> Result<(), NotifyError> {
+        let message = serde_json::to_string_pretty(&notice.summary).unwrap_or_default();
+        self.publish(&notice.subject, &message).await
+    }
+
+    async fn approval(&self, notice: &ApprovalNotice) -> Result<(), NotifyError> {
+        self.publish(&notice.subject, &notice.text).await
+    }
+}
+
+impl SnsTopic {
+    async fn publish(&self, subject: &str, message: &str) -> Result<(), NotifyError> {
         let topic = &self.topic_arn;
         let region = topic
             .split(':')
@@ -82,8 +93,7 @@ impl Notifier for SnsTopic {
             .filter(|r| !r.is_empty())
             .unwrap_or(self.client.default_region())
             .to_string();
-        let subject: String = notice.subject.chars().take(100).collect();
-        let message = serde_json::to_string_pretty(&notice.summary).unwrap_or_default();
+        let subject: String = subject.chars().take(100).collect();
         self.client
             .call(
                 &Target::own(region),
@@ -130,11 +140,22 @@ impl SlackWebhook {
 
 impl Notifier for SlackWebhook {
     async fn notify(&self, notice: &RunNotice) -> Result<(), NotifyError> {
+        self.post(&notice.text()).await
+    }
+
+    async fn approval(&self, notice: &ApprovalNotice) -> Result<(), NotifyError> {
+        self.post(&format!("{}\n{}", notice.subject, notice.text))
+            .await
+    }
+}
+
+impl SlackWebhook {
+    async fn post(&self, text: &str) -> Result<(), NotifyError> {
         let transient = |message: String| NotifyError {
             kind: NotifyErrorKind::Transient,
             message,
         };
-        let body = serde_json::to_vec(&json!({ "text": notice.text() })).unwrap_or_default();
+        let body = serde_json::to_vec(&json!({ "text": text })).unwrap_or_default();
         let req = http::Request::builder()
             .method("POST")
             .uri(&self.url)
@@ -170,6 +191,11 @@ impl Notifier for LiveNotifier {
     async fn notify(&self, notice: &RunNotice) -> Result<(), NotifyError> {
         self.slack.notify(notice).await?;
         self.sns.notify(notice).await
+    }
+
+    async fn approval(&self, notice: &ApprovalNotice) -> Result<(), NotifyError> {
+        self.slack.approval(notice).await?;
+        self.sns.approval(notice).await
     }
 }
 

@@ -107,6 +107,82 @@ pub trait ResultsStore: Send + Sync {
     fn apply_lock(&self) -> Option<(&orgop_lock::DynamoLock, u64)> {
         None
     }
+
+    /// Stores the execution's pending approval (its task token) for `orgop approve` and
+    /// `orgop reject`, replacing an earlier one (a retried approval task has a new token).
+    /// The default keeps none: an approval cannot be asked for.
+    fn put_approval(
+        &self,
+        _execution: &str,
+        _pending: &PendingApproval,
+    ) -> impl Future<Output = Result<(), StoreError>> + Send {
+        async {
+            Err(StoreError::permanent(
+                "this results store keeps no approvals: the approval task needs the DynamoDB results table",
+            ))
+        }
+    }
+}
+
+/// An approval the state machine waits for: what `orgop approve` needs to answer it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PendingApproval {
+    /// The task token (`$$.Task.Token`): never logged or shown.
+    pub token: String,
+    /// Runbook name.
+    pub runbook: String,
+    /// The plan file.
+    pub plan: orgop_plan::contract::S3Location,
+    /// Its digest.
+    pub digest: String,
+    /// Planned actions.
+    pub actions: usize,
+    /// Epoch seconds after which the task no longer waits.
+    pub deadline: u64,
+}
+
+/// An approval asked of people: the plan's summary, where the plan file is, and the commands
+/// that answer it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ApprovalNotice {
+    /// One line: `orgop <runbook>: approve <n> actions? (<execution name>)`.
+    pub subject: String,
+    /// The message: counts by action, the plan file, the commands.
+    pub text: String,
+}
+
+impl ApprovalNotice {
+    /// The notice for `req`.
+    pub fn new(req: &orgop_plan::contract::ApprovalRequest) -> ApprovalNotice {
+        let plan = &req.plan;
+        let by_action: Vec<String> = plan
+            .by_action
+            .iter()
+            .map(|(a, n)| format!("  {a}: {n}"))
+            .collect();
+        let hours = req.timeout_seconds as f64 / 3600.0;
+        ApprovalNotice {
+            subject: format!(
+                "orgop {}: approve {} actions? ({})",
+                req.runbook,
+                plan.actions,
+                execution_name(&req.execution)
+            ),
+            text: format!(
+                "orgop runbook {} planned {} actions in {} account x region items ({} not ok, their actions are not in the plan):\n{}\n\nplan {} (digest {})\nexecution {}\n\nreview: orgop plan show (after downloading the plan)\napprove: orgop approve {}\nreject:  orgop reject {} --reason TEXT\nwithout an answer within {hours} h the run ends OrgOp.ApprovalTimedOut with nothing applied.",
+                req.runbook,
+                plan.actions,
+                plan.items,
+                plan.not_ok,
+                by_action.join("\n"),
+                plan.uri,
+                plan.digest,
+                req.execution,
+                req.execution,
+                req.execution
+            ),
+        }
+    }
 }
 
 /// A finished run, as announced to people (SNS, Slack).
@@ -166,10 +242,15 @@ impl std::fmt::Display for NotifyError {
 
 impl std::error::Error for NotifyError {}
 
-/// Where a run's summary is announced.
+/// Where a run's summary is announced, and approvals are asked for.
 pub trait Notifier: Send + Sync {
     /// Delivers `notice`.
     fn notify(&self, notice: &RunNotice) -> impl Future<Output = Result<(), NotifyError>> + Send;
+    /// Asks for an approval.
+    fn approval(
+        &self,
+        notice: &ApprovalNotice,
+    ) -> impl Future<Output = Result<(), NotifyError>> + Send;
 }
 
 /// No notifier configured: nothing to do.
@@ -177,6 +258,13 @@ impl<N: Notifier> Notifier for Option<N> {
     async fn notify(&self, notice: &RunNotice) -> Result<(), NotifyError> {
         match self {
             Some(n) => n.notify(notice).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn approval(&self, notice: &ApprovalNotice) -> Result<(), NotifyError> {
+        match self {
+            Some(n) => n.approval(notice).await,
             None => Ok(()),
         }
     }
@@ -338,6 +426,36 @@ impl<O: ObjectStore> ResultsStore for DynamoStore<O> {
 
     fn apply_lock(&self) -> Option<(&orgop_lock::DynamoLock, u64)> {
         Some((&self.locks, self.lock_ttl))
+    }
+
+    async fn put_approval(
+        &self,
+        execution: &str,
+        pending: &PendingApproval,
+    ) -> Result<(), StoreError> {
+        use aws_sdk_dynamodb::types::AttributeValue as A;
+        use orgop_plan::contract::approval_item as f;
+        let mut req = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .item("execution", A::S(execution.into()))
+            .item("item", A::S(f::ITEM.into()))
+            .item(f::TOKEN, A::S(pending.token.clone()))
+            .item(f::STATE, A::S(f::PENDING.into()))
+            .item(f::RUNBOOK, A::S(pending.runbook.clone()))
+            .item(f::PLAN_BUCKET, A::S(pending.plan.bucket.clone()))
+            .item(f::PLAN_KEY, A::S(pending.plan.key.clone()))
+            .item(f::DIGEST, A::S(pending.digest.clone()))
+            .item(f::ACTIONS, A::N(pending.actions.to_string()))
+            .item(f::DEADLINE, A::N(pending.deadline.to_string()));
+        if let Some(days) = self.retention_days {
+            req = req.item(
+                "expires_at",
+                A::N(expires_at(pending.deadline, days).to_string()),
+            );
+        }
+        req.send().await.map(|_| ()).map_err(sdk_error)
     }
 
     fn run_budget(&self, execution: &str, max: u32) -> ActionBudget {

@@ -38,6 +38,10 @@ pub const WORKER: &str = "worker";
 pub const RESULTS: &str = "results";
 /// The failure recorder: a caught worker failure -> its item's bounded summary.
 pub const FAILURE: &str = "failure";
+/// Handler name: assemble an approval run's change plan from its workers' planned actions.
+pub const PLAN: &str = "plan";
+/// Handler name: store an approval's task token and ask for approval.
+pub const APPROVAL: &str = "approval";
 
 /// The most bytes of an error message a summary or a failure record carries to the state
 /// machine: an inline Map of 500 failed items stays far below the 256 KiB payload limit.
@@ -133,6 +137,132 @@ pub struct RunContext {
     /// Workers extend it; the results handler releases it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub lock: Option<String>,
+    /// A runbook with `approval`: the plan `orgop approve` approved (the approval task writes
+    /// it here); its workers apply only that plan's actions.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approved: Option<Approved>,
+}
+
+/// What `orgop approve` answers the approval task with (`SendTaskSuccess`'s output): the
+/// plan it approved.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Approved {
+    /// Where the plan file is.
+    pub plan: S3Location,
+    /// The plan's `digest`: the workers apply the plan only when the file still has it.
+    pub digest: String,
+    /// Who approved (the caller's ARN, `sts:GetCallerIdentity`).
+    #[serde(default)]
+    pub approver: String,
+    /// Why, when given (`orgop approve --reason`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Which half of a run of a runbook with `approval` a worker is in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// A dry run that stores each planned action with the element it came from.
+    Plan,
+    /// The run proper: when it applies, only the approved plan's actions (re-read first).
+    Apply,
+}
+
+/// The plan handler's payload: after the plan phase's Map.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanRequest {
+    /// Always [`PLAN`].
+    pub handler: String,
+    /// Runbook name.
+    pub runbook: String,
+    /// Runbook version.
+    pub version: u32,
+    /// The runbook's path when compiled.
+    pub source: String,
+    /// Hex SHA-256 of the compiled plan and shared data (the state machine's literals): a
+    /// deployed plan is made from those, not from a file.
+    pub sha256: String,
+    /// The actions' ids in runbook order (the plan's sort order).
+    pub actions: Vec<String>,
+    /// Facts of the run.
+    pub run: RunContext,
+    /// How many items the fanout produced.
+    pub count: usize,
+    /// Inline Map: the fanout's items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items: Option<Vec<Item>>,
+    /// Distributed Map: where the fanout wrote the items.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub items_location: Option<S3Location>,
+    /// `$$.Execution.Id`.
+    pub execution: String,
+}
+
+/// The plan handler's answer: where the plan file is and what it holds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlanSummary {
+    /// The plan file (`orgop-change-plan/1`).
+    pub plan: S3Location,
+    /// `s3://bucket/key` of the plan file.
+    pub uri: String,
+    /// The plan's digest.
+    pub digest: String,
+    /// Planned actions.
+    pub actions: usize,
+    /// Planned actions by action id.
+    pub by_action: BTreeMap<String, usize>,
+    /// Items of the dry run.
+    pub items: usize,
+    /// Items that did not end ok (their actions, if any, are not in the plan).
+    pub not_ok: usize,
+}
+
+/// The approval handler's payload: the approval task's, with its task token.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalRequest {
+    /// Always [`APPROVAL`].
+    pub handler: String,
+    /// `$$.Task.Token`: stored for `orgop approve`/`orgop reject`, never shown.
+    pub token: String,
+    /// Runbook name.
+    pub runbook: String,
+    /// The plan handler's answer.
+    pub plan: PlanSummary,
+    /// How long the task waits.
+    pub timeout_seconds: u64,
+    /// `$$.Execution.Id`.
+    pub execution: String,
+}
+
+/// The results table's item for a pending approval: partition key `execution`, sort key
+/// [`approval_item::ITEM`]; the approval handler writes it, `orgop approve`/`orgop reject` read
+/// and settle it.
+pub mod approval_item {
+    /// The sort key (`item`) of the approval item; never an `<account>#<region>`.
+    pub const ITEM: &str = "#approval";
+    /// The task token (S).
+    pub const TOKEN: &str = "token";
+    /// `pending`, `approved` or `rejected` (S).
+    pub const STATE: &str = "state";
+    /// The plan file's bucket (S).
+    pub const PLAN_BUCKET: &str = "plan_bucket";
+    /// The plan file's key (S).
+    pub const PLAN_KEY: &str = "plan_key";
+    /// The plan's digest (S).
+    pub const DIGEST: &str = "digest";
+    /// Planned actions (N).
+    pub const ACTIONS: &str = "actions";
+    /// Runbook name (S).
+    pub const RUNBOOK: &str = "runbook";
+    /// Epoch seconds after which the task no longer waits (N).
+    pub const DEADLINE: &str = "deadline";
+    /// The value of [`STATE`] while the task waits.
+    pub const PENDING: &str = "pending";
 }
 
 /// Where the distributed Map reads its items.
@@ -176,6 +306,9 @@ pub struct WorkerRequest {
     pub shared: Map<String, Value>,
     /// What to do.
     pub plan: Plan,
+    /// A runbook with `approval`: which half of the run (absent otherwise).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<Phase>,
 }
 
 /// What a worker returns to the state machine: small and fixed-size, so the Map's output

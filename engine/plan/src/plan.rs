@@ -297,6 +297,14 @@ pub enum MapKind {
     Distributed,
 }
 
+/// A deployed run that applies waits this long for `orgop approve` / `orgop reject`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ApprovalPlan {
+    /// The approval task's `TimeoutSeconds`.
+    pub timeout_seconds: u64,
+}
+
 /// Everything the compiler needs: the plan and the deployment settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -320,6 +328,9 @@ pub struct Lowered {
     /// Scheduled runs send the actions.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub apply_on_schedule: bool,
+    /// Deployed runs that apply wait for approval (the runbook's `approval`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<ApprovalPlan>,
     /// `file:line:col` of each top-level part, for comments: `targets`, `steps`, `report`.
     pub at: BTreeMap<String, String>,
 }

@@ -67,6 +67,22 @@ pub struct Runbook {
     /// How the compiled state machine runs the items.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub execution: Option<Execution>,
+    /// Deployed runs that apply wait for a person: the state machine plans first (a dry run
+    /// that stores the plan file), publishes its summary and asks for approval; `orgop approve
+    /// EXECUTION` applies exactly that plan (each planned resource re-read first), `orgop
+    /// reject EXECUTION` or the timeout ends the run with nothing changed. Needs `actions`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<Approval>,
+}
+
+/// How long a deployed run waits for approval: see [`Runbook::approval`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Approval {
+    /// Hours the execution waits for `orgop approve` or `orgop reject`; then it ends
+    /// `OrgOp.ApprovalTimedOut`, nothing applied. At most 720 (30 days).
+    #[schemars(range(min = 1, max = 720))]
+    pub timeout_hours: u32,
 }
 
 /// Which accounts and regions a runbook runs in.

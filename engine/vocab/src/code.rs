@@ -67,6 +67,11 @@ codes! {
     WaiterTimeout = "OrgOp.WaiterTimeout",
     /// Another applier holds the runbook's apply lock in the organization: nothing was sent.
     LockHeld = "OrgOp.LockHeld",
+    /// A deployed run waiting for approval was rejected (`orgop reject`): nothing applied.
+    Rejected = "OrgOp.Rejected",
+    /// A deployed run waiting for approval was neither approved nor rejected within the
+    /// runbook's `approval.timeout_hours`: nothing applied.
+    ApprovalTimedOut = "OrgOp.ApprovalTimedOut",
     /// The client: the service name is not in any loaded model (nothing was sent).
     UnknownService = "UnknownService",
     /// The client: the operation is not in the service's model (nothing was sent).
@@ -152,6 +157,8 @@ mod tests {
                 "OrgOp.ItemLost",
                 "OrgOp.WaiterTimeout",
                 "OrgOp.LockHeld",
+                "OrgOp.Rejected",
+                "OrgOp.ApprovalTimedOut",
                 "UnknownService",
                 "UnknownOperation",
                 "ValidationError",
