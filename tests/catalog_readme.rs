@@ -184,3 +184,40 @@ fn the_readme_names_every_source_of_findings_and_each_call_once() {
         .unwrap();
     assert!(row.ends_with("| `ec2:CreateTags` |"), "{row}");
 }
+
+/// Each action whose operation has an idempotency-token member (botocore's
+/// `idempotencyToken`) says that orgop fills it, unless the runbook sets it itself.
+#[test]
+fn the_readme_names_the_idempotency_token_orgop_fills_per_action() {
+    let o = orgop_in(&repo().join("runbooks"), &["catalog", "."]);
+    let text = String::from_utf8(o.stdout).unwrap();
+    let enable = text
+        .lines()
+        .find(|l| l.starts_with("- `enable`: `inspector2:Enable`"))
+        .unwrap_or_else(|| panic!("no inspector2:Enable action line:\n{text}"));
+    assert!(
+        enable.contains("idempotent: orgop fills `clientToken`"),
+        "{enable}"
+    );
+    // EC2's CreateTags has no token: nothing is claimed for it.
+    let tag = text
+        .lines()
+        .find(|l| l.contains("`ec2:CreateTags`") && l.starts_with("- `"))
+        .unwrap();
+    assert!(!tag.contains("idempotent"), "{tag}");
+    // A runbook that sets the token itself is not told orgop fills it.
+    let tmp = TempDir::new("catalog-token");
+    let source =
+        std::fs::read_to_string(repo().join("runbooks/inspector-activation.yaml")).unwrap();
+    let own = source.replacen(
+        "    parameters:\n      accountIds: [\"{{ item.accountId }}\"]\n",
+        "    parameters:\n      clientToken: fixed-by-the-author\n      accountIds: [\"{{ item.accountId }}\"]\n",
+        1,
+    );
+    assert_ne!(own, source);
+    std::fs::write(tmp.path().join("inspector-activation.yaml"), own).unwrap();
+    let o = orgop_in(tmp.path(), &["catalog", "."]);
+    let text = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(text.contains("`inspector2:Enable`"), "{}", both(&o));
+    assert!(!text.contains("idempotent"), "{text}");
+}

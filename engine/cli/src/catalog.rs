@@ -200,6 +200,32 @@ fn readme(entries: &[Entry], base: &Path) -> Result<String, String> {
     Ok(s)
 }
 
+/// The idempotency-token members of an action's input (botocore's `idempotencyToken`) that
+/// its parameters leave for orgop to fill.
+fn idempotency_tokens(a: &orgop_plan::CallPlan) -> Vec<String> {
+    use orgop_awswire::ShapeKind;
+    let Ok(svc) = orgop_aws::models::global().resolve(&a.service, &a.operation) else {
+        return Vec::new();
+    };
+    let Some(input) = svc
+        .operation(&a.operation)
+        .ok()
+        .and_then(|o| o.input.clone())
+    else {
+        return Vec::new();
+    };
+    let Some(ShapeKind::Structure(s)) = svc.model.shape(&input.shape).map(|s| &s.kind) else {
+        return Vec::new();
+    };
+    s.members
+        .iter()
+        .filter(|(name, m)| {
+            m.traits.idempotency_token == Some(true) && a.parameters.get(name.as_str()).is_none()
+        })
+        .map(|(name, _)| name.clone())
+        .collect()
+}
+
 /// `, for each result of `a`` (or of `a` and `b`), or nothing.
 fn for_each(ids: &[String]) -> String {
     if ids.is_empty() {
@@ -271,7 +297,19 @@ fn section(w: &mut String, e: &Entry, base: &Path) -> Result<(), String> {
                 .as_ref()
                 .map(|c| format!(", when {}", code(&line(c))))
                 .unwrap_or_default();
-            let _ = writeln!(w, "- `{}`: {}{over}{when}", a.id, code(&call_name(a)));
+            let token = match idempotency_tokens(a).as_slice() {
+                [] => String::new(),
+                names => format!(
+                    "; idempotent: orgop fills {} with a token derived from the execution, the account and region, the action and the resource, so a retried or re-applied call is not done twice",
+                    codes(names)
+                ),
+            };
+            let _ = writeln!(
+                w,
+                "- `{}`: {}{over}{when}{token}",
+                a.id,
+                code(&call_name(a))
+            );
         }
         let _ = writeln!(
             w,
