@@ -180,6 +180,26 @@ print(json.dumps([i['state']['S'], len(i['token']['S']) > 0]))"
     serde_json::from_str(&out).unwrap()
 }
 
+/// The apply locks held in the results table: their holders.
+fn lock_holders(w: &World) -> Vec<String> {
+    let out = python(
+        "r = ddb.scan(TableName='orgop-results', FilterExpression='#i = :l', ExpressionAttributeNames={'#i': 'item'}, ExpressionAttributeValues={':l': {'S': '#lock'}})
+print(json.dumps([i['holder']['S'] for i in r['Items']]))",
+        &w.url,
+    );
+    serde_json::from_str(&out).unwrap()
+}
+
+/// The run held the apply lock while it planned and waited (its workers carried its key),
+/// and no longer holds it once the run ended without approval.
+fn assert_lock_let_go(w: &World, out: &Value) {
+    let key = out["plan_workers"][0]["run"]["lock"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(key.starts_with("#lock/"), "the run held no lock: {out:#}");
+    assert_eq!(lock_holders(w), Vec::<String>::new(), "{out:#}");
+}
+
 /// The plan file the plan handler wrote.
 fn plan_file(w: &World) -> Value {
     let text = python(
@@ -372,6 +392,8 @@ fn rejected_changes_nothing_and_the_execution_says_rejected_with_the_reason() {
     // The run proper never started: no worker of the Accounts Map ran.
     assert_eq!(out["workers"].as_array().unwrap().len(), 0);
     assert_eq!(approval_item(&w), ("rejected".to_string(), true));
+    // The lock the fanout took is let go: the next applier need not wait for it to expire.
+    assert_lock_let_go(&w, &out);
 
     // The plan file is the CLI's: `orgop plan show` reviews it as it is.
     let tmp = TempDir::new("approval-plan");
@@ -495,6 +517,7 @@ fn timed_out_changes_nothing_and_a_late_approval_is_refused() {
     assert_eq!(snapshots(&w), Vec::<String>::new());
     assert_eq!(out["workers"].as_array().unwrap().len(), 0);
     assert_eq!(approval_item(&w), ("pending".to_string(), true));
+    assert_lock_let_go(&w, &out);
     let late = orgop(&["approve", EXECUTION], &w.url);
     assert_eq!(late.status.code(), Some(2));
     let stderr = String::from_utf8_lossy(&late.stderr);

@@ -25,8 +25,10 @@
 //!   -> AnythingPlanned (Choice) --no--> NothingToApprove (Pass: apply off) -> Accounts
 //!   -> Approval (Task: lambda:invoke.waitForTaskToken, handler "approval": stores the task
 //!        token, publishes the plan's summary and link; TimeoutSeconds from the runbook)
-//!        --States.Timeout--> ApprovalTimedOut (Fail)   --OrgOp.Rejected--> Rejected (Fail,
-//!        the reviewer's reason as its cause)   --other--> ApprovalFailed (Fail)
+//!        --Catch--> ReleaseLock (Task: handler "release": the fanout's apply lock is let go)
+//!        -> ApprovalEnded (Choice) --States.Timeout--> ApprovalTimedOut (Fail)
+//!        --OrgOp.Rejected--> Rejected (Fail, the reviewer's reason as its cause)
+//!        --other--> ApprovalFailed (Fail)
 //!   -> Accounts (the workers apply only the approved plan's actions, each re-read first)
 //!   -> Results -> ...
 //! ```
@@ -115,6 +117,10 @@ pub mod states {
     pub const REJECTED: &str = "Rejected";
     /// The approval task failed otherwise.
     pub const APPROVAL_FAILED: &str = "ApprovalFailed";
+    /// Not approved: the apply lock is released before the ending.
+    pub const RELEASE_LOCK: &str = "ReleaseLock";
+    /// Which ending a caught approval error leads to.
+    pub const APPROVAL_ENDED: &str = "ApprovalEnded";
 }
 
 /// The names of a Map's inner states: the run's, or the plan phase's.
@@ -200,6 +206,8 @@ pub fn compile(l: &Lowered) -> Value {
         s[states::APPROVAL_TIMED_OUT] = approval_timed_out(l, approval.timeout_seconds);
         s[states::REJECTED] = rejected(l);
         s[states::APPROVAL_FAILED] = approval_failed(l);
+        s[states::RELEASE_LOCK] = release_lock(l);
+        s[states::APPROVAL_ENDED] = approval_ended(l);
     }
     definition
 }
@@ -315,11 +323,43 @@ fn approval_state(l: &Lowered, timeout_seconds: u64) -> Value {
         "ResultPath": format!("$.{}.approved", fields::RUN),
         "Retry": [lambda_retry(), orgop_retry()],
         "Catch": [
-            retry_or_timeout("States.Timeout", states::APPROVAL_TIMED_OUT),
-            retry_or_timeout(Code::Rejected.name(), states::REJECTED),
-            retry_or_timeout("States.ALL", states::APPROVAL_FAILED)
+            retry_or_timeout("States.ALL", states::RELEASE_LOCK)
         ],
         "Next": states::MAP
+    })
+}
+
+/// An approval that ended without approving: the apply lock the fanout took is let go (a
+/// failure to do so leaves it to expire), then the ending says why.
+fn release_lock(l: &Lowered) -> Value {
+    json!({
+        "Type": "Task",
+        "Comment": format!("{} not approved: the apply lock is released, nothing was applied", at(l, "approval")),
+        "Resource": LAMBDA_INVOKE,
+        "Parameters": {
+            "FunctionName": FUNCTION,
+            "Payload": {
+                contract::HANDLER: contract::RELEASE,
+                "run.$": path(fields::RUN)
+            }
+        },
+        "ResultPath": null,
+        "Retry": [lambda_retry(), orgop_retry()],
+        "Catch": [{"ErrorEquals": ["States.ALL"], "ResultPath": "$.release_error", "Next": states::APPROVAL_ENDED}],
+        "Next": states::APPROVAL_ENDED
+    })
+}
+
+/// Which ending a caught approval error leads to.
+fn approval_ended(l: &Lowered) -> Value {
+    json!({
+        "Type": "Choice",
+        "Comment": format!("{} timed out, rejected, or failed otherwise", at(l, "approval")),
+        "Choices": [
+            {"Variable": format!("$.{APPROVAL_ERROR}.Error"), "StringEquals": "States.Timeout", "Next": states::APPROVAL_TIMED_OUT},
+            {"Variable": format!("$.{APPROVAL_ERROR}.Error"), "StringEquals": Code::Rejected.name(), "Next": states::REJECTED}
+        ],
+        "Default": states::APPROVAL_FAILED
     })
 }
 

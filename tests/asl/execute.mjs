@@ -239,6 +239,8 @@ const real = {
   PlanRecordFailure: async (input) => { seen.failures.push(input.Payload); return invokeBinary(input.Payload); },
   Plan: async (input) => { const answer = await invokeBinary(input.Payload); seen.plan = answer.Payload; return answer; },
   Approval: approvalTask,
+  // Not approved: the release handler lets the fanout's apply lock go.
+  ReleaseLock: async (input) => { const answer = await invokeBinary(input.Payload); seen.release = answer.Payload; return answer; },
   Results: async (input) => {
     const payload = await writeResults(input.Payload);
     seen.results = payload;

@@ -160,11 +160,16 @@ pub async fn handle_until<C: Connector, S: ResultsStore, O: ObjectStore, N: Noti
         contract::RESULTS => serde_json::to_value(results(parse(payload)?, deps).await?),
         contract::PLAN => serde_json::to_value(crate::approval::plan(parse(payload)?, deps).await?),
         contract::APPROVAL => Ok(crate::approval::approval(parse(payload)?, deps).await?),
+        contract::RELEASE => {
+            let req: orgop_plan::contract::ReleaseRequest = parse(payload)?;
+            crate::applylock::release(deps, &req.run).await?;
+            Ok(serde_json::json!({"released": req.run.lock.is_some()}))
+        }
         other => {
             return Err(HandlerError::new(
                 WorkerError::InvalidInput,
                 format!(
-                    "unknown handler `{other}`: expected fanout, worker, failure, results, plan or approval"
+                    "unknown handler `{other}`: expected fanout, worker, failure, results, plan, approval or release"
                 ),
             ));
         }

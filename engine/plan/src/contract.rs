@@ -42,6 +42,9 @@ pub const FAILURE: &str = "failure";
 pub const PLAN: &str = "plan";
 /// Handler name: store an approval's task token and ask for approval.
 pub const APPROVAL: &str = "approval";
+/// Handler name: release the execution's apply lock when it ends without `Results` (a
+/// rejected, timed-out or failed approval).
+pub const RELEASE: &str = "release";
 
 /// The most bytes of an error message a summary or a failure record carries to the state
 /// machine: an inline Map of 500 failed items stays far below the 256 KiB payload limit.
@@ -349,6 +352,16 @@ pub struct FailureRequest {
     /// error, JSON with `errorMessage`).
     #[serde(default)]
     pub cause: Option<String>,
+}
+
+/// The release handler's payload: the run whose apply lock, if it holds one, is let go.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReleaseRequest {
+    /// Always [`RELEASE`].
+    pub handler: String,
+    /// Facts of the run (its `lock`, when it holds one).
+    pub run: RunContext,
 }
 
 /// The result handler's payload.
