@@ -122,21 +122,11 @@ fn decide(a: DecisionArgs, approve: bool) -> std::io::Result<u8> {
         return Ok(EXIT_USAGE);
     };
     rt.block_on(async {
-        use aws_config::meta::region::RegionProviderChain;
-        use aws_config::{BehaviorVersion, Region};
         let explicit = a
             .region
             .clone()
-            .or_else(|| a.execution.split(':').nth(3).map(str::to_string))
-            .filter(|r| !r.is_empty());
-        let region = RegionProviderChain::first_try(explicit.map(Region::new))
-            .or_default_provider()
-            .or_else(Region::from_static("us-east-1"));
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region);
-        if let Some(url) = &a.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let sdk = loader.load().await;
+            .or_else(|| a.execution.split(':').nth(3).map(str::to_string));
+        let sdk = crate::sdk_config(explicit, a.endpoint_url.as_deref()).await;
         let dynamo = aws_sdk_dynamodb::Client::new(&sdk);
         let key = || {
             HashMap::from([

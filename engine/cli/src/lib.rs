@@ -185,6 +185,22 @@ fn runtime() -> Option<tokio::runtime::Runtime> {
     }
 }
 
+/// The AWS SDK's configuration for orgop's own plumbing (Step Functions, DynamoDB): the
+/// standard credential chain, `region` when given (else `AWS_REGION`/profile, else
+/// `us-east-1`), and `endpoint_url` when given (else `AWS_ENDPOINT_URL*`).
+async fn sdk_config(region: Option<String>, endpoint_url: Option<&str>) -> aws_config::SdkConfig {
+    use aws_config::meta::region::RegionProviderChain;
+    use aws_config::{BehaviorVersion, Region};
+    let region = RegionProviderChain::first_try(region.filter(|r| !r.is_empty()).map(Region::new))
+        .or_default_provider()
+        .or_else(Region::from_static("us-east-1"));
+    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region);
+    if let Some(url) = endpoint_url {
+        loader = loader.endpoint_url(url);
+    }
+    loader.load().await
+}
+
 /// `Err` only for a failed write to stdout, as for every command.
 fn validate(paths: &[PathBuf], format: &str) -> std::io::Result<u8> {
     let checked = match load_all(paths) {

@@ -250,22 +250,13 @@ impl Deployed {
     /// Loads credentials and region from the standard chain and finds the state machine: the
     /// given ARN, else `orgop-<runbook>` in the caller's account (`sts:GetCallerIdentity`).
     pub async fn connect(opts: &ConnectOptions) -> Result<Deployed, StartError> {
-        use aws_config::meta::region::RegionProviderChain;
-        use aws_config::{BehaviorVersion, Region};
         let explicit = opts.region.clone().or_else(|| {
             opts.state_machine_arn
                 .as_deref()
                 .and_then(|a| arn_part(a, 3))
                 .map(str::to_string)
         });
-        let region = RegionProviderChain::first_try(explicit.map(Region::new))
-            .or_default_provider()
-            .or_else(Region::from_static("us-east-1"));
-        let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region);
-        if let Some(url) = &opts.endpoint_url {
-            loader = loader.endpoint_url(url);
-        }
-        let sdk = loader.load().await;
+        let sdk = crate::sdk_config(explicit, opts.endpoint_url.as_deref()).await;
         let region = sdk
             .region()
             .map(|r| r.to_string())

@@ -58,14 +58,7 @@ fn now() -> u64 {
 }
 
 async fn client(endpoint_url: Option<&str>) -> orgop_lock::aws_sdk_dynamodb::Client {
-    use aws_config::meta::region::RegionProviderChain;
-    use aws_config::{BehaviorVersion, Region};
-    let region = RegionProviderChain::default_provider().or_else(Region::from_static("us-east-1"));
-    let mut loader = aws_config::defaults(BehaviorVersion::latest()).region(region);
-    if let Some(url) = endpoint_url {
-        loader = loader.endpoint_url(url);
-    }
-    orgop_lock::aws_sdk_dynamodb::Client::new(&loader.load().await)
+    orgop_lock::aws_sdk_dynamodb::Client::new(&crate::sdk_config(None, endpoint_url).await)
 }
 
 /// Takes the apply lock of `runbook` in `organization` in `choice`'s table, first removing an
