@@ -362,22 +362,12 @@ fn sdk_error<E>(e: aws_sdk_dynamodb::error::SdkError<E>) -> StoreError
 where
     E: std::error::Error + aws_sdk_dynamodb::error::ProvideErrorMetadata + Send + Sync + 'static,
 {
-    use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+    use aws_sdk_dynamodb::error::ProvideErrorMetadata;
     let code = e.code().unwrap_or_default().to_string();
-    let throttled = code.contains("Throttl")
-        || code == "ProvisionedThroughputExceededException"
-        || code == "RequestLimitExceeded";
-    let transient = matches!(
-        e,
-        SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_)
-    ) || code == "InternalServerError"
-        || code == "ServiceUnavailable";
-    let kind = if throttled {
-        StoreErrorKind::Throttled
-    } else if transient {
-        StoreErrorKind::Transient
-    } else {
-        StoreErrorKind::Permanent
+    let kind = match orgop_lock::failure_of(&e) {
+        orgop_lock::Failure::Throttled => StoreErrorKind::Throttled,
+        orgop_lock::Failure::Transient => StoreErrorKind::Transient,
+        orgop_lock::Failure::Permanent => StoreErrorKind::Permanent,
     };
     let message = format!("DynamoDB: {} {}", code, e.message().unwrap_or_default());
     StoreError::new(kind, message).with_source(e)

@@ -217,12 +217,11 @@ impl std::fmt::Display for LockError {
 
 impl std::error::Error for LockError {}
 
-fn store_error<E>(table: &str, what: &str, e: SdkError<E>) -> LockError
-where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-{
-    let code = e.code().unwrap_or_default().to_string();
-    let failure = if code.contains("Throttl")
+/// How a failed DynamoDB request should be retried: throttling, a transient failure (network,
+/// timeout, 5xx) or a permanent one. The results store classifies its errors the same way.
+pub fn failure_of<E: ProvideErrorMetadata>(e: &SdkError<E>) -> Failure {
+    let code = e.code().unwrap_or_default();
+    if code.contains("Throttl")
         || code == "ProvisionedThroughputExceededException"
         || code == "RequestLimitExceeded"
     {
@@ -236,7 +235,15 @@ where
         Failure::Transient
     } else {
         Failure::Permanent
-    };
+    }
+}
+
+fn store_error<E>(table: &str, what: &str, e: SdkError<E>) -> LockError
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+{
+    let code = e.code().unwrap_or_default().to_string();
+    let failure = failure_of(&e);
     let detail = match e.message() {
         Some(m) => format!("{code}: {m}"),
         None => aws_sdk_dynamodb::error::DisplayErrorContext(&e).to_string(),
