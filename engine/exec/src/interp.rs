@@ -462,15 +462,22 @@ async fn run_step<A: AwsApi>(
     let (mut out, mut vars) = (Vec::new(), Vec::new());
     // Told of the reported step's results that `where` drops (`orgop apply`: changed, not gone).
     let tell_unselected = ctl.hooks.wants_unselected() && step.id == ir.prepared.plan().report.from;
-    for element in ir.elements(&step.for_each) {
+    // `item_as`: each item as its step kept it for JMESPath (`step_vars`, in the same order
+    // as `elements`), joined into each of its results without converting it again.
+    let item_vars: Vec<&Rcvar> = match &step.item_as {
+        Some(_) => step
+            .for_each
+            .iter()
+            .filter_map(|src| ir.step_vars.get(src))
+            .flatten()
+            .collect(),
+        None => Vec::new(),
+    };
+    for (i, element) in ir.elements(&step.for_each).into_iter().enumerate() {
         let Some(params) = ir.render(&step.id, call, element)? else {
             continue;
         };
-        // `item_as`: the item, converted once, joined into each of its results.
-        let joined = match (&step.item_as, element) {
-            (Some(key), Some(e)) => Some((key, to_var_checked(e).map_err(expr_err)?)),
-            _ => None,
-        };
+        let joined = step.item_as.as_deref().zip(item_vars.get(i).copied());
         if ctl.hooks.stopping() {
             return Err(interrupted(&step.id));
         }
@@ -503,7 +510,7 @@ async fn run_step<A: AwsApi>(
                 _ => vec![chosen.clone()],
             };
             for c in candidates {
-                let c = match &joined {
+                let c = match joined {
                     Some((key, item)) => join(&step.id, c, key, item)?,
                     None => c,
                 };
