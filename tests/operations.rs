@@ -9,16 +9,12 @@ fn orgop(endpoint: &str, args: &[&str]) -> Output {
     orgop_testkit::run_against(env!("CARGO_BIN_EXE_orgop"), endpoint, args)
 }
 
-#[test]
-fn the_accounts_inventory_runs_once_in_the_operations_account_assuming_no_role() {
-    let emulator = moto();
-    let seed = seed_org(&emulator.url(), 3, "us-east-1", 0);
-    let members: Vec<&String> = seed["accounts"].as_object().unwrap().keys().collect();
-    assert_eq!(members.len(), 3, "{seed}");
-    let counting = proxy(&emulator.url(), &[]);
+/// `orgop run runbooks/accounts.yaml` against `endpoint`, which must succeed: its
+/// results.jsonl rows, and its stderr.
+fn run_accounts(endpoint: &str) -> (Vec<Value>, String) {
     let dir = TempDir::new("operations");
     let out = orgop(
-        &counting.url(),
+        endpoint,
         &[
             "run",
             "runbooks/accounts.yaml",
@@ -26,13 +22,24 @@ fn the_accounts_inventory_runs_once_in_the_operations_account_assuming_no_role()
             dir.path().to_str().unwrap(),
         ],
     );
-    let err = String::from_utf8_lossy(&out.stderr);
+    let err = String::from_utf8_lossy(&out.stderr).to_string();
     assert_eq!(out.status.code(), Some(0), "{err}");
-    let rows: Vec<Value> = std::fs::read_to_string(dir.path().join("results.jsonl"))
+    let rows = std::fs::read_to_string(dir.path().join("results.jsonl"))
         .unwrap()
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    (rows, err)
+}
+
+#[test]
+fn the_accounts_inventory_runs_once_in_the_operations_account_assuming_no_role() {
+    let emulator = moto();
+    let seed = seed_org(&emulator.url(), 3, "us-east-1", 0);
+    let members: Vec<&String> = seed["accounts"].as_object().unwrap().keys().collect();
+    assert_eq!(members.len(), 3, "{seed}");
+    let counting = proxy(&emulator.url(), &[]);
+    let (rows, err) = run_accounts(&counting.url());
     // One item: moto's caller (the management account), in the region of a global service.
     assert_eq!(rows.len(), 1, "{err}");
     assert_eq!(rows[0]["account_id"], "123456789012", "{}", rows[0]);
@@ -74,26 +81,9 @@ fn the_accounts_inventory_gives_each_account_its_ou_path_and_tags() {
         String::from_utf8_lossy(&out.stderr)
     );
     let expected: Value = serde_json::from_slice(&out.stdout).unwrap();
-    let dir = TempDir::new("operations-ous");
-    let out = orgop(
-        &emulator.url(),
-        &[
-            "run",
-            "runbooks/accounts.yaml",
-            "--out",
-            dir.path().to_str().unwrap(),
-        ],
-    );
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{err}");
-    let row: Value = serde_json::from_str(
-        std::fs::read_to_string(dir.path().join("results.jsonl"))
-            .unwrap()
-            .lines()
-            .next()
-            .unwrap(),
-    )
-    .unwrap();
+    let (rows, err) = run_accounts(&emulator.url());
+    assert_eq!(rows.len(), 1, "{err}");
+    let row = &rows[0];
     let findings = row["findings"].as_array().unwrap();
     let expected = expected.as_object().unwrap();
     // Every account once: the join keeps one row per account.
